@@ -1,0 +1,73 @@
+import { test, expect } from "@playwright/test";
+import { login, postTemperature, uniqueEndpoint } from "./helpers";
+
+test("@no-js login is required and works without JavaScript", async ({ page }) => {
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/login$/);
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill("definitely wrong");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await login(page);
+  await expect(page.getByTestId("current-user")).toHaveText("admin");
+});
+
+test("@no-js the endpoint list shows endpoints that posted", async ({ page, request }) => {
+  const name = uniqueEndpoint("list");
+  await postTemperature(request, name, 21.5);
+  await login(page);
+  const row = page.getByRole("row").filter({ has: page.getByRole("link", { name }) });
+  await expect(row).toBeVisible();
+  await expect(row.getByRole("cell").last()).toHaveText("1");
+});
+
+test("@no-js the endpoint page has a server-rendered chart", async ({ page, request }) => {
+  const name = uniqueEndpoint("chart");
+  await postTemperature(request, name, 20.0);
+  await postTemperature(request, name, 22.5);
+  await login(page);
+  await page.getByRole("link", { name }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+  const chart = page.getByRole("img", { name: /temperature \/3303\/0\/5700 \(Cel\) chart, 2 points/ });
+  await expect(chart).toBeVisible();
+  await expect(chart.locator("svg polyline")).toHaveCount(1);
+});
+
+test("a REST POST appears on the open endpoint page without a reload", async ({ page, request }) => {
+  const name = uniqueEndpoint("live");
+  await postTemperature(request, name, 19.0);
+  await login(page);
+  await page.getByRole("link", { name }).click();
+  await expect(page.getByRole("status", { name: "Live updates" })).toHaveAttribute("data-live", "live");
+  // Mark the document: a reload would lose the mark.
+  await page.evaluate(() => ((window as any).__noReload = true));
+  const chart = page.getByRole("img", { name: /chart, 1 points/ });
+  await expect(chart).toBeVisible();
+
+  await postTemperature(request, name, 23.25);
+  await expect(page.getByTestId("latest-value").first()).toHaveText("23.25 Cel", { timeout: 1_000 });
+  await expect(page.getByRole("img", { name: /chart, 2 points/ })).toBeVisible({ timeout: 1_000 });
+  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+});
+
+test("hydration: the name filter narrows the list in the browser", async ({ page, request }) => {
+  const prefix = uniqueEndpoint("filter");
+  await postTemperature(request, `${prefix}-alpha`, 1);
+  await postTemperature(request, `${prefix}-beta`, 2);
+  await login(page);
+  await page.evaluate(() => ((window as any).__noReload = true));
+  await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toBeVisible();
+  await page.getByLabel("Filter by name").fill(`${prefix}-beta`);
+  await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toHaveCount(0);
+  await expect(page.getByRole("link", { name: `${prefix}-beta` })).toBeVisible();
+  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+});
+
+test("@no-js signing out ends the session", async ({ page }) => {
+  await login(page);
+  await page.getByRole("link", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto("/");
+  await expect(page).toHaveURL(/\/login$/);
+});

@@ -1,0 +1,48 @@
+//! The shell, the router and the route table.
+use crate::ui::components::layout::Layout;
+use crate::ui::pages::{
+    endpoint::EndpointPage, home::HomePage, login::LoginPage, logout::LogoutPage,
+    not_found::NotFound,
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.ico" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/flownexus.css" />
+        <Title formatter=|text| format!("{text} · flownexus") />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage />
+                <ParentRoute path=path!("") view=Layout>
+                    <Route path=path!("") view=HomePage />
+                    <Route path=path!("/endpoints/:id") view=EndpointPage />
+                    <Route path=path!("/logout") view=LogoutPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,287 @@
+//! Passwords (argon2), login sessions (cookie) and bearer tokens.
+use super::db::{self, api_token::Scope, now_ms};
+use super::state::AppState;
+use crate::error::AppError;
+use crate::model::{CurrentUser, Role};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const SESSION_COOKIE: &str = "flownexus_session";
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// Hashes a password with argon2id. CPU-heavy: runs off the async threads.
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| internal("password hashing task", e))?
+    .map_err(|e| internal("password hashing", e))
+}
+
+/// Verifies a password against a stored hash. With no hash (unknown user),
+/// verifies against a fixed hash anyway so that timing does not reveal
+/// which usernames exist.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2ZkEC2w6PWUuDhmUJwvEd5Dfm8BLAzXl5o0mI1Y5ieI";
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY.to_string());
+    let ok = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    ok && known
+}
+
+/// Checks a new password against the policy.
+pub fn validate_password(password: &str) -> Result<(), AppError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AppError::invalid_field(
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn random_secret(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// A human-typable random password (no look-alike characters).
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut buf = [0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Tokens and session ids are high-entropy random strings, so a plain
+/// SHA-256 is a sufficient (and fast) one-way hash for storing them.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "{what} failed");
+    AppError::Internal
+}
+
+/// Creates an API or device token; returns (id, the token in clear). The
+/// clear token is shown once and never stored.
+pub async fn create_token(pool: &db::Pool, name: &str, scope: Scope) -> Result<(i64, String), AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(AppError::invalid_field("name", "must be 1 to 100 characters"));
+    }
+    let kind = match scope {
+        Scope::Device => "fxd",
+        Scope::Api => "fxa",
+    };
+    let token = format!("{kind}_{}", random_secret(24));
+    let prefix: String = token.chars().take(10).collect();
+    let id = db::api_token::insert(pool, name, scope, &prefix, &hash_token(&token), now_ms()).await?;
+    Ok((id, token))
+}
+
+/// Creates the first admin when there are no users. Returns the generated
+/// password when one was generated (so the caller can show it once).
+pub async fn ensure_admin(pool: &db::Pool, configured: Option<&str>) -> Result<Option<String>, AppError> {
+    if db::users::count(pool).await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match configured {
+        Some(p) => {
+            validate_password(p)?;
+            (p.to_string(), false)
+        }
+        None => (random_password(), true),
+    };
+    let hash = hash_password(password.clone()).await?;
+    match db::users::insert(pool, "admin", &hash, Role::Admin, now_ms()).await {
+        Ok(_) => Ok(generated.then_some(password)),
+        // Another instance created it first.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks username and password; on success creates a session and returns
+/// (user, session token).
+pub async fn login(state: &AppState, username: &str, password: &str) -> Result<(CurrentUser, String), AppError> {
+    let user = db::users::find_by_username(&state.db.pool, username.trim()).await?;
+    let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+    let user = match user {
+        Some(u) if ok && u.active => u,
+        _ => {
+            tracing::warn!(username, "failed login");
+            return Err(AppError::Unauthorized);
+        }
+    };
+    let token = random_secret(32);
+    let now = now_ms();
+    let expires = now + i64::from(state.settings.session_ttl_hours) * 3_600_000;
+    db::sessions::insert(&state.db.pool, &hash_token(&token), user.id, now, expires).await?;
+    tracing::info!(username = user.username, "login");
+    Ok((
+        CurrentUser {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+        },
+        token,
+    ))
+}
+
+/// The Set-Cookie value for a session: HttpOnly, SameSite=Lax, and Secure
+/// when the public URL is https.
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let max_age = u64::from(state.settings.session_ttl_hours) * 3600;
+    let secure = if state.settings.https() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie value is ASCII")
+}
+
+pub fn clear_session_cookie() -> HeaderValue {
+    HeaderValue::from_static("flownexus_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The user of the request's session cookie, if it is valid.
+pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentUser>, AppError> {
+    let Some(token) = session_token(headers) else { return Ok(None) };
+    let user = db::sessions::find_user(&state.db.pool, &hash_token(&token), now_ms()).await?;
+    Ok(user.map(|u| CurrentUser {
+        id: u.id,
+        username: u.username,
+        role: u.role,
+    }))
+}
+
+/// Who made an API request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Token { id: i64, scope: Scope },
+    User(CurrentUser),
+    /// Ingest with `ingest_auth = "open"`.
+    Anonymous,
+}
+
+/// Authenticates a request to the device or data API: a bearer token, or a
+/// dashboard session (so the dashboard's own pages can use the API).
+pub async fn api_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, AppError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(AppError::Unauthorized)?;
+        let Some((id, scope, last_used)) =
+            db::api_token::find_active(&state.db.pool, &hash_token(token)).await?
+        else {
+            return Err(AppError::Unauthorized);
+        };
+        // Record use at most once a minute: the hot ingest path stays read-only here.
+        let now = now_ms();
+        if last_used.is_none_or(|t| now - t > 60_000) {
+            db::api_token::touch(&state.db.pool, id, now).await?;
+        }
+        return Ok(Some(Caller::Token { id, scope }));
+    }
+    Ok(session_user(state, headers).await?.map(Caller::User))
+}
+
+/// Paths reachable without a dashboard session. They protect themselves
+/// (tokens for APIs, server functions check the session) or are public.
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path == "/favicon.ico"
+        || path.starts_with("/pkg/")
+        || path.starts_with("/assets/")
+        || path.starts_with("/sfn/")
+        || path.starts_with("/api/")
+        || path.starts_with("/leshan_api/")
+}
+
+/// Redirects page requests without a valid session to /login.
+pub async fn require_session(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
+    match session_user(&state, req.headers()).await {
+        Ok(Some(_)) => next.run(req).await,
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A 401 that tells API clients how to authenticate.
+pub fn unauthorized() -> Response {
+    let mut resp = AppError::Unauthorized.into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn password_hash_verifies_only_the_right_password() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await);
+        assert!(!verify_password("anything".into(), None).await);
+    }
+
+    #[test]
+    fn session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; flownexus_session=abc; b=2"));
+        assert_eq!(session_token(&h).as_deref(), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("flownexus_session="));
+        assert_eq!(session_token(&h), None);
+    }
+
+    #[test]
+    fn random_passwords_are_long_and_distinct() {
+        let a = random_password();
+        assert_eq!(a.len(), 20);
+        assert_ne!(a, random_password());
+        assert!(validate_password(&a).is_ok());
+        assert!(validate_password("short").is_err());
+    }
+}

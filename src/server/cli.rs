@@ -1,0 +1,290 @@
+//! The command line: `serve` (default), `migrate`, `user`, `token`.
+use super::auth;
+use super::config::Settings;
+use super::db::{self, api_token::Scope, now_ms, Db};
+use super::state::AppState;
+use crate::model::Role;
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, Write};
+
+#[derive(Parser, Debug)]
+#[command(name = "flownexus", version, about = "LwM2M device management and telemetry server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and seed resource types, then exit.
+    Migrate,
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage device and API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. Prints a generated password unless --password-stdin.
+    Add {
+        username: String,
+        #[arg(long, default_value = "operator", value_parser = ["admin", "operator", "viewer"])]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password and end their sessions. Prints a generated
+    /// password unless --password-stdin.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        /// What the token is for, e.g. "leshan-prod".
+        #[arg(long)]
+        name: String,
+        /// device: may post telemetry; api: the whole REST API.
+        #[arg(long, default_value = "device", value_parser = ["device", "api"])]
+        scope: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 2;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => open_db(&settings).await.map(|_| {
+            tracing::info!(database = %redact(&settings.database_url), "database is up to date");
+        }),
+        Command::User(cmd) => user(settings, cmd).await,
+        Command::Token(cmd) => token(settings, cmd).await,
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
+}
+
+type CliResult = Result<(), String>;
+
+async fn open_db(settings: &Settings) -> Result<Db, String> {
+    Db::open(&settings.database_url).await.map_err(|e| e.to_string())
+}
+
+/// The database URL without a password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Command output for the operator (not a log line).
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+async fn serve(settings: Settings) -> CliResult {
+    let db = open_db(&settings).await?;
+    tracing::info!(database = %redact(&settings.database_url), "database ready");
+    match auth::ensure_admin(&db.pool, settings.admin_password.as_deref()).await {
+        Ok(Some(password)) => {
+            tracing::warn!("created the first user: admin");
+            say(&format!(
+                "\n  First start: created user \"admin\" with password\n\n      {password}\n\n  It is shown only now. Change it with: flownexus user passwd admin\n"
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(format!("cannot create the admin user: {e}")),
+    }
+    let listen = settings.listen_addr;
+    let public = settings.public_base_url.clone();
+    let admin_from_env = settings.admin_password.is_some();
+    super::retention::spawn(db.clone(), settings.retention_days);
+    let state = AppState::new(db, settings).await.map_err(|e| e.to_string())?;
+    let app = super::router::build(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(%listen, "flownexus listening");
+    say(&format!(
+        "flownexus is running at {public}/\n  Sign in as \"admin\" with the password printed at first start{}.",
+        if admin_from_env { " (FLOWNEXUS_ADMIN_PASSWORD)" } else { "" }
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn password_input(from_stdin: bool) -> Result<(String, bool), String> {
+    if !from_stdin {
+        return Ok((auth::random_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    auth::validate_password(&password).map_err(|e| e.to_string())?;
+    Ok((password, false))
+}
+
+async fn user(settings: Settings, cmd: UserCommand) -> CliResult {
+    let db = open_db(&settings).await?;
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let username = username.trim().to_string();
+            if username.is_empty() || username.len() > 64 {
+                return Err("username must be 1 to 64 characters".into());
+            }
+            let role = Role::parse(&role).ok_or("unknown role")?;
+            let (password, generated) = password_input(password_stdin)?;
+            let hash = auth::hash_password(password.clone()).await.map_err(|e| e.to_string())?;
+            match db::users::insert(&db.pool, &username, &hash, role, now_ms()).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(format!("user {username:?} already exists"))
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            say(&format!("created user {username} ({})", role.as_str()));
+            if generated {
+                say(&format!("password: {password}"));
+            }
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let (password, generated) = password_input(password_stdin)?;
+            let hash = auth::hash_password(password.clone()).await.map_err(|e| e.to_string())?;
+            let mut tx = db.pool.begin().await.map_err(|e| e.to_string())?;
+            if !db::users::set_password(&mut *tx, &username, &hash, now_ms())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no user {username:?}"));
+            }
+            let user = db::users::find_by_username(&mut *tx, &username)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("user vanished")?;
+            db::sessions::delete_for_user(&mut *tx, user.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            say(&format!("password of {username} changed; their sessions ended"));
+            if generated {
+                say(&format!("password: {password}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(settings: Settings, cmd: TokenCommand) -> CliResult {
+    let db = open_db(&settings).await?;
+    match cmd {
+        TokenCommand::Create { name, scope } => {
+            let scope = Scope::parse(&scope).ok_or("unknown scope")?;
+            let (id, token) = auth::create_token(&db.pool, &name, scope)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(id, name, scope = scope.as_str(), "token created");
+            say(&token);
+        }
+        TokenCommand::List => {
+            let tokens = db::api_token::list(&db.pool).await.map_err(|e| e.to_string())?;
+            say(&format!(
+                "{:>4}  {:<24} {:<7} {:<12} {:<24} {:<24} status",
+                "id", "name", "scope", "prefix", "created", "last used"
+            ));
+            for t in tokens {
+                say(&format!(
+                    "{:>4}  {:<24} {:<7} {:<12} {:<24} {:<24} {}",
+                    t.id,
+                    t.name,
+                    t.scope.as_str(),
+                    format!("{}…", t.token_prefix),
+                    crate::model::format_time(t.created_at),
+                    t.last_used_at.map(crate::model::format_time).unwrap_or_else(|| "never".into()),
+                    if t.revoked_at.is_some() { "revoked" } else { "active" }
+                ));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !db::api_token::revoke(&db.pool, id, now_ms())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no active token with id {id}"));
+            }
+            say(&format!("token {id} revoked"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

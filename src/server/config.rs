@@ -1,0 +1,275 @@
+//! Runtime settings: `Leptos.toml`'s `[flownexus]` table, each key overridden
+//! by an environment variable `FLOWNEXUS_<KEY>`. Loaded once at start and
+//! passed down as one typed `Settings`.
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Who may post to the device ingest endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestAuth {
+    /// A device or API bearer token is required (the default).
+    Token,
+    /// Anyone who can reach the server may post telemetry. Only for closed
+    /// networks; the operator must choose it explicitly.
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub firmware_dir: PathBuf,
+    pub public_base_url: String,
+    pub lwm2m_rest_url: String,
+    pub ingest_auth: IngestAuth,
+    /// Days of telemetry to keep; 0 keeps everything.
+    pub retention_days: u32,
+    pub max_body_bytes: usize,
+    pub session_ttl_hours: u32,
+    /// Where cargo-leptos put the compiled site (pkg/, assets).
+    pub site_root: PathBuf,
+    /// Initial admin password for an empty database; random if unset.
+    pub admin_password: Option<String>,
+}
+
+/// The file form; every field optional so that environment variables and
+/// defaults fill the gaps.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen_addr: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<String>,
+    firmware_dir: Option<String>,
+    public_base_url: Option<String>,
+    lwm2m_rest_url: Option<String>,
+    ingest_auth: Option<String>,
+    retention_days: Option<u32>,
+    max_body_bytes: Option<usize>,
+    session_ttl_hours: Option<u32>,
+    site_root: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LeptosToml {
+    #[serde(default)]
+    flownexus: FileSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("invalid {0}: {1}")]
+    Parse(String, String),
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The environment variable names, in one place for the README and `--help`.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("FLOWNEXUS_CONFIG", "path of the settings file (default Leptos.toml)"),
+    ("FLOWNEXUS_LISTEN_ADDR", "listen address"),
+    ("FLOWNEXUS_DATABASE_URL", "database URL"),
+    ("FLOWNEXUS_DATA_DIR", "data directory"),
+    ("FLOWNEXUS_FIRMWARE_DIR", "firmware directory"),
+    ("FLOWNEXUS_PUBLIC_BASE_URL", "public base URL"),
+    ("FLOWNEXUS_LWM2M_REST_URL", "LwM2M server REST base URL"),
+    ("FLOWNEXUS_INGEST_AUTH", "token or open"),
+    ("FLOWNEXUS_RETENTION_DAYS", "days of telemetry kept, 0 = forever"),
+    ("FLOWNEXUS_MAX_BODY_BYTES", "largest accepted request body"),
+    ("FLOWNEXUS_SESSION_TTL_HOURS", "login session lifetime"),
+    ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
+    ("FLOWNEXUS_ADMIN_PASSWORD", "first admin's password (else random, printed once)"),
+];
+
+impl Settings {
+    /// Loads `FLOWNEXUS_CONFIG` or `Leptos.toml` (missing file = defaults),
+    /// then applies environment overrides.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let path = std::env::var("FLOWNEXUS_CONFIG").unwrap_or_else(|_| "Leptos.toml".into());
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ConfigError::Read(path, e)),
+        };
+        Settings::from_sources(&text, &path, |k| std::env::var(k).ok())
+    }
+
+    /// Builds settings from the file's text and an environment lookup.
+    pub fn from_sources(
+        toml_text: &str,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file: LeptosToml =
+            toml::from_str(toml_text).map_err(|e| ConfigError::Parse(origin.into(), e.to_string()))?;
+        let f = file.flownexus;
+        let pick = |key: &str, file_value: Option<String>| -> Option<String> {
+            env(&format!("FLOWNEXUS_{key}"))
+                .filter(|v| !v.is_empty())
+                .or(file_value.filter(|v| !v.is_empty()))
+        };
+        let parse_num = |key: &'static str, file_value: Option<String>| -> Result<Option<u64>, ConfigError> {
+            pick(key, file_value)
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                        key,
+                        reason: format!("{v:?} is not a non-negative integer"),
+                    })
+                })
+                .transpose()
+        };
+
+        let listen_raw = pick("LISTEN_ADDR", f.listen_addr).unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen_addr: SocketAddr = listen_raw.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen_addr",
+            reason: format!("{listen_raw:?} is not an address such as 127.0.0.1:3000"),
+        })?;
+        let data_dir = PathBuf::from(pick("DATA_DIR", f.data_dir).unwrap_or_else(|| "data".into()));
+        let database_url = pick("DATABASE_URL", f.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("flownexus.db").display()));
+        if super::db::Backend::from_url(&database_url).is_none() {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                reason: format!("{database_url:?}: use sqlite://<file> or postgres://..."),
+            });
+        }
+        let firmware_dir = pick("FIRMWARE_DIR", f.firmware_dir)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("firmware"));
+        let public_base_url = pick("PUBLIC_BASE_URL", f.public_base_url)
+            .unwrap_or_else(|| format!("http://{listen_addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "public_base_url",
+                reason: format!("{public_base_url:?} must start with http:// or https://"),
+            });
+        }
+        let lwm2m_rest_url = pick("LWM2M_REST_URL", f.lwm2m_rest_url)
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_string();
+        let ingest_auth = match pick("INGEST_AUTH", f.ingest_auth).as_deref() {
+            None | Some("token") => IngestAuth::Token,
+            Some("open") => IngestAuth::Open,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "ingest_auth",
+                    reason: format!("{other:?}: use \"token\" or \"open\""),
+                })
+            }
+        };
+        let retention_days = parse_num("RETENTION_DAYS", f.retention_days.map(|v| v.to_string()))?
+            .unwrap_or(0) as u32;
+        let max_body_bytes = parse_num("MAX_BODY_BYTES", f.max_body_bytes.map(|v| v.to_string()))?
+            .unwrap_or(1024 * 1024) as usize;
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "max_body_bytes",
+                reason: "must be at least 1024".into(),
+            });
+        }
+        let session_ttl_hours =
+            parse_num("SESSION_TTL_HOURS", f.session_ttl_hours.map(|v| v.to_string()))?
+                .unwrap_or(24 * 7) as u32;
+        let site_root = PathBuf::from(
+            pick("SITE_ROOT", f.site_root)
+                .or_else(|| env("LEPTOS_SITE_ROOT"))
+                .unwrap_or_else(|| "target/site".into()),
+        );
+        Ok(Settings {
+            listen_addr,
+            database_url,
+            data_dir,
+            firmware_dir,
+            public_base_url,
+            lwm2m_rest_url,
+            ingest_auth,
+            retention_days,
+            max_body_bytes,
+            session_ttl_hours,
+            site_root,
+            admin_password: env("FLOWNEXUS_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// Settings for tests: a database URL and a data directory, defaults otherwise.
+    pub fn for_tests(database_url: &str, data_dir: &Path) -> Settings {
+        let mut s = Settings::from_sources("", "test", |_| None).expect("default settings are valid");
+        s.database_url = database_url.to_string();
+        s.data_dir = data_dir.to_path_buf();
+        s.firmware_dir = data_dir.join("firmware");
+        s
+    }
+
+    /// Whether cookies must be marked Secure.
+    pub fn https(&self) -> bool {
+        self.public_base_url.starts_with("https://")
+    }
+
+    /// The `LeptosOptions` the SSR renderer needs, derived from these settings.
+    pub fn leptos_options(&self) -> leptos::config::LeptosOptions {
+        leptos::config::LeptosOptions::builder()
+            .output_name("flownexus")
+            .site_root(self.site_root.display().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(self.listen_addr)
+            .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_sources(text, "test", |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_use_sqlite_under_the_data_dir_and_require_tokens() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.database_url, "sqlite://data/flownexus.db");
+        assert_eq!(s.ingest_auth, IngestAuth::Token);
+        assert_eq!(s.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.public_base_url, "http://127.0.0.1:3000");
+        assert_eq!(s.firmware_dir, PathBuf::from("data/firmware"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let text = "[flownexus]\nlisten_addr = \"0.0.0.0:8000\"\ndata_dir = \"/srv/fx\"\ningest_auth = \"open\"\n";
+        let s = load(text, &[]).unwrap();
+        assert_eq!(s.listen_addr.port(), 8000);
+        assert_eq!(s.database_url, "sqlite:///srv/fx/flownexus.db");
+        assert_eq!(s.ingest_auth, IngestAuth::Open);
+        let s = load(text, &[("FLOWNEXUS_LISTEN_ADDR", "127.0.0.1:9"), ("FLOWNEXUS_INGEST_AUTH", "token")]).unwrap();
+        assert_eq!(s.listen_addr.port(), 9);
+        assert_eq!(s.ingest_auth, IngestAuth::Token);
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        let err = load("", &[("FLOWNEXUS_INGEST_AUTH", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("ingest_auth"), "{err}");
+        let err = load("", &[("FLOWNEXUS_DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+        let err = load("[flownexus]\nlisten = 1\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_leptos_toml_parses() {
+        let text = include_str!("../../Leptos.toml");
+        load(text, &[]).unwrap();
+    }
+}

@@ -1,0 +1,115 @@
+//! SQL for `endpoint`.
+use super::get_bool;
+use crate::model::{EndpointDetail, EndpointSummary};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+/// Creates the endpoint on first contact and marks it seen. Returns its id.
+pub async fn upsert_seen<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    name: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO endpoint (name, created_at, last_seen_at) VALUES ($1, $2, $2) \
+         ON CONFLICT (name) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+         RETURNING id",
+    )
+    .bind(name)
+    .bind(now)
+    .fetch_one(executor)
+    .await
+}
+
+/// Registration-related change carried by pseudo-object 10240.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationChange {
+    Registered,
+    Updated,
+    Deregistered,
+}
+
+pub async fn apply_registration<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+    change: RegistrationChange,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let query = match change {
+        RegistrationChange::Registered => sqlx::query(
+            "UPDATE endpoint SET registered = $2, last_registration_at = $3, last_update_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(endpoint_id)
+        .bind(true)
+        .bind(now),
+        RegistrationChange::Updated => {
+            sqlx::query("UPDATE endpoint SET registered = $2, last_update_at = $3 WHERE id = $1")
+                .bind(endpoint_id)
+                .bind(true)
+                .bind(now)
+        }
+        RegistrationChange::Deregistered => {
+            sqlx::query("UPDATE endpoint SET registered = $2 WHERE id = $1")
+                .bind(endpoint_id)
+                .bind(false)
+        }
+    };
+    query.execute(executor).await?;
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "e.id, e.name, e.registered, e.last_seen_at, \
+     (SELECT COUNT(*) FROM resource_latest l WHERE l.endpoint_id = e.id) AS resource_count";
+
+fn summary_from_row(row: &AnyRow) -> Result<EndpointSummary, sqlx::Error> {
+    Ok(EndpointSummary {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        registered: get_bool(row, "registered")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        resource_count: row.try_get("resource_count")?,
+    })
+}
+
+/// All endpoints, most recently seen first.
+pub async fn list<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    limit: i64,
+) -> Result<Vec<EndpointSummary>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM endpoint e \
+         ORDER BY e.last_seen_at DESC, e.name LIMIT $1"
+    );
+    sqlx::query(&sql)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(summary_from_row)
+        .collect()
+}
+
+/// One endpoint, without its values (see `resource::latest_for_endpoint`).
+pub async fn get<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+) -> Result<Option<EndpointDetail>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, e.lifetime_s, e.binding, e.queue_mode, \
+         e.last_registration_at, e.last_update_at FROM endpoint e WHERE e.id = $1"
+    );
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(executor).await? else {
+        return Ok(None);
+    };
+    Ok(Some(EndpointDetail {
+        summary: summary_from_row(&row)?,
+        lifetime_s: row.try_get("lifetime_s")?,
+        binding: row.try_get("binding")?,
+        queue_mode: get_bool(&row, "queue_mode")?,
+        last_registration_at: row.try_get("last_registration_at")?,
+        last_update_at: row.try_get("last_update_at")?,
+        latest: Vec::new(),
+        series: Vec::new(),
+    }))
+}

@@ -1,0 +1,117 @@
+//! SQL for `resource_type`: the LwM2M object/resource model.
+use super::get_bool;
+use crate::model::DataType;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Seeded,
+    Discovered,
+    Custom,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Seeded => "seeded",
+            Origin::Discovered => "discovered",
+            Origin::Custom => "custom",
+        }
+    }
+}
+
+pub struct NewResourceType<'a> {
+    pub object_id: i64,
+    pub resource_id: i64,
+    pub name: &'a str,
+    pub data_type: DataType,
+    pub unit: Option<&'a str>,
+    pub writable: bool,
+    pub executable: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceType {
+    pub id: i64,
+    pub object_id: i64,
+    pub resource_id: i64,
+    pub name: String,
+    pub data_type: DataType,
+    pub unit: Option<String>,
+    pub writable: bool,
+    pub executable: bool,
+}
+
+const COLUMNS: &str = "id, object_id, resource_id, name, data_type, unit, writable, executable";
+
+fn from_row(row: &AnyRow) -> Result<ResourceType, sqlx::Error> {
+    let data_type: String = row.try_get("data_type")?;
+    Ok(ResourceType {
+        id: row.try_get("id")?,
+        object_id: row.try_get("object_id")?,
+        resource_id: row.try_get("resource_id")?,
+        name: row.try_get("name")?,
+        data_type: DataType::parse(&data_type).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "data_type".into(),
+            source: format!("unknown data type {data_type:?}").into(),
+        })?,
+        unit: row.try_get("unit")?,
+        writable: get_bool(row, "writable")?,
+        executable: get_bool(row, "executable")?,
+    })
+}
+
+/// Inserts the type unless (object_id, resource_id) exists. Returns the
+/// number of rows added (0 or 1).
+pub async fn insert_if_missing<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    t: &NewResourceType<'_>,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "INSERT INTO resource_type \
+         (object_id, resource_id, name, data_type, unit, writable, executable, origin) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (object_id, resource_id) DO NOTHING",
+    )
+    .bind(t.object_id)
+    .bind(t.resource_id)
+    .bind(t.name)
+    .bind(t.data_type.as_str())
+    .bind(t.unit)
+    .bind(t.writable)
+    .bind(t.executable)
+    .bind(t.origin.as_str())
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn find<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    object_id: i64,
+    resource_id: i64,
+) -> Result<Option<ResourceType>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM resource_type WHERE object_id = $1 AND resource_id = $2");
+    sqlx::query(&sql)
+        .bind(object_id)
+        .bind(resource_id)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn list<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<Vec<ResourceType>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM resource_type ORDER BY object_id, resource_id");
+    sqlx::query(&sql)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}

@@ -1,0 +1,72 @@
+//! SQL for `sessions`. Only a hash of the session token is stored.
+use super::users::UserRow;
+use super::get_bool;
+use crate::model::Role;
+use sqlx::{Any, Executor, Row};
+
+pub async fn insert<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    token_hash: &str,
+    user_id: i64,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// The active user owning an unexpired session.
+pub async fn find_user<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT u.id, u.username, u.password_hash, u.role, u.active FROM sessions s \
+         JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get("role")?;
+    let user = UserRow {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: Role::parse(&role).unwrap_or(Role::Viewer),
+        active: get_bool(&row, "active")?,
+    };
+    Ok(user.active.then_some(user))
+}
+
+pub async fn delete<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    token_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_for_user<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    user_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+pub mod components;
+pub mod live_socket;
+pub mod pages;

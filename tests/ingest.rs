@@ -1,0 +1,249 @@
+//! The device REST API against the real router and database.
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::{payload, Backend, TestApp};
+use serde_json::json;
+
+both_databases!(
+    temperature_post_is_stored_and_echoed,
+    composite_read_stores_every_instance_and_one_event,
+    registration_events_set_presence_fields,
+    bad_input_is_a_4xx_naming_the_field_and_writes_nothing,
+    type_mismatch_rolls_back_the_whole_request,
+    unknown_resource_types_are_discovered,
+    ingest_needs_a_token_unless_opened,
+    oversized_bodies_are_refused_with_413,
+);
+
+async fn temperature_post_is_stored_and_echoed(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let (status, body) = app
+        .ingest("/leshan_api/resource/single", payload("single__test_temperature_3303_0_5700.json"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["endpoint"], "qemu_x86");
+    assert_eq!(body["stored"], 1);
+    assert_eq!(body["resources"][0]["path"], "/3303/0/5700");
+    assert_eq!(body["resources"][0]["type"], "FLOAT");
+    assert_eq!(body["resources"][0]["value"], json!(24.899181214836236));
+
+    let (value, instance): (f64, i64) =
+        sqlx::query_as("SELECT float_value, object_instance_id FROM resource")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(value, 24.899181214836236);
+    assert_eq!(instance, 0);
+    let last_seen: Option<i64> = sqlx::query_scalar("SELECT last_seen_at FROM endpoint WHERE name = 'qemu_x86'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(last_seen.is_some());
+}
+
+async fn composite_read_stores_every_instance_and_one_event(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let (status, body) = app
+        .ingest("/leshan_api/resource/composite", payload("composite__onboarding_read_object3.json"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["stored"], 22);
+    assert_eq!(body["events"], json!(["device"]));
+    // 3/0/7 has two resource instances, stored as two rows.
+    let rows: Vec<(Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT r.resource_instance_id, r.int_value FROM resource r \
+         JOIN resource_type t ON t.id = r.resource_type_id \
+         WHERE t.object_id = 3 AND t.resource_id = 7 ORDER BY r.resource_instance_id",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![(Some(0), Some(3800)), (Some(1), Some(5000))]);
+    assert_eq!(app.count("event").await, 1);
+    assert_eq!(app.count("event_resource").await, 22);
+    assert_eq!(app.count("resource_latest").await, 22);
+
+    // A second read moves the latest pointers instead of adding series.
+    app.ingest("/leshan_api/resource/composite", payload("composite__onboarding_read_object3.json"))
+        .await;
+    assert_eq!(app.count("resource").await, 44);
+    assert_eq!(app.count("resource_latest").await, 22);
+}
+
+async fn registration_events_set_presence_fields(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let presence = || async {
+        let row: (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT CASE WHEN registered THEN 1 ELSE 0 END, last_registration_at, last_update_at \
+             FROM endpoint WHERE name = 'urn:imei:100000000000000'",
+        )
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        row
+    };
+    let (status, body) = app.ingest("/leshan_api/resource/single", payload("single__registered_10240_0.json")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["events"], json!(["registered"]));
+    let (registered, reg_at, _) = presence().await;
+    assert_eq!(registered, 1);
+    assert!(reg_at.is_some());
+
+    app.ingest("/leshan_api/resource/single", payload("single__registration_update_10240_2.json")).await;
+    app.ingest("/leshan_api/resource/single", payload("single__unregistered_10240_1.json")).await;
+    let (registered, _, upd_at) = presence().await;
+    assert_eq!(registered, 0);
+    assert!(upd_at.is_some());
+    let types: Vec<String> = sqlx::query_scalar("SELECT event_type FROM event ORDER BY id")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(types, ["registered", "registration_update", "deregistered"]);
+}
+
+async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("single", "{not json".into(), "$"),
+        ("single", "[]".into(), "$"),
+        ("single", json!({"ep": "", "obj_id": 3303, "val": {}}).to_string(), "ep"),
+        ("single", json!({"ep": 5, "obj_id": 3303, "val": {}}).to_string(), "ep"),
+        ("single", json!({"ep": "x".repeat(300), "obj_id": 3303, "val": {}}).to_string(), "ep"),
+        ("single", json!({"ep": "e", "obj_id": "3303", "val": {}}).to_string(), "obj_id"),
+        (
+            "single",
+            json!({"ep": "e", "obj_id": 3303, "val": {"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": "warm"}}).to_string(),
+            "val.value",
+        ),
+        (
+            "single",
+            json!({"ep": "e", "obj_id": 3303, "val": {"kind": "nope", "id": 5700}}).to_string(),
+            "val.kind",
+        ),
+        (
+            "single",
+            json!({"ep": "e", "obj_id": 3303, "val": {"kind": "singleResource", "id": 5700, "type": "REAL", "value": 1}}).to_string(),
+            "val.type",
+        ),
+        ("composite", json!({"ep": "e", "val": []}).to_string(), "val"),
+        (
+            "composite",
+            json!({"ep": "e", "val": {"/3/0": {"kind": "instance", "id": 0, "resources": [
+                {"kind": "singleResource", "id": 9, "type": "INTEGER", "value": "95"},
+                {"kind": "singleResource", "id": 10, "type": "INTEGER", "value": "lots"}]}}})
+            .to_string(),
+            "val./3/0.resources[1].value",
+        ),
+    ];
+    for (kind, body, field) in cases {
+        let (status, json) = app.ingest(&format!("/leshan_api/resource/{kind}"), body.clone()).await;
+        assert!(status.is_client_error(), "{body} -> {status}");
+        assert!(json["error"].is_string(), "{json}");
+        let details = json["details"].as_array().unwrap();
+        assert!(
+            details.iter().any(|d| d["path"] == field && d["reason"].is_string()),
+            "{body}: expected a detail for {field}, got {json}"
+        );
+    }
+    assert_eq!(app.count("endpoint").await, 0);
+    assert_eq!(app.count("resource").await, 0);
+}
+
+async fn type_mismatch_rolls_back_the_whole_request(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    // The first value is fine, the second contradicts the seeded FLOAT type.
+    let body = json!({"ep": "mismatch", "val": {
+        "/3/0/9": {"kind": "singleResource", "id": 9, "type": "INTEGER", "value": "95"},
+        "/3303/0/5700": {"kind": "singleResource", "id": 5700, "type": "STRING", "value": "hot"}
+    }});
+    let (status, json) = app.ingest("/leshan_api/resource/composite", body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+    assert_eq!(json["details"][0]["path"], "val./3303/0/5700.value");
+    assert!(json["details"][0]["reason"].as_str().unwrap().contains("FLOAT"));
+    assert_eq!(app.count("endpoint").await, 0, "endpoint upsert must roll back");
+    assert_eq!(app.count("resource").await, 0);
+}
+
+async fn unknown_resource_types_are_discovered(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let body = json!({"ep": "custom", "obj_id": 33000, "val": {
+        "kind": "singleResource", "id": 7, "type": "BOOLEAN", "value": true}});
+    let (status, json) = app.ingest("/leshan_api/resource/single", body.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    assert_eq!(json["discovered_types"], 1);
+    let (name, data_type, origin): (String, String, String) = sqlx::query_as(
+        "SELECT name, data_type, origin FROM resource_type WHERE object_id = 33000 AND resource_id = 7",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((name.as_str(), data_type.as_str(), origin.as_str()), ("/33000/7", "BOOLEAN", "discovered"));
+    // The discovered type is now known: a contradicting type is refused.
+    let body = json!({"ep": "custom", "obj_id": 33000, "val": {
+        "kind": "singleResource", "id": 7, "type": "STRING", "value": "x"}});
+    let (status, _) = app.ingest("/leshan_api/resource/single", body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn ingest_needs_a_token_unless_opened(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let post = |auth: Option<String>| {
+        let mut req = Request::post("/leshan_api/resource/single").header(header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        req.body(Body::from(payload("single__test_temperature_3303_0_5700.json"))).unwrap()
+    };
+    let (status, headers, body) = app.request(post(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&body).contains("authentication required"));
+    let _ = headers;
+    let (status, _, _) = app.request(post(Some("Bearer fxd_not_a_real_token".into()))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.count("resource").await, 0);
+
+    // A revoked token stops working.
+    let id: i64 = sqlx::query_scalar("SELECT id FROM api_token").fetch_one(&app.state.db.pool).await.unwrap();
+    flownexus::server::db::api_token::revoke(&app.state.db.pool, id, 1).await.unwrap();
+    let (status, _, _) = app.request(post(Some(format!("Bearer {}", app.device_token)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Device tokens cannot read the data API.
+    let (_, token) = flownexus::server::auth::create_token(
+        &app.state.db.pool,
+        "d2",
+        flownexus::server::db::api_token::Scope::Device,
+    )
+    .await
+    .unwrap();
+    let req = Request::get("/api/v1/endpoints")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(req).await.0, StatusCode::FORBIDDEN);
+
+    let open = TestApp::with_settings(backend, |s| {
+        s.ingest_auth = flownexus::server::config::IngestAuth::Open
+    })
+    .await;
+    let (status, _, _) = open.request(post(None)).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+async fn oversized_bodies_are_refused_with_413(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| s.max_body_bytes = 4096).await;
+    let big = json!({"ep": "big", "obj_id": 3, "val": {"kind": "singleResource", "id": 0,
+        "type": "STRING", "value": "x".repeat(10_000)}});
+    let (status, json) = app.ingest("/leshan_api/resource/single", big.to_string()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json["error"].as_str().unwrap().contains("4096"));
+    // Without a Content-Length the streamed body is cut off at the limit too.
+    let stream = futures::stream::iter(
+        (0..10).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 1024]))),
+    );
+    let (status, _) = app.ingest("/leshan_api/resource/single", Body::from_stream(stream)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("resource").await, 0);
+}
