@@ -113,12 +113,16 @@ else
 fi
 
 # --- 5. npm packages (tailwind, binaryen's wasm-opt, playwright) ----------------
-LOCK_HASH="$(sha256sum package-lock.json package.json 2>/dev/null | sha256sum | cut -d' ' -f1)"
-if [ ! -d node_modules ] || [ "$(cat node_modules/.flownexus-stamp 2>/dev/null || true)" != "$LOCK_HASH" ]; then
-  log "npm ci"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
-  LOCK_HASH="$(sha256sum package-lock.json package.json 2>/dev/null | sha256sum | cut -d' ' -f1)"
-  echo "$LOCK_HASH" >node_modules/.flownexus-stamp
+npm_stamp() { { cat package.json; cat package-lock.json 2>/dev/null || true; } | sha256sum | cut -d' ' -f1; }
+if [ ! -d node_modules ] || [ "$(cat node_modules/.flownexus-stamp 2>/dev/null || true)" != "$(npm_stamp)" ]; then
+  if [ -f package-lock.json ]; then
+    log "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    log "npm install"
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+  npm_stamp >node_modules/.flownexus-stamp
 else
   log "node_modules: up to date"
 fi

@@ -7,7 +7,7 @@ use crate::ui::pages::{
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -35,12 +35,14 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/flownexus.css" />
         <Title formatter=|text| format!("{text} · flownexus") />
         <Router>
+            // Async SSR: pages arrive complete, data included, so they work
+            // before hydration and without JavaScript.
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage />
-                <ParentRoute path=path!("") view=Layout>
-                    <Route path=path!("") view=HomePage />
-                    <Route path=path!("/endpoints/:id") view=EndpointPage />
-                    <Route path=path!("/logout") view=LogoutPage />
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
+                    <Route path=path!("") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/endpoints/:id") view=EndpointPage ssr=SsrMode::Async />
+                    <Route path=path!("/logout") view=LogoutPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -14,6 +14,12 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(8, 145, 178),
 ];
 
+/// The SVG stroke attribute of the n-th series' line, as plotters writes it.
+pub fn series_stroke(n: usize) -> String {
+    let RGBColor(r, g, b) = PALETTE[n % PALETTE.len()];
+    format!("stroke=\"#{r:02X}{g:02X}{b:02X}\"")
+}
+
 /// How many points a live chart keeps in memory per series.
 pub const MAX_LIVE_POINTS: usize = 2_000;
 
@@ -84,12 +90,20 @@ fn empty_svg(width: u32, height: u32, text: &str) -> String {
     )
 }
 
-fn draw(svg: &mut String, series: &[Series], width: u32, height: u32) -> Result<(), Box<dyn std::error::Error>> {
+fn draw(
+    svg: &mut String,
+    series: &[Series],
+    width: u32,
+    height: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let Some(((t0, t1), (v0, v1))) = bounds(series) else {
         *svg = empty_svg(width, height, "No data yet");
         return Ok(());
     };
-    let unit = series.iter().find_map(|s| s.unit.clone()).unwrap_or_default();
+    let unit = series
+        .iter()
+        .find_map(|s| s.unit.clone())
+        .unwrap_or_default();
     {
         let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -118,7 +132,9 @@ fn draw(svg: &mut String, series: &[Series], width: u32, height: u32) -> Result<
             chart
                 .draw_series(LineSeries::new(line, color.stroke_width(2)))?
                 .label(s.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
             if s.points.len() <= 60 {
                 chart.draw_series(
                     s.points
@@ -161,17 +177,38 @@ mod tests {
     #[test]
     fn renders_an_svg_with_one_line_per_series() {
         let s = series(vec![
-            Point { t: 1_717_171_717_000, v: 20.0 },
-            Point { t: 1_717_171_777_000, v: 21.5 },
+            Point {
+                t: 1_717_171_717_000,
+                v: 20.0,
+            },
+            Point {
+                t: 1_717_171_777_000,
+                v: 21.5,
+            },
         ]);
         let svg = render_svg(&[s], 640, 240);
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("<polyline"), "no line drawn");
+        assert!(svg.contains(&series_stroke(0)), "series line missing: {svg}");
         assert!(svg.contains("Cel"), "unit missing from the axis");
-        assert_eq!(svg, render_svg(&[series(vec![
-            Point { t: 1_717_171_717_000, v: 20.0 },
-            Point { t: 1_717_171_777_000, v: 21.5 },
-        ])], 640, 240), "rendering must be deterministic");
+        assert_eq!(
+            svg,
+            render_svg(
+                &[series(vec![
+                    Point {
+                        t: 1_717_171_717_000,
+                        v: 20.0
+                    },
+                    Point {
+                        t: 1_717_171_777_000,
+                        v: 21.5
+                    },
+                ])],
+                640,
+                240
+            ),
+            "rendering must be deterministic"
+        );
     }
 
     #[test]

@@ -117,8 +117,8 @@ mod server_impls {
 
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
-            let status =
-                StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(self.status_code())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if status.is_client_error() {
                 tracing::warn!(status = status.as_u16(), error = %self, "rejected request");
             }

@@ -20,7 +20,10 @@ both_databases!(
 async fn temperature_post_is_stored_and_echoed(backend: Backend) {
     let app = TestApp::new(backend).await;
     let (status, body) = app
-        .ingest("/leshan_api/resource/single", payload("single__test_temperature_3303_0_5700.json"))
+        .ingest(
+            "/leshan_api/resource/single",
+            payload("single__test_temperature_3303_0_5700.json"),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["endpoint"], "qemu_x86");
@@ -36,17 +39,21 @@ async fn temperature_post_is_stored_and_echoed(backend: Backend) {
             .unwrap();
     assert_eq!(value, 24.899181214836236);
     assert_eq!(instance, 0);
-    let last_seen: Option<i64> = sqlx::query_scalar("SELECT last_seen_at FROM endpoint WHERE name = 'qemu_x86'")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let last_seen: Option<i64> =
+        sqlx::query_scalar("SELECT last_seen_at FROM endpoint WHERE name = 'qemu_x86'")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
     assert!(last_seen.is_some());
 }
 
 async fn composite_read_stores_every_instance_and_one_event(backend: Backend) {
     let app = TestApp::new(backend).await;
     let (status, body) = app
-        .ingest("/leshan_api/resource/composite", payload("composite__onboarding_read_object3.json"))
+        .ingest(
+            "/leshan_api/resource/composite",
+            payload("composite__onboarding_read_object3.json"),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["stored"], 22);
@@ -66,8 +73,11 @@ async fn composite_read_stores_every_instance_and_one_event(backend: Backend) {
     assert_eq!(app.count("resource_latest").await, 22);
 
     // A second read moves the latest pointers instead of adding series.
-    app.ingest("/leshan_api/resource/composite", payload("composite__onboarding_read_object3.json"))
-        .await;
+    app.ingest(
+        "/leshan_api/resource/composite",
+        payload("composite__onboarding_read_object3.json"),
+    )
+    .await;
     assert_eq!(app.count("resource").await, 44);
     assert_eq!(app.count("resource_latest").await, 22);
 }
@@ -84,15 +94,28 @@ async fn registration_events_set_presence_fields(backend: Backend) {
         .unwrap();
         row
     };
-    let (status, body) = app.ingest("/leshan_api/resource/single", payload("single__registered_10240_0.json")).await;
+    let (status, body) = app
+        .ingest(
+            "/leshan_api/resource/single",
+            payload("single__registered_10240_0.json"),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["events"], json!(["registered"]));
     let (registered, reg_at, _) = presence().await;
     assert_eq!(registered, 1);
     assert!(reg_at.is_some());
 
-    app.ingest("/leshan_api/resource/single", payload("single__registration_update_10240_2.json")).await;
-    app.ingest("/leshan_api/resource/single", payload("single__unregistered_10240_1.json")).await;
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__registration_update_10240_2.json"),
+    )
+    .await;
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__unregistered_10240_1.json"),
+    )
+    .await;
     let (registered, _, upd_at) = presence().await;
     assert_eq!(registered, 0);
     assert!(upd_at.is_some());
@@ -138,12 +161,16 @@ async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing(backend: Backend
         ),
     ];
     for (kind, body, field) in cases {
-        let (status, json) = app.ingest(&format!("/leshan_api/resource/{kind}"), body.clone()).await;
+        let (status, json) = app
+            .ingest(&format!("/leshan_api/resource/{kind}"), body.clone())
+            .await;
         assert!(status.is_client_error(), "{body} -> {status}");
         assert!(json["error"].is_string(), "{json}");
         let details = json["details"].as_array().unwrap();
         assert!(
-            details.iter().any(|d| d["path"] == field && d["reason"].is_string()),
+            details
+                .iter()
+                .any(|d| d["path"] == field && d["reason"].is_string()),
             "{body}: expected a detail for {field}, got {json}"
         );
     }
@@ -158,11 +185,20 @@ async fn type_mismatch_rolls_back_the_whole_request(backend: Backend) {
         "/3/0/9": {"kind": "singleResource", "id": 9, "type": "INTEGER", "value": "95"},
         "/3303/0/5700": {"kind": "singleResource", "id": 5700, "type": "STRING", "value": "hot"}
     }});
-    let (status, json) = app.ingest("/leshan_api/resource/composite", body.to_string()).await;
+    let (status, json) = app
+        .ingest("/leshan_api/resource/composite", body.to_string())
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
     assert_eq!(json["details"][0]["path"], "val./3303/0/5700.value");
-    assert!(json["details"][0]["reason"].as_str().unwrap().contains("FLOAT"));
-    assert_eq!(app.count("endpoint").await, 0, "endpoint upsert must roll back");
+    assert!(json["details"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("FLOAT"));
+    assert_eq!(
+        app.count("endpoint").await,
+        0,
+        "endpoint upsert must roll back"
+    );
     assert_eq!(app.count("resource").await, 0);
 }
 
@@ -170,7 +206,9 @@ async fn unknown_resource_types_are_discovered(backend: Backend) {
     let app = TestApp::new(backend).await;
     let body = json!({"ep": "custom", "obj_id": 33000, "val": {
         "kind": "singleResource", "id": 7, "type": "BOOLEAN", "value": true}});
-    let (status, json) = app.ingest("/leshan_api/resource/single", body.to_string()).await;
+    let (status, json) = app
+        .ingest("/leshan_api/resource/single", body.to_string())
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{json}");
     assert_eq!(json["discovered_types"], 1);
     let (name, data_type, origin): (String, String, String) = sqlx::query_as(
@@ -179,35 +217,53 @@ async fn unknown_resource_types_are_discovered(backend: Backend) {
     .fetch_one(&app.state.db.pool)
     .await
     .unwrap();
-    assert_eq!((name.as_str(), data_type.as_str(), origin.as_str()), ("/33000/7", "BOOLEAN", "discovered"));
+    assert_eq!(
+        (name.as_str(), data_type.as_str(), origin.as_str()),
+        ("/33000/7", "BOOLEAN", "discovered")
+    );
     // The discovered type is now known: a contradicting type is refused.
     let body = json!({"ep": "custom", "obj_id": 33000, "val": {
         "kind": "singleResource", "id": 7, "type": "STRING", "value": "x"}});
-    let (status, _) = app.ingest("/leshan_api/resource/single", body.to_string()).await;
+    let (status, _) = app
+        .ingest("/leshan_api/resource/single", body.to_string())
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 async fn ingest_needs_a_token_unless_opened(backend: Backend) {
     let app = TestApp::new(backend).await;
     let post = |auth: Option<String>| {
-        let mut req = Request::post("/leshan_api/resource/single").header(header::CONTENT_TYPE, "application/json");
+        let mut req = Request::post("/leshan_api/resource/single")
+            .header(header::CONTENT_TYPE, "application/json");
         if let Some(a) = auth {
             req = req.header(header::AUTHORIZATION, a);
         }
-        req.body(Body::from(payload("single__test_temperature_3303_0_5700.json"))).unwrap()
+        req.body(Body::from(payload(
+            "single__test_temperature_3303_0_5700.json",
+        )))
+        .unwrap()
     };
     let (status, headers, body) = app.request(post(None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(String::from_utf8_lossy(&body).contains("authentication required"));
     let _ = headers;
-    let (status, _, _) = app.request(post(Some("Bearer fxd_not_a_real_token".into()))).await;
+    let (status, _, _) = app
+        .request(post(Some("Bearer fxd_not_a_real_token".into())))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.count("resource").await, 0);
 
     // A revoked token stops working.
-    let id: i64 = sqlx::query_scalar("SELECT id FROM api_token").fetch_one(&app.state.db.pool).await.unwrap();
-    flownexus::server::db::api_token::revoke(&app.state.db.pool, id, 1).await.unwrap();
-    let (status, _, _) = app.request(post(Some(format!("Bearer {}", app.device_token)))).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM api_token")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    flownexus::server::db::api_token::revoke(&app.state.db.pool, id, 1)
+        .await
+        .unwrap();
+    let (status, _, _) = app
+        .request(post(Some(format!("Bearer {}", app.device_token))))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Device tokens cannot read the data API.
@@ -236,14 +292,18 @@ async fn oversized_bodies_are_refused_with_413(backend: Backend) {
     let app = TestApp::with_settings(backend, |s| s.max_body_bytes = 4096).await;
     let big = json!({"ep": "big", "obj_id": 3, "val": {"kind": "singleResource", "id": 0,
         "type": "STRING", "value": "x".repeat(10_000)}});
-    let (status, json) = app.ingest("/leshan_api/resource/single", big.to_string()).await;
+    let (status, json) = app
+        .ingest("/leshan_api/resource/single", big.to_string())
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(json["error"].as_str().unwrap().contains("4096"));
     // Without a Content-Length the streamed body is cut off at the limit too.
     let stream = futures::stream::iter(
         (0..10).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 1024]))),
     );
-    let (status, _) = app.ingest("/leshan_api/resource/single", Body::from_stream(stream)).await;
+    let (status, _) = app
+        .ingest("/leshan_api/resource/single", Body::from_stream(stream))
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.count("resource").await, 0);
 }

@@ -37,7 +37,10 @@ async fn login_sets_a_hardened_cookie_and_wrong_passwords_fail(backend: Backend)
     let req = Request::post("/sfn/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "text/html")
-        .body(Body::from(format!("username=admin&password={}", common::ADMIN_PASSWORD)))
+        .body(Body::from(format!(
+            "username=admin&password={}",
+            common::ADMIN_PASSWORD
+        )))
         .unwrap();
     let (status, headers, _) = app.request(req).await;
     assert!(status.is_redirection(), "{status}");
@@ -46,9 +49,15 @@ async fn login_sets_a_hardened_cookie_and_wrong_passwords_fail(backend: Backend)
     assert!(cookie.starts_with("flownexus_session="));
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http must not set Secure: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not set Secure: {cookie}"
+    );
 
-    for (user, password) in [("admin", "wrong-password"), ("nobody", common::ADMIN_PASSWORD)] {
+    for (user, password) in [
+        ("admin", "wrong-password"),
+        ("nobody", common::ADMIN_PASSWORD),
+    ] {
         let req = Request::post("/sfn/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(format!("username={user}&password={password}")))
@@ -64,8 +73,11 @@ async fn login_sets_a_hardened_cookie_and_wrong_passwords_fail(backend: Backend)
 
 async fn endpoint_list_and_chart_are_server_rendered(backend: Backend) {
     let app = TestApp::new(backend).await;
-    app.ingest("/leshan_api/resource/single", payload("single__test_temperature_3303_0_5700.json"))
-        .await;
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__test_temperature_3303_0_5700.json"),
+    )
+    .await;
     let cookie = app.login_cookie().await;
     let (status, _, html) = app.get_page("/", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
@@ -76,11 +88,22 @@ async fn endpoint_list_and_chart_are_server_rendered(backend: Backend) {
         .unwrap();
     assert!(html.contains(&format!("href=\"/endpoints/{id}\"")));
 
-    let (status, _, html) = app.get_page(&format!("/endpoints/{id}"), Some(&cookie)).await;
+    let (status, _, html) = app
+        .get_page(&format!("/endpoints/{id}"), Some(&cookie))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<svg"), "chart SVG missing from the first paint");
-    assert!(html.contains("<polyline") || html.contains("<circle"), "no data drawn");
-    assert!(html.contains("temperature /3303/0/5700 (Cel) chart, 1 points"), "{html}");
+    assert!(
+        html.contains("<svg"),
+        "chart SVG missing from the first paint"
+    );
+    assert!(
+        html.contains("<polyline") || html.contains("<circle"),
+        "no data drawn"
+    );
+    assert!(
+        html.contains("temperature /3303/0/5700 (Cel) chart, 1 points"),
+        "{html}"
+    );
     assert!(html.contains("24.899181214836236 Cel"));
 
     let (status, _, html) = app.get_page("/endpoints/999999", Some(&cookie)).await;
@@ -100,7 +123,10 @@ async fn logout_ends_the_session(backend: Backend) {
         .unwrap();
     let (status, headers, _) = app.request(req).await;
     assert!(status.is_redirection(), "{status}");
-    assert!(headers[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
     assert!(app.get_page("/", Some(&cookie)).await.0.is_redirection());
     assert_eq!(app.count("sessions").await, 0);
 }
@@ -121,14 +147,18 @@ async fn live_websocket_delivers_a_post_within_a_second(backend: Backend) {
         format!("ws://{addr}/api/v1/live?endpoint=qemu_x86"),
     )
     .unwrap();
-    req.headers_mut().insert(header::COOKIE, cookie.parse().unwrap());
+    req.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
 
     // Another endpoint's value must not arrive; ours must, within a second.
     let other = payload("single__observe_humidity_3304_0_5700.json");
     app.ingest("/leshan_api/resource/single", other).await;
-    app.ingest("/leshan_api/resource/single", payload("single__test_temperature_3303_0_5700.json"))
-        .await;
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__test_temperature_3303_0_5700.json"),
+    )
+    .await;
     let msg = tokio::time::timeout(Duration::from_secs(1), socket.next())
         .await
         .expect("a live value within one second")
@@ -147,7 +177,10 @@ async fn server_functions_refuse_anonymous_callers(backend: Backend) {
         .body(Body::empty())
         .unwrap();
     let (status, _, body) = app.request(req).await;
-    assert!(status.is_client_error() || status.is_server_error(), "{status}");
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{status}"
+    );
     let body = String::from_utf8_lossy(&body);
     assert!(body.contains("Unauthorized"), "{body}");
     assert!(!body.contains("qemu_x86"));

@@ -85,7 +85,10 @@ pub enum Value {
     Opaque(Vec<u8>),
     /// Milliseconds since the Unix epoch.
     Time(i64),
-    Objlnk { object_id: u16, instance_id: u16 },
+    Objlnk {
+        object_id: u16,
+        instance_id: u16,
+    },
     Corelink(String),
     None,
 }

@@ -25,6 +25,9 @@ pub fn format_time(ms: EpochMs) -> String {
 mod tests {
     #[test]
     fn formats_epoch_ms_in_utc() {
-        assert_eq!(super::format_time(1_717_171_717_171), "2024-05-31 16:08:37 UTC");
+        assert_eq!(
+            super::format_time(1_717_171_717_171),
+            "2024-05-31 16:08:37 UTC"
+        );
     }
 }

@@ -3,7 +3,9 @@ use super::db::{self, api_token::Scope, now_ms};
 use super::state::AppState;
 use crate::error::AppError;
 use crate::model::{CurrentUser, Role};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -37,7 +39,11 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     let hash = hash.unwrap_or_else(|| DUMMY.to_string());
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -85,10 +91,17 @@ fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
 
 /// Creates an API or device token; returns (id, the token in clear). The
 /// clear token is shown once and never stored.
-pub async fn create_token(pool: &db::Pool, name: &str, scope: Scope) -> Result<(i64, String), AppError> {
+pub async fn create_token(
+    pool: &db::Pool,
+    name: &str,
+    scope: Scope,
+) -> Result<(i64, String), AppError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(AppError::invalid_field("name", "must be 1 to 100 characters"));
+        return Err(AppError::invalid_field(
+            "name",
+            "must be 1 to 100 characters",
+        ));
     }
     let kind = match scope {
         Scope::Device => "fxd",
@@ -96,13 +109,17 @@ pub async fn create_token(pool: &db::Pool, name: &str, scope: Scope) -> Result<(
     };
     let token = format!("{kind}_{}", random_secret(24));
     let prefix: String = token.chars().take(10).collect();
-    let id = db::api_token::insert(pool, name, scope, &prefix, &hash_token(&token), now_ms()).await?;
+    let id =
+        db::api_token::insert(pool, name, scope, &prefix, &hash_token(&token), now_ms()).await?;
     Ok((id, token))
 }
 
 /// Creates the first admin when there are no users. Returns the generated
 /// password when one was generated (so the caller can show it once).
-pub async fn ensure_admin(pool: &db::Pool, configured: Option<&str>) -> Result<Option<String>, AppError> {
+pub async fn ensure_admin(
+    pool: &db::Pool,
+    configured: Option<&str>,
+) -> Result<Option<String>, AppError> {
     if db::users::count(pool).await? > 0 {
         return Ok(None);
     }
@@ -124,9 +141,17 @@ pub async fn ensure_admin(pool: &db::Pool, configured: Option<&str>) -> Result<O
 
 /// Checks username and password; on success creates a session and returns
 /// (user, session token).
-pub async fn login(state: &AppState, username: &str, password: &str) -> Result<(CurrentUser, String), AppError> {
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<(CurrentUser, String), AppError> {
     let user = db::users::find_by_username(&state.db.pool, username.trim()).await?;
-    let ok = verify_password(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = verify_password(
+        password.to_string(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
     let user = match user {
         Some(u) if ok && u.active => u,
         _ => {
@@ -153,7 +178,11 @@ pub async fn login(state: &AppState, username: &str, password: &str) -> Result<(
 /// when the public URL is https.
 pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
     let max_age = u64::from(state.settings.session_ttl_hours) * 3600;
-    let secure = if state.settings.https() { "; Secure" } else { "" };
+    let secure = if state.settings.https() {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
@@ -177,8 +206,13 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The user of the request's session cookie, if it is valid.
-pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentUser>, AppError> {
-    let Some(token) = session_token(headers) else { return Ok(None) };
+pub async fn session_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentUser>, AppError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(None);
+    };
     let user = db::sessions::find_user(&state.db.pool, &hash_token(&token), now_ms()).await?;
     Ok(user.map(|u| CurrentUser {
         id: u.id,
@@ -190,7 +224,10 @@ pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Optio
 /// Who made an API request.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Token { id: i64, scope: Scope },
+    Token {
+        id: i64,
+        scope: Scope,
+    },
     User(CurrentUser),
     /// Ingest with `ingest_auth = "open"`.
     Anonymous,
@@ -270,9 +307,15 @@ mod tests {
     #[test]
     fn session_cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; flownexus_session=abc; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; flownexus_session=abc; b=2"),
+        );
         assert_eq!(session_token(&h).as_deref(), Some("abc"));
-        h.insert(header::COOKIE, HeaderValue::from_static("flownexus_session="));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("flownexus_session="),
+        );
         assert_eq!(session_token(&h), None);
     }
 

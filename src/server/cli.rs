@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
 
 #[derive(Parser, Debug)]
-#[command(name = "flownexus", version, about = "LwM2M device management and telemetry server")]
+#[command(
+    name = "flownexus",
+    version,
+    about = "LwM2M device management and telemetry server"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -94,7 +98,9 @@ pub async fn run(cli: Cli) -> i32 {
 type CliResult = Result<(), String>;
 
 async fn open_db(settings: &Settings) -> Result<Db, String> {
-    Db::open(&settings.database_url).await.map_err(|e| e.to_string())
+    Db::open(&settings.database_url)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The database URL without a password, for logs.
@@ -134,7 +140,9 @@ async fn serve(settings: Settings) -> CliResult {
     let public = settings.public_base_url.clone();
     let admin_from_env = settings.admin_password.is_some();
     super::retention::spawn(db.clone(), settings.retention_days);
-    let state = AppState::new(db, settings).await.map_err(|e| e.to_string())?;
+    let state = AppState::new(db, settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let app = super::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -194,7 +202,9 @@ async fn user(settings: Settings, cmd: UserCommand) -> CliResult {
             }
             let role = Role::parse(&role).ok_or("unknown role")?;
             let (password, generated) = password_input(password_stdin)?;
-            let hash = auth::hash_password(password.clone()).await.map_err(|e| e.to_string())?;
+            let hash = auth::hash_password(password.clone())
+                .await
+                .map_err(|e| e.to_string())?;
             match db::users::insert(&db.pool, &username, &hash, role, now_ms()).await {
                 Ok(_) => {}
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -212,7 +222,9 @@ async fn user(settings: Settings, cmd: UserCommand) -> CliResult {
             password_stdin,
         } => {
             let (password, generated) = password_input(password_stdin)?;
-            let hash = auth::hash_password(password.clone()).await.map_err(|e| e.to_string())?;
+            let hash = auth::hash_password(password.clone())
+                .await
+                .map_err(|e| e.to_string())?;
             let mut tx = db.pool.begin().await.map_err(|e| e.to_string())?;
             if !db::users::set_password(&mut *tx, &username, &hash, now_ms())
                 .await
@@ -228,7 +240,9 @@ async fn user(settings: Settings, cmd: UserCommand) -> CliResult {
                 .await
                 .map_err(|e| e.to_string())?;
             tx.commit().await.map_err(|e| e.to_string())?;
-            say(&format!("password of {username} changed; their sessions ended"));
+            say(&format!(
+                "password of {username} changed; their sessions ended"
+            ));
             if generated {
                 say(&format!("password: {password}"));
             }
@@ -249,7 +263,9 @@ async fn token(settings: Settings, cmd: TokenCommand) -> CliResult {
             say(&token);
         }
         TokenCommand::List => {
-            let tokens = db::api_token::list(&db.pool).await.map_err(|e| e.to_string())?;
+            let tokens = db::api_token::list(&db.pool)
+                .await
+                .map_err(|e| e.to_string())?;
             say(&format!(
                 "{:>4}  {:<24} {:<7} {:<12} {:<24} {:<24} status",
                 "id", "name", "scope", "prefix", "created", "last used"
@@ -262,8 +278,14 @@ async fn token(settings: Settings, cmd: TokenCommand) -> CliResult {
                     t.scope.as_str(),
                     format!("{}…", t.token_prefix),
                     crate::model::format_time(t.created_at),
-                    t.last_used_at.map(crate::model::format_time).unwrap_or_else(|| "never".into()),
-                    if t.revoked_at.is_some() { "revoked" } else { "active" }
+                    t.last_used_at
+                        .map(crate::model::format_time)
+                        .unwrap_or_else(|| "never".into()),
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
                 ));
             }
         }
@@ -284,7 +306,10 @@ async fn token(settings: Settings, cmd: TokenCommand) -> CliResult {
 mod tests {
     #[test]
     fn redacts_database_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 }

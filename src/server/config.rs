@@ -71,7 +71,10 @@ pub enum ConfigError {
 
 /// The environment variable names, in one place for the README and `--help`.
 pub const ENV_VARS: &[(&str, &str)] = &[
-    ("FLOWNEXUS_CONFIG", "path of the settings file (default Leptos.toml)"),
+    (
+        "FLOWNEXUS_CONFIG",
+        "path of the settings file (default Leptos.toml)",
+    ),
     ("FLOWNEXUS_LISTEN_ADDR", "listen address"),
     ("FLOWNEXUS_DATABASE_URL", "database URL"),
     ("FLOWNEXUS_DATA_DIR", "data directory"),
@@ -79,11 +82,17 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("FLOWNEXUS_PUBLIC_BASE_URL", "public base URL"),
     ("FLOWNEXUS_LWM2M_REST_URL", "LwM2M server REST base URL"),
     ("FLOWNEXUS_INGEST_AUTH", "token or open"),
-    ("FLOWNEXUS_RETENTION_DAYS", "days of telemetry kept, 0 = forever"),
+    (
+        "FLOWNEXUS_RETENTION_DAYS",
+        "days of telemetry kept, 0 = forever",
+    ),
     ("FLOWNEXUS_MAX_BODY_BYTES", "largest accepted request body"),
     ("FLOWNEXUS_SESSION_TTL_HOURS", "login session lifetime"),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
-    ("FLOWNEXUS_ADMIN_PASSWORD", "first admin's password (else random, printed once)"),
+    (
+        "FLOWNEXUS_ADMIN_PASSWORD",
+        "first admin's password (else random, printed once)",
+    ),
 ];
 
 impl Settings {
@@ -105,26 +114,28 @@ impl Settings {
         origin: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
-        let file: LeptosToml =
-            toml::from_str(toml_text).map_err(|e| ConfigError::Parse(origin.into(), e.to_string()))?;
+        let file: LeptosToml = toml::from_str(toml_text)
+            .map_err(|e| ConfigError::Parse(origin.into(), e.to_string()))?;
         let f = file.flownexus;
         let pick = |key: &str, file_value: Option<String>| -> Option<String> {
             env(&format!("FLOWNEXUS_{key}"))
                 .filter(|v| !v.is_empty())
                 .or(file_value.filter(|v| !v.is_empty()))
         };
-        let parse_num = |key: &'static str, file_value: Option<String>| -> Result<Option<u64>, ConfigError> {
-            pick(key, file_value)
-                .map(|v| {
-                    v.parse::<u64>().map_err(|_| ConfigError::Invalid {
-                        key,
-                        reason: format!("{v:?} is not a non-negative integer"),
+        let parse_num =
+            |key: &'static str, file_value: Option<String>| -> Result<Option<u64>, ConfigError> {
+                pick(key, file_value)
+                    .map(|v| {
+                        v.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                            key,
+                            reason: format!("{v:?} is not a non-negative integer"),
+                        })
                     })
-                })
-                .transpose()
-        };
+                    .transpose()
+            };
 
-        let listen_raw = pick("LISTEN_ADDR", f.listen_addr).unwrap_or_else(|| "127.0.0.1:3000".into());
+        let listen_raw =
+            pick("LISTEN_ADDR", f.listen_addr).unwrap_or_else(|| "127.0.0.1:3000".into());
         let listen_addr: SocketAddr = listen_raw.parse().map_err(|_| ConfigError::Invalid {
             key: "listen_addr",
             reason: format!("{listen_raw:?} is not an address such as 127.0.0.1:3000"),
@@ -175,9 +186,11 @@ impl Settings {
                 reason: "must be at least 1024".into(),
             });
         }
-        let session_ttl_hours =
-            parse_num("SESSION_TTL_HOURS", f.session_ttl_hours.map(|v| v.to_string()))?
-                .unwrap_or(24 * 7) as u32;
+        let session_ttl_hours = parse_num(
+            "SESSION_TTL_HOURS",
+            f.session_ttl_hours.map(|v| v.to_string()),
+        )?
+        .unwrap_or(24 * 7) as u32;
         let site_root = PathBuf::from(
             pick("SITE_ROOT", f.site_root)
                 .or_else(|| env("LEPTOS_SITE_ROOT"))
@@ -201,7 +214,8 @@ impl Settings {
 
     /// Settings for tests: a database URL and a data directory, defaults otherwise.
     pub fn for_tests(database_url: &str, data_dir: &Path) -> Settings {
-        let mut s = Settings::from_sources("", "test", |_| None).expect("default settings are valid");
+        let mut s =
+            Settings::from_sources("", "test", |_| None).expect("default settings are valid");
         s.database_url = database_url.to_string();
         s.data_dir = data_dir.to_path_buf();
         s.firmware_dir = data_dir.join("firmware");
@@ -230,8 +244,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_sources(text, "test", |k| env.get(k).cloned())
     }
 
@@ -252,7 +268,14 @@ mod tests {
         assert_eq!(s.listen_addr.port(), 8000);
         assert_eq!(s.database_url, "sqlite:///srv/fx/flownexus.db");
         assert_eq!(s.ingest_auth, IngestAuth::Open);
-        let s = load(text, &[("FLOWNEXUS_LISTEN_ADDR", "127.0.0.1:9"), ("FLOWNEXUS_INGEST_AUTH", "token")]).unwrap();
+        let s = load(
+            text,
+            &[
+                ("FLOWNEXUS_LISTEN_ADDR", "127.0.0.1:9"),
+                ("FLOWNEXUS_INGEST_AUTH", "token"),
+            ],
+        )
+        .unwrap();
         assert_eq!(s.listen_addr.port(), 9);
         assert_eq!(s.ingest_auth, IngestAuth::Token);
     }

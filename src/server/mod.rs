@@ -25,6 +25,39 @@ pub mod context {
         })
     }
 
+    /// Whether the request is a plain HTML form post (no JavaScript): then
+    /// leptos_axum answers with a redirect and the status must stay as is.
+    pub fn is_plain_form_post() -> bool {
+        use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        })
+    }
+
+    /// Runs a server function body and gives a failed call the HTTP status
+    /// of its error (server functions answer 500 for every error otherwise).
+    pub async fn respond<T>(
+        body: impl std::future::Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
+        let result = body.await;
+        if let Err(e) = &result {
+            if !is_plain_form_post() {
+                if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+                    let status = axum::http::StatusCode::from_u16(e.status_code())
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    options.set_status(status);
+                }
+            }
+            if e.status_code() < 500 {
+                tracing::warn!(error = %e, "server function refused the request");
+            }
+        }
+        result
+    }
+
     /// The state and the user of the request's session, or Unauthorized.
     pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
         let state = app_state()?;

@@ -14,13 +14,19 @@ pub fn build(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     Router::new()
         .route("/leshan_api/resource/single", post(rest::leshan::single))
-        .route("/leshan_api/resource/composite", post(rest::leshan::composite))
+        .route(
+            "/leshan_api/resource/composite",
+            post(rest::leshan::composite),
+        )
         .route("/api/v1/health", get(rest::v1::health))
         .route("/api/v1/endpoints", get(rest::v1::endpoints))
         .route(LIVE_WS_PATH, get(live::ws_handler))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

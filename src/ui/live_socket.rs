@@ -23,7 +23,11 @@ impl LiveStatus {
 
 /// Subscribes to live values of one endpoint for as long as the calling
 /// component lives. Does nothing during server rendering.
-pub fn subscribe(endpoint: String, status: RwSignal<LiveStatus>, on_value: impl Fn(LiveValue) + 'static) {
+pub fn subscribe(
+    endpoint: String,
+    status: RwSignal<LiveStatus>,
+    on_value: impl Fn(LiveValue) + 'static,
+) {
     #[cfg(feature = "hydrate")]
     client::start(endpoint, status, on_value);
     #[cfg(not(feature = "hydrate"))]
@@ -50,10 +54,20 @@ mod client {
         attempts: Cell<u32>,
     }
 
-    pub fn start(endpoint: String, status: RwSignal<LiveStatus>, on_value: impl Fn(LiveValue) + 'static) {
-        let Some(window) = web_sys::window() else { return };
+    pub fn start(
+        endpoint: String,
+        status: RwSignal<LiveStatus>,
+        on_value: impl Fn(LiveValue) + 'static,
+    ) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
         let location = window.location();
-        let scheme = if location.protocol().ok().as_deref() == Some("https:") { "wss" } else { "ws" };
+        let scheme = if location.protocol().ok().as_deref() == Some("https:") {
+            "wss"
+        } else {
+            "ws"
+        };
         let host = location.host().unwrap_or_default();
         let endpoint = js_sys::encode_uri_component(&endpoint);
         let conn = Rc::new(Conn {

@@ -63,7 +63,10 @@ impl Drop for PgSchema {
         let name = self.name.clone();
         // Drop runs outside async context: use a throw-away runtime on a thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 if let Ok(db) = Db::connect(&pg_base_url()).await {
                     let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
@@ -89,7 +92,10 @@ impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("test.db").display()), None),
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+                None,
+            ),
             Backend::Postgres => {
                 let schema = PgSchema::create().await;
                 (schema.url(), Some(schema))
@@ -120,7 +126,9 @@ impl TestApp {
         let mut settings = Settings::for_tests(&tdb.url, tdb.dir.path());
         settings.ingest_auth = IngestAuth::Token;
         tweak(&mut settings);
-        auth::ensure_admin(&tdb.db.pool, Some(ADMIN_PASSWORD)).await.unwrap();
+        auth::ensure_admin(&tdb.db.pool, Some(ADMIN_PASSWORD))
+            .await
+            .unwrap();
         let state = AppState::new(tdb.db.clone(), settings).await.unwrap();
         let (_, device_token) = auth::create_token(&state.db.pool, "test device", Scope::Device)
             .await
@@ -133,11 +141,20 @@ impl TestApp {
         }
     }
 
-    pub async fn request(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    pub async fn request(
+        &self,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         (status, headers, body)
     }
 
@@ -145,13 +162,15 @@ impl TestApp {
     pub async fn ingest(&self, path: &str, body: impl Into<Body>) -> (StatusCode, Json) {
         let req = Request::post(path)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.device_token))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.device_token),
+            )
             .body(body.into())
             .unwrap();
         let (status, _, body) = self.request(req).await;
-        let json = serde_json::from_slice(&body).unwrap_or_else(|_| {
-            panic!("response is not JSON: {}", String::from_utf8_lossy(&body))
-        });
+        let json = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("response is not JSON: {}", String::from_utf8_lossy(&body)));
         (status, json)
     }
 
@@ -161,13 +180,18 @@ impl TestApp {
         let req = Request::post("/sfn/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "text/html")
-            .body(Body::from(format!("username=admin&password={ADMIN_PASSWORD}")))
+            .body(Body::from(format!(
+                "username=admin&password={ADMIN_PASSWORD}"
+            )))
             .unwrap();
         let (status, headers, body) = self.request(req).await;
         let cookie = headers
             .get(header::SET_COOKIE)
             .unwrap_or_else(|| {
-                panic!("no session cookie; status {status}: {}", String::from_utf8_lossy(&body))
+                panic!(
+                    "no session cookie; status {status}: {}",
+                    String::from_utf8_lossy(&body)
+                )
             })
             .to_str()
             .unwrap()
@@ -175,7 +199,11 @@ impl TestApp {
         cookie.split(';').next().unwrap().to_string()
     }
 
-    pub async fn get_page(&self, path: &str, cookie: Option<&str>) -> (StatusCode, axum::http::HeaderMap, String) {
+    pub async fn get_page(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let mut req = Request::get(path).header(header::ACCEPT, "text/html");
         if let Some(c) = cookie {
             req = req.header(header::COOKIE, c);
@@ -193,7 +221,11 @@ impl TestApp {
 }
 
 pub fn payload(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/payloads/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/payloads/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Declares each listed `async fn name(backend: Backend)` as two tests, one

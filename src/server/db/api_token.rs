@@ -122,10 +122,11 @@ pub async fn revoke<'e, E: Executor<'e, Database = Any>>(
     id: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE api_token SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(executor)
-        .await?;
+    let done =
+        sqlx::query("UPDATE api_token SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(executor)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

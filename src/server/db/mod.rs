@@ -123,7 +123,11 @@ impl Db {
     pub async fn migrate(&self) -> Result<(), DbInitError> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -160,7 +164,9 @@ impl Db {
 
 /// The file path of a `sqlite://` URL, or None for in-memory databases.
 fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or("");
     if path.is_empty() || path == ":memory:" {
         None
@@ -192,9 +198,15 @@ mod tests {
     #[test]
     fn sqlite_file_is_taken_from_the_url() {
         assert_eq!(sqlite_file("sqlite://data/x.db"), Some("data/x.db".into()));
-        assert_eq!(sqlite_file("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/x.db?mode=rwc"),
+            Some("/tmp/x.db".into())
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(Backend::from_url("mysql://x"), None);
-        assert_eq!(Backend::from_url("postgresql://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
     }
 }

@@ -16,7 +16,9 @@ impl Columns {
     pub fn from_value(v: &Value) -> Columns {
         let mut c = Columns::default();
         match v {
-            Value::Integer(i) | Value::UnsignedInteger(i) | Value::Time(i) => c.int_value = Some(*i),
+            Value::Integer(i) | Value::UnsignedInteger(i) | Value::Time(i) => {
+                c.int_value = Some(*i)
+            }
             Value::Boolean(b) => c.int_value = Some(*b as i64),
             Value::Float(f) => c.float_value = Some(*f),
             Value::String(s) | Value::Corelink(s) => c.text_value = Some(s.clone()),

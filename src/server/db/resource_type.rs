@@ -93,7 +93,8 @@ pub async fn find<'e, E: Executor<'e, Database = Any>>(
     object_id: i64,
     resource_id: i64,
 ) -> Result<Option<ResourceType>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM resource_type WHERE object_id = $1 AND resource_id = $2");
+    let sql =
+        format!("SELECT {COLUMNS} FROM resource_type WHERE object_id = $1 AND resource_id = $2");
     sqlx::query(&sql)
         .bind(object_id)
         .bind(resource_id)

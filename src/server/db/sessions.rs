@@ -1,6 +1,6 @@
 //! SQL for `sessions`. Only a hash of the session token is stored.
-use super::users::UserRow;
 use super::get_bool;
+use super::users::UserRow;
 use crate::model::Role;
 use sqlx::{Any, Executor, Row};
 

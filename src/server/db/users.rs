@@ -28,7 +28,9 @@ fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
 }
 
 pub async fn count<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(executor).await
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(executor)
+        .await
 }
 
 pub async fn insert<'e, E: Executor<'e, Database = Any>>(
@@ -71,11 +73,12 @@ pub async fn set_password<'e, E: Executor<'e, Database = Any>>(
     password_hash: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1")
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .execute(executor)
-        .await?;
+    let done =
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1")
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .execute(executor)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

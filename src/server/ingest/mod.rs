@@ -89,7 +89,11 @@ pub enum UplinkKind {
 }
 
 /// Stores an uplink. All or nothing: any error rolls the whole request back.
-pub async fn store(state: &AppState, uplink: Uplink, kind: UplinkKind) -> Result<IngestReceipt, AppError> {
+pub async fn store(
+    state: &AppState,
+    uplink: Uplink,
+    kind: UplinkKind,
+) -> Result<IngestReceipt, AppError> {
     let now = now_ms();
     let mut tx = state.db.pool.begin().await?;
     let endpoint_id = db::endpoint::upsert_seen(&mut *tx, &uplink.endpoint, now).await?;
@@ -147,7 +151,10 @@ pub async fn store(state: &AppState, uplink: Uplink, kind: UplinkKind) -> Result
         let mut by_object: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         for (reading, id) in uplink.readings.iter().zip(&resource_ids) {
             if reading.path.object_id != REGISTRATION_OBJECT {
-                by_object.entry(reading.path.object_id).or_default().push(*id);
+                by_object
+                    .entry(reading.path.object_id)
+                    .or_default()
+                    .push(*id);
             }
         }
         for (object_id, ids) in by_object {

@@ -111,7 +111,10 @@ fn parse_json(body: &[u8]) -> Result<Json, AppError> {
     serde_json::from_slice(body).map_err(|e| {
         AppError::bad_request(
             "malformed JSON",
-            vec![FieldError::new("$", format!("line {} column {}: {e}", e.line(), e.column()))],
+            vec![FieldError::new(
+                "$",
+                format!("line {} column {}: {e}", e.line(), e.column()),
+            )],
         )
     })
 }
@@ -129,10 +132,9 @@ fn endpoint_name(obj: &Map<String, Json>, problems: &mut Problems) -> Option<Str
     match obj.get("ep") {
         None => problems.add("ep", "missing"),
         Some(Json::String(s)) if s.is_empty() => problems.add("ep", "must not be empty"),
-        Some(Json::String(s)) if s.len() > MAX_ENDPOINT_NAME => problems.add(
-            "ep",
-            format!("longer than {MAX_ENDPOINT_NAME} bytes"),
-        ),
+        Some(Json::String(s)) if s.len() > MAX_ENDPOINT_NAME => {
+            problems.add("ep", format!("longer than {MAX_ENDPOINT_NAME} bytes"))
+        }
         Some(Json::String(s)) if s.chars().any(char::is_control) => {
             problems.add("ep", "contains control characters")
         }
@@ -149,7 +151,10 @@ fn finish(
 ) -> Result<Uplink, AppError> {
     if !problems.0.is_empty() {
         let message = if problems.0.len() == 1 {
-            format!("invalid field {}: {}", problems.0[0].path, problems.0[0].reason)
+            format!(
+                "invalid field {}: {}",
+                problems.0[0].path, problems.0[0].reason
+            )
         } else {
             format!("{} invalid fields", problems.0.len())
         };
@@ -286,7 +291,10 @@ fn decode_node(
         "obj" => {
             if let Some(id) = id {
                 if depth == Depth::Object && id != ctx.object_id {
-                    problems.add(&format!("{path}.id"), "does not match the object id of the key");
+                    problems.add(
+                        &format!("{path}.id"),
+                        "does not match the object id of the key",
+                    );
                     return;
                 }
             }
@@ -315,7 +323,10 @@ fn decode_node(
         "instance" => {
             let instance_id = match (id, ctx.instance_id, depth) {
                 (Some(id), Some(key_id), Depth::Instance) if id != key_id => {
-                    problems.add(&format!("{path}.id"), "does not match the instance id of the key");
+                    problems.add(
+                        &format!("{path}.id"),
+                        "does not match the instance id of the key",
+                    );
                     return;
                 }
                 (Some(id), _, _) => id,
@@ -365,12 +376,16 @@ fn decode_node(
                 "singleResource" => {
                     if let Some(key_res) = ctx.resource_id {
                         if key_res != id {
-                            problems.add(&format!("{path}.id"), "does not match the resource id of the key");
+                            problems.add(
+                                &format!("{path}.id"),
+                                "does not match the resource id of the key",
+                            );
                             return;
                         }
                     }
                     let here = format!("{path}.value");
-                    if let Some(value) = decode_value(map.get("value"), data_type, &here, problems) {
+                    if let Some(value) = decode_value(map.get("value"), data_type, &here, problems)
+                    {
                         out.push(Reading {
                             path: ResourcePath {
                                 object_id: ctx.object_id,
@@ -386,14 +401,20 @@ fn decode_node(
                 "multiResource" => {
                     if let Some(key_res) = ctx.resource_id {
                         if key_res != id {
-                            problems.add(&format!("{path}.id"), "does not match the resource id of the key");
+                            problems.add(
+                                &format!("{path}.id"),
+                                "does not match the resource id of the key",
+                            );
                             return;
                         }
                     }
                     let values = match map.get("values") {
                         Some(Json::Object(values)) => values,
                         Some(_) => {
-                            problems.add(&format!("{path}.values"), "must be an object mapping resource instance ids to values");
+                            problems.add(
+                                &format!("{path}.values"),
+                                "must be an object mapping resource instance ids to values",
+                            );
                             return;
                         }
                         None => {
@@ -408,7 +429,10 @@ fn decode_node(
                             .ok()
                             .filter(|n| *n <= 65535 && !ri.starts_with('+'))
                         else {
-                            problems.add(&here, "key must be a resource instance id between 0 and 65535");
+                            problems.add(
+                                &here,
+                                "key must be a resource instance id between 0 and 65535",
+                            );
                             continue;
                         };
                         if let Some(value) = decode_value(Some(v), data_type, &here, problems) {
@@ -427,13 +451,19 @@ fn decode_node(
                 }
                 _ => {
                     // resourceInstance: its id is the resource instance id.
-                    let Depth::ResourceInstance(key_ri) = depth else { return };
+                    let Depth::ResourceInstance(key_ri) = depth else {
+                        return;
+                    };
                     if key_ri != id {
-                        problems.add(&format!("{path}.id"), "does not match the resource instance id of the key");
+                        problems.add(
+                            &format!("{path}.id"),
+                            "does not match the resource instance id of the key",
+                        );
                         return;
                     }
                     let here = format!("{path}.value");
-                    if let Some(value) = decode_value(map.get("value"), data_type, &here, problems) {
+                    if let Some(value) = decode_value(map.get("value"), data_type, &here, problems)
+                    {
                         out.push(Reading {
                             path: ResourcePath {
                                 object_id: ctx.object_id,
@@ -593,16 +623,19 @@ fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
 fn objlnk(v: &Json) -> Result<Value, String> {
     let (o, i) = match v {
         Json::String(s) => {
-            let (o, i) = s
-                .split_once(':')
-                .ok_or_else(|| format!("{s:?} is not an object link of the form objectId:instanceId"))?;
+            let (o, i) = s.split_once(':').ok_or_else(|| {
+                format!("{s:?} is not an object link of the form objectId:instanceId")
+            })?;
             (o.parse::<u64>().ok(), i.parse::<u64>().ok())
         }
         Json::Object(m) => (
             m.get("objectId").and_then(Json::as_u64),
             m.get("objectInstanceId").and_then(Json::as_u64),
         ),
-        _ => return Err("OBJLNK value must be \"objectId:instanceId\" or {\"objectId\", \"objectInstanceId\"}".into()),
+        _ => return Err(
+            "OBJLNK value must be \"objectId:instanceId\" or {\"objectId\", \"objectInstanceId\"}"
+                .into(),
+        ),
     };
     match (o, i) {
         (Some(o), Some(i)) if o <= 65535 && i <= 65535 => Ok(Value::Objlnk {
@@ -645,7 +678,11 @@ mod tests {
             .find(|r| r.path.resource_id == 7 && r.path.resource_instance_id == Some(1))
             .unwrap();
         assert_eq!(power.value, Value::Integer(5000));
-        let time = up.readings.iter().find(|r| r.path.resource_id == 13).unwrap();
+        let time = up
+            .readings
+            .iter()
+            .find(|r| r.path.resource_id == 13)
+            .unwrap();
         assert_eq!(time.value, Value::Time(2000));
     }
 
@@ -676,13 +713,27 @@ mod tests {
             ("BOOLEAN", json!(true), Value::Boolean(true)),
             ("TIME", json!(1717171717171i64), Value::Time(1717171717171)),
             ("OPAQUE", json!("dEad"), Value::Opaque(vec![0xde, 0xad])),
-            ("OBJLNK", json!("3:0"), Value::Objlnk { object_id: 3, instance_id: 0 }),
+            (
+                "OBJLNK",
+                json!("3:0"),
+                Value::Objlnk {
+                    object_id: 3,
+                    instance_id: 0,
+                },
+            ),
             (
                 "OBJLNK",
                 json!({"objectId": 4, "objectInstanceId": 1}),
-                Value::Objlnk { object_id: 4, instance_id: 1 },
+                Value::Objlnk {
+                    object_id: 4,
+                    instance_id: 1,
+                },
             ),
-            ("CORELINK", json!("</3/0>"), Value::Corelink("</3/0>".into())),
+            (
+                "CORELINK",
+                json!("</3/0>"),
+                Value::Corelink("</3/0>".into()),
+            ),
             ("NONE", Json::Null, Value::None),
         ];
         for (t, v, expected) in cases {
@@ -702,7 +753,10 @@ mod tests {
             (json!({"ep": "x".repeat(256), "obj_id": 1, "val": {}}), "ep"),
             (json!({"ep": "e", "obj_id": -1, "val": {}}), "obj_id"),
             (json!({"ep": "e", "obj_id": 1}), "val"),
-            (json!({"ep": "e", "obj_id": 1, "val": {"kind": "weird", "id": 1}}), "val.kind"),
+            (
+                json!({"ep": "e", "obj_id": 1, "val": {"kind": "weird", "id": 1}}),
+                "val.kind",
+            ),
             (
                 json!({"ep": "e", "obj_id": 1, "val": {"kind": "singleResource", "id": 1, "type": "DOUBLE", "value": 1}}),
                 "val.type",
@@ -745,7 +799,10 @@ mod tests {
             br#"{"ep": "e", "val": {"/3": {"kind": "obj", "id": 3, "instances": [{"kind": "instance", "id": 0, "resources": [{"kind": "singleResource", "id": 1, "type": "FLOAT", "value": "n"}]}]}}}"#,
         )
         .unwrap_err();
-        assert_eq!(err.details()[0].path, "val./3.instances[0].resources[0].value");
+        assert_eq!(
+            err.details()[0].path,
+            "val./3.instances[0].resources[0].value"
+        );
     }
 
     #[test]

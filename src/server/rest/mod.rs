@@ -12,7 +12,11 @@ use axum::http::HeaderMap;
 
 /// Reads the whole body, refusing more than the configured limit with a 413
 /// JSON error (axum's own limit answers in plain text).
-pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, AppError> {
+pub async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, AppError> {
     let limit = state.settings.max_body_bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -38,7 +42,10 @@ pub async fn authorize_ingest(state: &AppState, headers: &HeaderMap) -> Result<C
 /// Authorises a data API request: an API token or a dashboard session.
 pub async fn authorize_api(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     match auth::api_caller(state, headers).await? {
-        Some(Caller::Token { scope: super::db::api_token::Scope::Device, .. }) => Err(AppError::Forbidden),
+        Some(Caller::Token {
+            scope: super::db::api_token::Scope::Device,
+            ..
+        }) => Err(AppError::Forbidden),
         Some(caller) => Ok(caller),
         None => Err(AppError::Unauthorized),
     }

@@ -11,11 +11,21 @@ pub const CHART_HEIGHT: u32 = 260;
 pub fn LiveChart(#[prop(into)] series: Signal<Series>) -> impl IntoView {
     let label = move || {
         series.with(|s| {
-            let unit = s.unit.clone().map(|u| format!(" ({u})")).unwrap_or_default();
-            format!("{} {}{unit} chart, {} points", s.name, s.path, s.points.len())
+            let unit = s
+                .unit
+                .clone()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default();
+            format!(
+                "{} {}{unit} chart, {} points",
+                s.name,
+                s.path,
+                s.points.len()
+            )
         })
     };
-    let svg = move || series.with(|s| render_svg(std::slice::from_ref(s), CHART_WIDTH, CHART_HEIGHT));
+    let svg =
+        move || series.with(|s| render_svg(std::slice::from_ref(s), CHART_WIDTH, CHART_HEIGHT));
     view! {
         <figure class="rounded-lg border border-slate-200 bg-white p-3 shadow-sm">
             <figcaption class="mb-2 text-sm font-medium text-slate-700">

@@ -37,8 +37,17 @@ fn apply_live(value: &LiveValue, latest: &mut Vec<LatestValue>, series: &mut [Se
         row.value = value.value.clone();
         row.received_at = value.received_at;
     }
-    if let (Some(v), Some(s)) = (value.numeric, series.iter_mut().find(|s| s.path == value.path)) {
-        push_point(&mut s.points, Point { t: value.received_at, v });
+    if let (Some(v), Some(s)) = (
+        value.numeric,
+        series.iter_mut().find(|s| s.path == value.path),
+    ) {
+        push_point(
+            &mut s.points,
+            Point {
+                t: value.received_at,
+                v,
+            },
+        );
     }
 }
 
@@ -63,19 +72,43 @@ fn EndpointView(detail: EndpointDetail) -> impl IntoView {
 
     let s = detail.summary.clone();
     let facts = vec![
-        ("Last seen", s.last_seen_at.map(format_time).unwrap_or_else(|| "never".into())),
+        (
+            "Last seen",
+            s.last_seen_at
+                .map(format_time)
+                .unwrap_or_else(|| "never".into()),
+        ),
         (
             "Last registration",
-            detail.last_registration_at.map(format_time).unwrap_or_else(|| "never".into()),
+            detail
+                .last_registration_at
+                .map(format_time)
+                .unwrap_or_else(|| "never".into()),
         ),
-        ("Last update", detail.last_update_at.map(format_time).unwrap_or_else(|| "never".into())),
-        ("Lifetime", detail.lifetime_s.map(|l| format!("{l} s")).unwrap_or_else(|| "unknown".into())),
+        (
+            "Last update",
+            detail
+                .last_update_at
+                .map(format_time)
+                .unwrap_or_else(|| "never".into()),
+        ),
+        (
+            "Lifetime",
+            detail
+                .lifetime_s
+                .map(|l| format!("{l} s"))
+                .unwrap_or_else(|| "unknown".into()),
+        ),
         (
             "Binding",
             format!(
                 "{}{}",
                 detail.binding.clone().unwrap_or_else(|| "unknown".into()),
-                if detail.queue_mode { " (queue mode)" } else { "" }
+                if detail.queue_mode {
+                    " (queue mode)"
+                } else {
+                    ""
+                }
             ),
         ),
     ];
@@ -214,7 +247,12 @@ mod tests {
 
     #[test]
     fn live_values_update_the_row_and_the_series() {
-        let path = ResourcePath { object_id: 3303, instance_id: 0, resource_id: 5700, resource_instance_id: None };
+        let path = ResourcePath {
+            object_id: 3303,
+            instance_id: 0,
+            resource_id: 5700,
+            resource_instance_id: None,
+        };
         let mut latest = vec![LatestValue {
             path,
             name: "temperature".into(),
@@ -223,9 +261,20 @@ mod tests {
             value: "1".into(),
             received_at: 1,
         }];
-        let mut series = vec![Series { path, name: "temperature".into(), unit: None, points: vec![] }];
+        let mut series = vec![Series {
+            path,
+            name: "temperature".into(),
+            unit: None,
+            points: vec![],
+        }];
         apply_live(
-            &LiveValue { endpoint: "e".into(), path, value: "2.5".into(), numeric: Some(2.5), received_at: 5 },
+            &LiveValue {
+                endpoint: "e".into(),
+                path,
+                value: "2.5".into(),
+                numeric: Some(2.5),
+                received_at: 5,
+            },
             &mut latest,
             &mut series,
         );

@@ -1,18 +1,31 @@
-use crate::server_fns::auth::Login;
+use crate::server_fns::auth::{Login, LOGIN_ERROR_PARAM};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 /// The sign-in form. A plain HTML form post, so it works before (or
 /// without) hydration.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
+    let query = use_query_map();
     let error = move || {
-        login.value().get().and_then(|r| r.err()).map(|e| {
-            let text = match e.details().first() {
-                Some(d) => d.reason.clone(),
-                None => e.to_string(),
-            };
+        // After a hydrated submit the action holds the error; after a plain
+        // form post the server redirected here with a marker.
+        let from_action =
+            login
+                .value()
+                .get()
+                .and_then(|r| r.err())
+                .map(|e| match e.details().first() {
+                    Some(d) => d.reason.clone(),
+                    None => e.to_string(),
+                });
+        let from_redirect = query
+            .read()
+            .get(LOGIN_ERROR_PARAM)
+            .map(|_| "wrong username or password".to_string());
+        from_action.or(from_redirect).map(|text| {
             view! {
                 <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
                     {text}
