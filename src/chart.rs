@@ -189,7 +189,10 @@ mod tests {
         let svg = render_svg(&[s], 640, 240);
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("<polyline"), "no line drawn");
-        assert!(svg.contains(&series_stroke(0)), "series line missing: {svg}");
+        assert!(
+            svg.contains(&series_stroke(0)),
+            "series line missing: {svg}"
+        );
         assert!(svg.contains("Cel"), "unit missing from the axis");
         assert_eq!(
             svg,

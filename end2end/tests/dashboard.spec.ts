@@ -8,6 +8,7 @@ test("@no-js login is required and works without JavaScript", async ({ page }) =
   await page.getByLabel("Password").fill("definitely wrong");
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByRole("alert")).toHaveText(/wrong username or password/);
   await login(page);
   await expect(page.getByTestId("current-user")).toHaveText("admin");
 });
@@ -52,6 +53,11 @@ test("a REST POST appears on the open endpoint page without a reload", async ({ 
 });
 
 test("hydration: the name filter narrows the list in the browser", async ({ page, request }) => {
+  const consoleErrors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") consoleErrors.push(msg.text());
+  });
+  page.on("pageerror", (err) => consoleErrors.push(String(err)));
   const prefix = uniqueEndpoint("filter");
   await postTemperature(request, `${prefix}-alpha`, 1);
   await postTemperature(request, `${prefix}-beta`, 2);
@@ -62,6 +68,7 @@ test("hydration: the name filter narrows the list in the browser", async ({ page
   await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toHaveCount(0);
   await expect(page.getByRole("link", { name: `${prefix}-beta` })).toBeVisible();
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+  expect(consoleErrors).toEqual([]);
 });
 
 test("@no-js signing out ends the session", async ({ page }) => {

@@ -1,8 +1,6 @@
 //! SQL for `sessions`. Only a hash of the session token is stored.
-use super::get_bool;
 use super::users::UserRow;
-use crate::model::Role;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor};
 
 pub async fn insert<'e, E: Executor<'e, Database = Any>>(
     executor: E,
@@ -38,14 +36,7 @@ pub async fn find_user<'e, E: Executor<'e, Database = Any>>(
     .fetch_optional(executor)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get("role")?;
-    let user = UserRow {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        role: Role::parse(&role).unwrap_or(Role::Viewer),
-        active: get_bool(&row, "active")?,
-    };
+    let user = super::users::from_row(&row)?;
     Ok(user.active.then_some(user))
 }
 

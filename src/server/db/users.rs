@@ -13,7 +13,7 @@ pub struct UserRow {
     pub active: bool,
 }
 
-fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
+pub(super) fn from_row(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(UserRow {
         id: row.try_get("id")?,

@@ -372,42 +372,46 @@ fn decode_node(
                 }
             };
             let instance_id = ctx.instance_id.unwrap_or(0);
-            match kind {
-                "singleResource" => {
-                    if let Some(key_res) = ctx.resource_id {
-                        if key_res != id {
-                            problems.add(
-                                &format!("{path}.id"),
-                                "does not match the resource id of the key",
-                            );
-                            return;
-                        }
-                    }
-                    let here = format!("{path}.value");
-                    if let Some(value) = decode_value(map.get("value"), data_type, &here, problems)
-                    {
-                        out.push(Reading {
-                            path: ResourcePath {
-                                object_id: ctx.object_id,
-                                instance_id,
-                                resource_id: id,
-                                resource_instance_id: None,
-                            },
-                            value,
-                            json_path: here,
-                        });
-                    }
+            // A resource's id must match the key's resource id; a resource
+            // instance's id is the resource instance id, under the key's resource.
+            let (resource_id, mismatch) = match depth {
+                Depth::ResourceInstance(key_ri) => (
+                    ctx.resource_id.unwrap_or(0),
+                    (key_ri != id).then_some("resource instance"),
+                ),
+                _ => (
+                    id,
+                    ctx.resource_id
+                        .is_some_and(|r| r != id)
+                        .then_some("resource"),
+                ),
+            };
+            if let Some(what) = mismatch {
+                problems.add(
+                    &format!("{path}.id"),
+                    format!("does not match the {what} id of the key"),
+                );
+                return;
+            }
+            let mut push = |resource_instance_id: Option<i64>,
+                            v: Option<&Json>,
+                            here: String,
+                            problems: &mut Problems| {
+                if let Some(value) = decode_value(v, data_type, &here, problems) {
+                    out.push(Reading {
+                        path: ResourcePath {
+                            object_id: ctx.object_id,
+                            instance_id,
+                            resource_id,
+                            resource_instance_id,
+                        },
+                        value,
+                        json_path: here,
+                    });
                 }
+            };
+            match kind {
                 "multiResource" => {
-                    if let Some(key_res) = ctx.resource_id {
-                        if key_res != id {
-                            problems.add(
-                                &format!("{path}.id"),
-                                "does not match the resource id of the key",
-                            );
-                            return;
-                        }
-                    }
                     let values = match map.get("values") {
                         Some(Json::Object(values)) => values,
                         Some(_) => {
@@ -424,58 +428,26 @@ fn decode_node(
                     };
                     for (ri, v) in values {
                         let here = format!("{path}.values.{ri}");
-                        let Some(ri_id) = ri
+                        match ri
                             .parse::<u32>()
                             .ok()
                             .filter(|n| *n <= 65535 && !ri.starts_with('+'))
-                        else {
-                            problems.add(
+                        {
+                            Some(ri) => push(Some(i64::from(ri)), Some(v), here, problems),
+                            None => problems.add(
                                 &here,
                                 "key must be a resource instance id between 0 and 65535",
-                            );
-                            continue;
-                        };
-                        if let Some(value) = decode_value(Some(v), data_type, &here, problems) {
-                            out.push(Reading {
-                                path: ResourcePath {
-                                    object_id: ctx.object_id,
-                                    instance_id,
-                                    resource_id: id,
-                                    resource_instance_id: Some(ri_id as i64),
-                                },
-                                value,
-                                json_path: here,
-                            });
+                            ),
                         }
                     }
                 }
-                _ => {
-                    // resourceInstance: its id is the resource instance id.
-                    let Depth::ResourceInstance(key_ri) = depth else {
-                        return;
-                    };
-                    if key_ri != id {
-                        problems.add(
-                            &format!("{path}.id"),
-                            "does not match the resource instance id of the key",
-                        );
-                        return;
-                    }
-                    let here = format!("{path}.value");
-                    if let Some(value) = decode_value(map.get("value"), data_type, &here, problems)
-                    {
-                        out.push(Reading {
-                            path: ResourcePath {
-                                object_id: ctx.object_id,
-                                instance_id,
-                                resource_id: ctx.resource_id.unwrap_or(0),
-                                resource_instance_id: Some(id),
-                            },
-                            value,
-                            json_path: here,
-                        });
-                    }
-                }
+                "resourceInstance" => push(
+                    Some(id),
+                    map.get("value"),
+                    format!("{path}.value"),
+                    problems,
+                ),
+                _ => push(None, map.get("value"), format!("{path}.value"), problems),
             }
         }
     }

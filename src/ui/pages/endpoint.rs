@@ -3,6 +3,7 @@ use crate::model::{format_time, EndpointDetail, LatestValue, LiveValue, Point, S
 use crate::server_fns::endpoints::get_endpoint;
 use crate::ui::components::error_view::ErrorView;
 use crate::ui::components::live_chart::LiveChart;
+use crate::ui::components::registration_badge::RegistrationBadge;
 use crate::ui::components::timestamp::Timestamp;
 use crate::ui::live_socket::{self, LiveStatus};
 use leptos::prelude::*;
@@ -118,21 +119,7 @@ fn EndpointView(detail: EndpointDetail) -> impl IntoView {
         <Title text=name.clone() />
         <div class="mb-6 flex flex-wrap items-center gap-3">
             <h1 class="font-mono text-2xl font-semibold tracking-tight">{name.clone()}</h1>
-            {if s.registered {
-                view! {
-                    <span class="rounded-full bg-emerald-100 px-2 py-0.5 text-xs font-medium text-emerald-800">
-                        "registered"
-                    </span>
-                }
-                    .into_any()
-            } else {
-                view! {
-                    <span class="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600">
-                        "not registered"
-                    </span>
-                }
-                    .into_any()
-            }}
+            <RegistrationBadge registered=s.registered />
             <span
                 class="ml-auto inline-flex items-center gap-1.5 text-xs text-slate-500"
                 role="status"

@@ -1,5 +1,6 @@
 use crate::server_fns::endpoints::list_endpoints;
 use crate::ui::components::error_view::ErrorView;
+use crate::ui::components::registration_badge::RegistrationBadge;
 use crate::ui::components::timestamp::Timestamp;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -45,21 +46,7 @@ pub fn HomePage() -> impl IntoView {
                                             </A>
                                         </td>
                                         <td class="px-4 py-2">
-                                            {if e.registered {
-                                                view! {
-                                                    <span class="rounded-full bg-emerald-100 px-2 py-0.5 text-xs font-medium text-emerald-800">
-                                                        "registered"
-                                                    </span>
-                                                }
-                                                    .into_any()
-                                            } else {
-                                                view! {
-                                                    <span class="rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600">
-                                                        "not registered"
-                                                    </span>
-                                                }
-                                                    .into_any()
-                                            }}
+                                            <RegistrationBadge registered=e.registered />
                                         </td>
                                         <td class="px-4 py-2 text-sm text-slate-600">
                                             <Timestamp ms=e.last_seen_at />
