@@ -18,7 +18,12 @@ pub const REGISTRATION_OBJECT: i64 = 10240;
 /// ever added, so a cached entry never goes stale; entries are added after
 /// the transaction that created them commits.
 #[derive(Clone, Default)]
-pub struct TypeCache(Arc<RwLock<HashMap<(i64, i64), (i64, DataType)>>>);
+pub struct TypeCache(Arc<RwLock<HashMap<TypeKey, KnownType>>>);
+
+/// (object id, resource id)
+pub type TypeKey = (i64, i64);
+/// (resource type id, data type)
+pub type KnownType = (i64, DataType);
 
 impl TypeCache {
     pub async fn load(&self, pool: &db::Pool) -> Result<(), sqlx::Error> {
@@ -30,11 +35,11 @@ impl TypeCache {
         Ok(())
     }
 
-    pub fn get(&self, key: (i64, i64)) -> Option<(i64, DataType)> {
+    pub fn get(&self, key: TypeKey) -> Option<KnownType> {
         self.0.read().expect("type cache lock").get(&key).copied()
     }
 
-    fn insert(&self, key: (i64, i64), value: (i64, DataType)) {
+    fn insert(&self, key: TypeKey, value: KnownType) {
         self.0.write().expect("type cache lock").insert(key, value);
     }
 }
@@ -98,7 +103,7 @@ pub async fn store(
     let mut tx = state.db.pool.begin().await?;
     let endpoint_id = db::endpoint::upsert_seen(&mut *tx, &uplink.endpoint, now).await?;
 
-    let mut discovered: Vec<((i64, i64), (i64, DataType))> = Vec::new();
+    let mut discovered: Vec<(TypeKey, KnownType)> = Vec::new();
     let mut resource_ids = Vec::with_capacity(uplink.readings.len());
     let mut events = Vec::new();
     for reading in &uplink.readings {

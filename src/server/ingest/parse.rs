@@ -579,7 +579,7 @@ fn float(v: &Json) -> Result<f64, String> {
 
 fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("hex string has an odd number of digits".into());
     }
     (0..s.len())

@@ -33,7 +33,7 @@ pub fn EndpointPage() -> impl IntoView {
 }
 
 /// Applies one live value to the page's state.
-fn apply_live(value: &LiveValue, latest: &mut Vec<LatestValue>, series: &mut [Series]) {
+fn apply_live(value: &LiveValue, latest: &mut [LatestValue], series: &mut [Series]) {
     if let Some(row) = latest.iter_mut().find(|l| l.path == value.path) {
         row.value = value.value.clone();
         row.received_at = value.received_at;
