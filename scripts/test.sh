@@ -56,7 +56,8 @@ if [ ${#failed[@]} -gt 0 ]; then
   log "failed so far: ${failed[*]}"
 fi
 log "Rust unit and integration tests (SQLite and PostgreSQL)"
-cargo nextest run --features ssr --no-fail-fast
+# --release reuses the dependencies the release server build compiled above.
+cargo nextest run --release --features ssr --no-fail-fast
 rust_rc=$?
 if [ ${#failed[@]} -gt 0 ] || [ $rust_rc -ne 0 ]; then
   [ $rust_rc -ne 0 ] && failed+=("rust tests")

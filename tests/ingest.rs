@@ -10,6 +10,7 @@ both_databases!(
     temperature_post_is_stored_and_echoed,
     composite_read_stores_every_instance_and_one_event,
     registration_events_set_presence_fields,
+    presence_follows_registration_binding_and_lifetime,
     bad_input_is_a_4xx_naming_the_field_and_writes_nothing,
     type_mismatch_rolls_back_the_whole_request,
     unknown_resource_types_are_discovered,
@@ -306,4 +307,83 @@ async fn oversized_bodies_are_refused_with_413(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.count("resource").await, 0);
+}
+
+async fn presence_follows_registration_binding_and_lifetime(backend: Backend) {
+    use flownexus::model::Presence;
+    let app = TestApp::new(backend).await;
+    let presence = || async {
+        let list = flownexus::server::db::endpoint::list(&app.state.db.pool, 10)
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 1);
+        list[0].presence
+    };
+    let ep = "urn:imei:100000000000000";
+    // Telemetry alone does not make a device registered.
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__observe_humidity_3304_0_5700.json"),
+    )
+    .await;
+    assert_eq!(presence().await, Presence::Offline);
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__registered_10240_0.json"),
+    )
+    .await;
+    assert_eq!(presence().await, Presence::Online);
+
+    // The device reports queue-mode binding and a 300 s lifetime.
+    let body = json!({"ep": ep, "val": {
+        "/3/0/16": {"kind": "singleResource", "id": 16, "type": "STRING", "value": "UQ"},
+        "/1/0/1": {"kind": "singleResource", "id": 1, "type": "INTEGER", "value": "300"}}});
+    let (status, json) = app
+        .ingest("/leshan_api/resource/composite", body.to_string())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let (binding, lifetime): (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT binding, lifetime_s FROM endpoint")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((binding.as_deref(), lifetime), (Some("UQ"), Some(300)));
+    assert_eq!(
+        presence().await,
+        Presence::Online,
+        "awake right after speaking"
+    );
+
+    // A minute of silence: asleep, still registered.
+    let now = flownexus::server::db::now_ms();
+    sqlx::query(
+        "UPDATE endpoint SET last_seen_at = $1, last_registration_at = $1, last_update_at = $1",
+    )
+    .bind(now - 60_000)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(presence().await, Presence::Sleeping);
+    // Past its lifetime without an update: offline.
+    sqlx::query(
+        "UPDATE endpoint SET last_seen_at = $1, last_registration_at = $1, last_update_at = $1",
+    )
+    .bind(now - 301_000)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(presence().await, Presence::Offline);
+    // A registration update wakes it.
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__registration_update_10240_2.json"),
+    )
+    .await;
+    assert_eq!(presence().await, Presence::Online);
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__unregistered_10240_1.json"),
+    )
+    .await;
+    assert_eq!(presence().await, Presence::Offline);
 }

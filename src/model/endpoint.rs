@@ -1,4 +1,4 @@
-use super::{EpochMs, ResourcePath};
+use super::{EpochMs, Presence, ResourcePath};
 use serde::{Deserialize, Serialize};
 
 /// One row of the endpoint list.
@@ -7,6 +7,8 @@ pub struct EndpointSummary {
     pub id: i64,
     pub name: String,
     pub registered: bool,
+    /// Derived on the server when the summary was read.
+    pub presence: Presence,
     pub last_seen_at: Option<EpochMs>,
     pub resource_count: i64,
 }

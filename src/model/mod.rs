@@ -3,11 +3,13 @@
 pub mod endpoint;
 pub mod live;
 pub mod lwm2m;
+pub mod presence;
 pub mod user;
 
 pub use endpoint::*;
 pub use live::*;
 pub use lwm2m::*;
+pub use presence::*;
 pub use user::*;
 
 /// Milliseconds since the Unix epoch: the one time representation in the

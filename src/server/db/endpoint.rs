@@ -1,6 +1,6 @@
 //! SQL for `endpoint`.
 use super::get_bool;
-use crate::model::{EndpointDetail, EndpointSummary};
+use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -60,14 +60,24 @@ pub async fn apply_registration<'e, E: Executor<'e, Database = Any>>(
 }
 
 const SUMMARY_COLUMNS: &str = "e.id, e.name, e.registered, e.last_seen_at, \
+     e.last_registration_at, e.last_update_at, e.lifetime_s, e.queue_mode, \
      (SELECT COUNT(*) FROM resource_latest l WHERE l.endpoint_id = e.id) AS resource_count";
 
 fn summary_from_row(row: &AnyRow) -> Result<EndpointSummary, sqlx::Error> {
+    let facts = PresenceFacts {
+        registered: get_bool(row, "registered")?,
+        last_registration_at: row.try_get("last_registration_at")?,
+        last_update_at: row.try_get("last_update_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        lifetime_s: row.try_get("lifetime_s")?,
+        queue_mode: get_bool(row, "queue_mode")?,
+    };
     Ok(EndpointSummary {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        registered: get_bool(row, "registered")?,
-        last_seen_at: row.try_get("last_seen_at")?,
+        registered: facts.registered,
+        presence: facts.presence(super::now_ms()),
+        last_seen_at: facts.last_seen_at,
         resource_count: row.try_get("resource_count")?,
     })
 }
@@ -95,10 +105,7 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     id: i64,
 ) -> Result<Option<EndpointDetail>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, e.lifetime_s, e.binding, e.queue_mode, \
-         e.last_registration_at, e.last_update_at FROM endpoint e WHERE e.id = $1"
-    );
+    let sql = format!("SELECT {SUMMARY_COLUMNS}, e.binding FROM endpoint e WHERE e.id = $1");
     let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(executor).await? else {
         return Ok(None);
     };
@@ -112,4 +119,33 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         latest: Vec::new(),
         series: Vec::new(),
     }))
+}
+
+/// Records what the device reported about how it connects: its binding
+/// (3/0/16, e.g. "UQ": the Q means queue mode) or its lifetime (1/x/1).
+pub async fn set_binding<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+    binding: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE endpoint SET binding = $2, queue_mode = $3 WHERE id = $1")
+        .bind(endpoint_id)
+        .bind(binding)
+        .bind(binding.contains('Q'))
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_lifetime<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+    lifetime_s: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE endpoint SET lifetime_s = $2 WHERE id = $1")
+        .bind(endpoint_id)
+        .bind(lifetime_s)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -13,6 +13,11 @@ use std::sync::{Arc, RwLock};
 
 /// The pseudo-object the LwM2M server uses for registration events.
 pub const REGISTRATION_OBJECT: i64 = 10240;
+/// 3/x/16: the device's binding mode, e.g. "U" or "UQ" (queue mode).
+const DEVICE_BINDING: TypeKey = (3, 16);
+/// LwM2M Server object 1, resource 1: the registration lifetime in seconds.
+const SERVER_OBJECT: i64 = 1;
+const SERVER_LIFETIME: i64 = 1;
 
 /// (object id, resource id) -> (resource type id, data type). Types are only
 /// ever added, so a cached entry never goes stale; entries are added after
@@ -143,6 +148,15 @@ pub async fn store(
         db::resource::set_latest(&mut *tx, &new, id).await?;
         resource_ids.push(id);
 
+        match (key, &reading.value) {
+            (DEVICE_BINDING, crate::model::Value::String(binding)) => {
+                db::endpoint::set_binding(&mut *tx, endpoint_id, binding).await?
+            }
+            ((SERVER_OBJECT, SERVER_LIFETIME), crate::model::Value::Integer(lifetime)) => {
+                db::endpoint::set_lifetime(&mut *tx, endpoint_id, *lifetime).await?
+            }
+            _ => {}
+        }
         if let Some((change, event_type)) = registration_change(&reading.path) {
             db::endpoint::apply_registration(&mut *tx, endpoint_id, change, now).await?;
             let event_id = db::event::insert(&mut *tx, endpoint_id, event_type, now).await?;

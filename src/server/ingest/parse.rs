@@ -786,3 +786,117 @@ mod tests {
         assert_eq!(parse_lwm2m_path("/1/2/3/4/5"), None);
     }
 }
+
+/// Property tests: no input makes the parser panic, and every rejection is a
+/// client error that names where the problem is.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map(Json::Number)
+                .unwrap_or(Json::Null)),
+            "[a-zA-Z0-9:/._ -]{0,12}".prop_map(Json::String),
+            prop::sample::select(vec![
+                "obj",
+                "instance",
+                "singleResource",
+                "multiResource",
+                "resourceInstance",
+                "STRING",
+                "INTEGER",
+                "FLOAT",
+                "BOOLEAN",
+                "OPAQUE",
+                "TIME",
+                "OBJLNK",
+                "NONE",
+                "/3",
+                "/3/0",
+                "/3/0/1",
+                "/3/0/7/1",
+                "3:0",
+                "dead",
+                "24.5",
+                "-1",
+                "65536",
+            ])
+            .prop_map(|s| Json::String(s.to_string())),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            let keys = prop::sample::select(vec![
+                "ep",
+                "obj_id",
+                "val",
+                "kind",
+                "id",
+                "type",
+                "value",
+                "values",
+                "instances",
+                "resources",
+                "objectId",
+                "objectInstanceId",
+                "/3",
+                "/3/0",
+                "/3/0/7",
+                "/3/0/7/1",
+                "0",
+                "x",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
+                prop::collection::btree_map(keys, inner, 0..6).prop_map(|m| {
+                    Json::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    fn check(result: Result<Uplink, AppError>) {
+        match result {
+            Ok(up) => {
+                assert!(!up.endpoint.is_empty() && up.endpoint.len() <= MAX_ENDPOINT_NAME);
+                for r in up.readings {
+                    assert!((0..=65535).contains(&r.path.object_id));
+                    assert!((0..=65535).contains(&r.path.resource_id));
+                }
+            }
+            Err(e) => {
+                assert!((400..500).contains(&e.status_code()), "{e:?}");
+                assert!(!e.details().is_empty(), "a rejection must say where: {e:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_json_never_panics(v in any_json()) {
+            let body = v.to_string();
+            check(parse_single(body.as_bytes()));
+            check(parse_composite(body.as_bytes()));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(parse_single(&bytes));
+            check(parse_composite(&bytes));
+        }
+
+        #[test]
+        fn wrapped_nodes_never_panic(ep in "[a-z]{0,3}", obj in any::<i32>(), val in any_json()) {
+            let single = serde_json::json!({"ep": ep, "obj_id": obj, "val": val}).to_string();
+            check(parse_single(single.as_bytes()));
+            let composite = serde_json::json!({"ep": ep, "val": {"/3": val.clone(), "/3/0/7": val}}).to_string();
+            check(parse_composite(composite.as_bytes()));
+        }
+    }
+}

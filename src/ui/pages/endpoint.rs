@@ -3,7 +3,7 @@ use crate::model::{format_time, EndpointDetail, LatestValue, LiveValue, Point, S
 use crate::server_fns::endpoints::get_endpoint;
 use crate::ui::components::error_view::ErrorView;
 use crate::ui::components::live_chart::LiveChart;
-use crate::ui::components::registration_badge::RegistrationBadge;
+use crate::ui::components::presence_badge::PresenceBadge;
 use crate::ui::components::timestamp::Timestamp;
 use crate::ui::live_socket::{self, LiveStatus};
 use leptos::prelude::*;
@@ -119,7 +119,7 @@ fn EndpointView(detail: EndpointDetail) -> impl IntoView {
         <Title text=name.clone() />
         <div class="mb-6 flex flex-wrap items-center gap-3">
             <h1 class="font-mono text-2xl font-semibold tracking-tight">{name.clone()}</h1>
-            <RegistrationBadge registered=s.registered />
+            <PresenceBadge presence=s.presence />
             <span
                 class="ml-auto inline-flex items-center gap-1.5 text-xs text-slate-500"
                 role="status"

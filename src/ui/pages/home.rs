@@ -1,6 +1,6 @@
 use crate::server_fns::endpoints::list_endpoints;
 use crate::ui::components::error_view::ErrorView;
-use crate::ui::components::registration_badge::RegistrationBadge;
+use crate::ui::components::presence_badge::PresenceBadge;
 use crate::ui::components::timestamp::Timestamp;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -46,7 +46,7 @@ pub fn HomePage() -> impl IntoView {
                                             </A>
                                         </td>
                                         <td class="px-4 py-2">
-                                            <RegistrationBadge registered=e.registered />
+                                            <PresenceBadge presence=e.presence />
                                         </td>
                                         <td class="px-4 py-2 text-sm text-slate-600">
                                             <Timestamp ms=e.last_seen_at />
@@ -67,7 +67,7 @@ pub fn HomePage() -> impl IntoView {
                                     <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
                                         <tr>
                                             <th scope="col" class="px-4 py-2">"Name"</th>
-                                            <th scope="col" class="px-4 py-2">"Registration"</th>
+                                            <th scope="col" class="px-4 py-2">"Presence"</th>
                                             <th scope="col" class="px-4 py-2">"Last seen"</th>
                                             <th scope="col" class="px-4 py-2 text-right">"Resources"</th>
                                         </tr>
