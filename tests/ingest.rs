@@ -16,6 +16,7 @@ both_databases!(
     unknown_resource_types_are_discovered,
     ingest_needs_a_token_unless_opened,
     oversized_bodies_are_refused_with_413,
+    compatibility_data_api_lists_values_by_resource_name,
 );
 
 async fn temperature_post_is_stored_and_echoed(backend: Backend) {
@@ -386,4 +387,71 @@ async fn presence_follows_registration_binding_and_lifetime(backend: Backend) {
     )
     .await;
     assert_eq!(presence().await, Presence::Offline);
+}
+
+async fn compatibility_data_api_lists_values_by_resource_name(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__test_temperature_3303_0_5700.json"),
+    )
+    .await;
+    app.ingest(
+        "/leshan_api/resource/single",
+        payload("single__observe_humidity_3304_0_5700.json"),
+    )
+    .await;
+    let (_, api_token) = flownexus::server::auth::create_token(
+        &app.state.db.pool,
+        "reader",
+        flownexus::server::db::api_token::Scope::Api,
+    )
+    .await
+    .unwrap();
+    let get = |path: &'static str, token: Option<String>| {
+        let mut req = Request::get(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let (status, _, body) = app
+        .request(get(
+            "/leshan_api/data/temperature/",
+            Some(api_token.clone()),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["value"], json!(24.899181214836236));
+    assert_eq!(rows[0]["resource_type"], "temperature");
+    assert!(rows[0]["timestamp_created"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+
+    // A known type without values is an empty list; an unknown name is 404.
+    let (status, _, body) = app
+        .request(get("/leshan_api/data/reboot/", Some(api_token.clone())))
+        .await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"[]"[..]));
+    let (status, _, _) = app
+        .request(get("/leshan_api/data/no_such_thing/", Some(api_token)))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Reading needs an API token, not a device token or nothing.
+    assert_eq!(
+        app.request(get("/leshan_api/data/temperature/", None))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let device = Some(app.device_token.clone());
+    assert_eq!(
+        app.request(get("/leshan_api/data/temperature/", device))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
 }

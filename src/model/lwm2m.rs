@@ -109,6 +109,18 @@ impl Value {
         }
     }
 
+    /// The value in JSON answers: numbers and booleans as JSON, the rest as
+    /// their wire text.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Float(f) => serde_json::json!(f),
+            Value::Integer(i) | Value::UnsignedInteger(i) | Value::Time(i) => serde_json::json!(i),
+            Value::Boolean(b) => serde_json::json!(b),
+            Value::None => serde_json::Value::Null,
+            other => serde_json::Value::String(other.to_string()),
+        }
+    }
+
     /// The value as a chart coordinate, for numeric types.
     pub fn as_f64(&self) -> Option<f64> {
         match self {

@@ -18,6 +18,8 @@ pub fn build(state: AppState) -> Router {
             "/leshan_api/resource/composite",
             post(rest::leshan::composite),
         )
+        .route("/leshan_api/data/{resource_name}", get(rest::leshan::data))
+        .route("/leshan_api/data/{resource_name}/", get(rest::leshan::data))
         .route("/api/v1/health", get(rest::v1::health))
         .route("/api/v1/endpoints", get(rest::v1::endpoints))
         .route(LIVE_WS_PATH, get(live::ws_handler))

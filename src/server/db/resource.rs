@@ -198,3 +198,33 @@ pub async fn series_points<'e, E: Executor<'e, Database = Any>>(
     points.reverse();
     Ok(points)
 }
+
+/// Every stored value of the resource type with this name, oldest first, as
+/// (received_at, value). For the compatibility data API.
+pub async fn values_by_type_name<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    name: &str,
+) -> Result<Option<(DataType, Vec<(i64, Value)>)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT t.data_type, r.received_at, r.int_value, r.float_value, r.text_value, r.bytes_value \
+         FROM resource_type t LEFT JOIN resource r ON r.resource_type_id = t.id \
+         WHERE t.name = $1 ORDER BY r.received_at, r.id",
+    )
+    .bind(name)
+    .fetch_all(executor)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let data_type: String = first.try_get("data_type")?;
+    let data_type = DataType::parse(&data_type).unwrap_or(DataType::String);
+    let mut values = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // The LEFT JOIN yields one row without a value for a type with no data.
+        let Some(t) = row.try_get::<Option<i64>, _>("received_at")? else {
+            continue;
+        };
+        values.push((t, Columns::from_row(row)?.to_value(data_type)));
+    }
+    Ok(Some((data_type, values)))
+}

@@ -197,15 +197,7 @@ pub async fn store(
         .map(|r| StoredValue {
             path: r.path.to_string(),
             data_type: r.value.data_type(),
-            value: match &r.value {
-                crate::model::Value::Float(f) => serde_json::json!(f),
-                crate::model::Value::Integer(i)
-                | crate::model::Value::UnsignedInteger(i)
-                | crate::model::Value::Time(i) => serde_json::json!(i),
-                crate::model::Value::Boolean(b) => serde_json::json!(b),
-                crate::model::Value::None => serde_json::Value::Null,
-                other => serde_json::json!(other.to_string()),
-            },
+            value: r.value.to_json(),
         })
         .collect();
     state.hub.publish(uplink.readings.iter().map(|r| LiveValue {

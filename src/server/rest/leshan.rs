@@ -30,3 +30,32 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkK
     let receipt = ingest::store(state, uplink, kind).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
+
+/// `GET /leshan_api/data/{resource_name}/`: the original server's data API,
+/// every value of the named resource type, oldest first; 404 for an unknown name.
+pub async fn data(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<serde_json::Value>>, AppError> {
+    super::authorize_api(&state, &headers).await?;
+    let name = name.trim_end_matches('/');
+    let (data_type, values) =
+        crate::server::db::resource::values_by_type_name(&state.db.pool, name)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("resource type {name:?}")))?;
+    Ok(Json(
+        values
+            .into_iter()
+            .map(|(t, v)| {
+                serde_json::json!({
+                    "timestamp_created": chrono::DateTime::from_timestamp_millis(t)
+                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    "value": v.to_json(),
+                    "resource_type": name,
+                    "data_type": data_type,
+                })
+            })
+            .collect(),
+    ))
+}
