@@ -101,10 +101,17 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+pub use server_impls::RejectionReason;
+
+#[cfg(feature = "ssr")]
 mod server_impls {
     use super::AppError;
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
+
+    /// Why a request was answered with an `AppError`, for the log line.
+    #[derive(Debug, Clone)]
+    pub struct RejectionReason(pub String);
 
     impl From<sqlx::Error> for AppError {
         /// Database errors are logged here, once, and never reach a client
@@ -119,14 +126,17 @@ mod server_impls {
         fn into_response(self) -> Response {
             let status = StatusCode::from_u16(self.status_code())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            if status.is_client_error() {
-                tracing::warn!(status = status.as_u16(), error = %self, "rejected request");
-            }
             let body = serde_json::json!({
                 "error": self.to_string(),
                 "details": self.details(),
             });
-            (status, axum::Json(body)).into_response()
+            let mut response = (status, axum::Json(body)).into_response();
+            // The router's rejection layer logs and counts client errors
+            // with the request's path; it reads the reason from here.
+            response
+                .extensions_mut()
+                .insert(RejectionReason(self.to_string()));
+            response
         }
     }
 }

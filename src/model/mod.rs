@@ -1,12 +1,14 @@
 //! Types shared by the server and the browser: what server functions return,
 //! what the live websocket carries, and the LwM2M value model.
 pub mod endpoint;
+pub mod firmware;
 pub mod live;
 pub mod lwm2m;
 pub mod presence;
 pub mod user;
 
 pub use endpoint::*;
+pub use firmware::*;
 pub use live::*;
 pub use lwm2m::*;
 pub use presence::*;

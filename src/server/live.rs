@@ -25,6 +25,11 @@ impl LiveHub {
     }
 
     pub fn publish(&self, values: impl IntoIterator<Item = LiveValue>) {
+        // Without listeners, skip building the values: ingest calls this for
+        // every request.
+        if self.sender.receiver_count() == 0 {
+            return;
+        }
         for v in values {
             // An error only means nobody is listening.
             let _ = self.sender.send(Arc::new(v));

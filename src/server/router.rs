@@ -22,12 +22,17 @@ pub fn build(state: AppState) -> Router {
         .route("/leshan_api/data/{resource_name}/", get(rest::leshan::data))
         .route("/api/v1/health", get(rest::v1::health))
         .route("/api/v1/endpoints", get(rest::v1::endpoints))
+        .route("/api/v1/metrics", get(rest::metrics::metrics))
         .route(LIVE_WS_PATH, get(live::ws_handler))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rest::metrics::log_rejections,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,8 +1,10 @@
 //! The state every handler shares.
 use super::config::Settings;
 use super::db::Db;
-use super::ingest::TypeCache;
+use super::domain::DomainEvents;
+use super::ingest::{IngestWriter, TypeCache};
 use super::live::LiveHub;
+use super::rest::metrics::Rejections;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -13,6 +15,11 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub hub: LiveHub,
     pub types: TypeCache,
+    /// Every telemetry write goes through this one group-commit writer.
+    pub writer: IngestWriter,
+    pub domain: DomainEvents,
+    /// Rejected API requests by status, for `/api/v1/metrics`.
+    pub rejections: Arc<Rejections>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -20,12 +27,18 @@ impl AppState {
     pub async fn new(db: Db, settings: Settings) -> Result<AppState, sqlx::Error> {
         let types = TypeCache::default();
         types.load(&db.pool).await?;
+        let hub = LiveHub::new(4096);
+        let domain = DomainEvents::new(1024);
+        let writer = IngestWriter::start(db.clone(), types.clone(), hub.clone(), domain.clone());
         Ok(AppState {
             leptos_options: settings.leptos_options(),
             db,
             settings: Arc::new(settings),
-            hub: LiveHub::new(4096),
+            hub,
             types,
+            writer,
+            domain,
+            rejections: Arc::default(),
         })
     }
 }

@@ -2,23 +2,55 @@
 use super::get_bool;
 use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 
-/// Creates the endpoint on first contact and marks it seen. Returns its id.
-pub async fn upsert_seen<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    name: &str,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO endpoint (name, created_at, last_seen_at) VALUES ($1, $2, $2) \
-         ON CONFLICT (name) DO UPDATE SET last_seen_at = excluded.last_seen_at \
-         RETURNING id",
-    )
-    .bind(name)
-    .bind(now)
-    .fetch_one(executor)
-    .await
+/// What one ingest batch learned about an endpoint.
+#[derive(Debug, Clone)]
+pub struct SeenEndpoint<'a> {
+    pub name: &'a str,
+    pub seen_at: i64,
+    /// 3/0/16 as last reported in the batch, e.g. "UQ" (Q: queue mode).
+    pub binding: Option<&'a str>,
+    /// 1/x/1 as last reported in the batch.
+    pub lifetime_s: Option<i64>,
+}
+
+/// Creates endpoints on first contact, marks them seen and records binding
+/// and lifetime when reported, with multi-row upserts (one row per endpoint:
+/// PostgreSQL refuses to update a row twice in one statement). Returns
+/// (name, id) pairs.
+pub async fn upsert_seen_many(
+    conn: &mut AnyConnection,
+    endpoints: &[SeenEndpoint<'_>],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(endpoints.len());
+    for range in super::chunks(endpoints.len()) {
+        let sql = format!(
+            "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s) \
+             VALUES {} ON CONFLICT (name) DO UPDATE SET \
+             last_seen_at = excluded.last_seen_at, \
+             binding = COALESCE(excluded.binding, endpoint.binding), \
+             queue_mode = CASE WHEN excluded.binding IS NULL THEN endpoint.queue_mode \
+                               ELSE excluded.queue_mode END, \
+             lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
+             RETURNING name, id",
+            super::values_list(6, range.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for e in &endpoints[range] {
+            query = query
+                .bind(e.name)
+                .bind(e.seen_at)
+                .bind(e.seen_at)
+                .bind(e.binding)
+                .bind(e.binding.is_some_and(|b| b.contains('Q')))
+                .bind(e.lifetime_s);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            ids.push((row.try_get("name")?, row.try_get("id")?));
+        }
+    }
+    Ok(ids)
 }
 
 /// Registration-related change carried by pseudo-object 10240.
@@ -119,33 +151,4 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         latest: Vec::new(),
         series: Vec::new(),
     }))
-}
-
-/// Records what the device reported about how it connects: its binding
-/// (3/0/16, e.g. "UQ": the Q means queue mode) or its lifetime (1/x/1).
-pub async fn set_binding<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    endpoint_id: i64,
-    binding: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE endpoint SET binding = $2, queue_mode = $3 WHERE id = $1")
-        .bind(endpoint_id)
-        .bind(binding)
-        .bind(binding.contains('Q'))
-        .execute(executor)
-        .await?;
-    Ok(())
-}
-
-pub async fn set_lifetime<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    endpoint_id: i64,
-    lifetime_s: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE endpoint SET lifetime_s = $2 WHERE id = $1")
-        .bind(endpoint_id)
-        .bind(lifetime_s)
-        .execute(executor)
-        .await?;
-    Ok(())
 }

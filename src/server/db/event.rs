@@ -1,32 +1,54 @@
 //! SQL for `event` and `event_resource`.
-use sqlx::{Any, Executor};
+use super::Backend;
+use sqlx::{Any, AnyConnection, Executor};
 
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    endpoint_id: i64,
-    event_type: &str,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO event (endpoint_id, event_type, created_at) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(endpoint_id)
-    .bind(event_type)
-    .bind(now)
-    .fetch_one(executor)
-    .await
+/// One event to store, with its id already allocated (`db::allocate_ids`).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: i64,
+    pub endpoint_id: i64,
+    pub event_type: String,
+    pub created_at: i64,
 }
 
-pub async fn link_resource<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    event_id: i64,
-    resource_id: i64,
+/// Stores events with multi-row inserts.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: &[NewEvent],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO event_resource (event_id, resource_id) VALUES ($1, $2)")
-        .bind(event_id)
-        .bind(resource_id)
-        .execute(executor)
-        .await?;
+    for range in super::chunks(events.len()) {
+        let sql = format!(
+            "INSERT INTO event (id, endpoint_id, event_type, created_at){} VALUES {}",
+            super::overriding(backend),
+            super::values_list(4, range.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for e in &events[range] {
+            query = query
+                .bind(e.id)
+                .bind(e.endpoint_id)
+                .bind(e.event_type.as_str())
+                .bind(e.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Links stored values to events: (event id, resource id) pairs.
+pub async fn link_many(conn: &mut AnyConnection, links: &[(i64, i64)]) -> Result<(), sqlx::Error> {
+    for range in super::chunks(links.len()) {
+        let sql = format!(
+            "INSERT INTO event_resource (event_id, resource_id) VALUES {}",
+            super::values_list(2, range.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (event_id, resource_id) in &links[range] {
+            query = query.bind(*event_id).bind(*resource_id);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

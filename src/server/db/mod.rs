@@ -4,7 +4,9 @@
 //! Placeholders are `$1`-style, which both drivers accept.
 pub mod api_token;
 pub mod endpoint;
+pub mod endpoint_operation;
 pub mod event;
+pub mod firmware_update;
 pub mod resource;
 pub mod resource_type;
 pub mod seed;
@@ -183,6 +185,114 @@ pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     }
 }
 
+/// Row counts that multi-row statements are built for. A batch is split into
+/// these sizes so that only a handful of distinct SQL texts exist, each one
+/// prepared once per connection and reused from sqlx's statement cache.
+const CHUNK_SIZES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+
+/// Splits `0..n` into consecutive ranges whose lengths are in `CHUNK_SIZES`.
+pub fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for size in CHUNK_SIZES {
+        while n - start >= size {
+            out.push(start..start + size);
+            start += size;
+        }
+    }
+    out
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` placeholders each.
+pub fn values_list(columns: usize, rows: usize) -> String {
+    let mut s = String::with_capacity(rows * columns * 5);
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            n += 1;
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `$1, $2, ... $n`, for `IN (...)` lists.
+pub fn placeholder_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reserves `n` fresh ids for explicit-id inserts into `table`, so that one
+/// multi-row statement can insert rows whose ids are already known to the
+/// rows that reference them. Must run inside the writing transaction: on
+/// SQLite it relies on the write lock that transaction already holds (call
+/// it after the transaction's first write); on PostgreSQL it draws from the
+/// identity sequence, which is safe under concurrency.
+pub async fn allocate_ids(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    table: IdTable,
+    n: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let table = table.name();
+    match backend {
+        Backend::Sqlite => {
+            let max: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok((max + 1..=max + n as i64).collect())
+        }
+        Backend::Postgres => {
+            sqlx::query_scalar(&format!(
+                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) \
+                 FROM generate_series(1, $1)"
+            ))
+            .bind(n as i64)
+            .fetch_all(&mut *conn)
+            .await
+        }
+    }
+}
+
+/// Tables whose rows the ingest writer inserts with pre-allocated ids.
+#[derive(Debug, Clone, Copy)]
+pub enum IdTable {
+    Resource,
+    Event,
+}
+
+impl IdTable {
+    fn name(self) -> &'static str {
+        match self {
+            IdTable::Resource => "resource",
+            IdTable::Event => "event",
+        }
+    }
+}
+
+/// What goes between the column list and `VALUES` of an explicit-id insert:
+/// PostgreSQL identity columns refuse explicit values without it.
+pub fn overriding(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " OVERRIDING SYSTEM VALUE",
+    }
+}
+
 /// The current time in epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -194,6 +304,28 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_once_with_few_sizes() {
+        for n in 0..600 {
+            let ranges = chunks(n);
+            let mut next = 0;
+            for r in &ranges {
+                assert_eq!(r.start, next);
+                assert!(CHUNK_SIZES.contains(&r.len()));
+                next = r.end;
+            }
+            assert_eq!(next, n);
+            assert!(ranges.len() <= n / 128 + 7);
+        }
+    }
+
+    #[test]
+    fn values_list_numbers_placeholders_in_row_order() {
+        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_list(1, 1), "($1)");
+        assert_eq!(placeholder_list(3), "$1, $2, $3");
+    }
 
     #[test]
     fn sqlite_file_is_taken_from_the_url() {

@@ -1,7 +1,8 @@
 //! SQL for `resource` (stored values) and `resource_latest`.
+use super::Backend;
 use crate::model::{DataType, LatestValue, Point, ResourcePath, Value};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// A value split into the typed storage columns.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -62,58 +63,78 @@ impl Columns {
     }
 }
 
-pub struct NewResource<'a> {
+/// One value to store, with its id already allocated (`db::allocate_ids`).
+#[derive(Debug, Clone)]
+pub struct NewResource {
+    pub id: i64,
     pub endpoint_id: i64,
     pub resource_type_id: i64,
     pub object_instance_id: i64,
     pub resource_instance_id: Option<i64>,
-    pub columns: &'a Columns,
+    pub columns: Columns,
     pub received_at: i64,
 }
 
-/// Stores one value and returns its id.
-pub async fn insert<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    r: &NewResource<'_>,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO resource (endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_id, int_value, float_value, text_value, bytes_value, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(r.endpoint_id)
-    .bind(r.resource_type_id)
-    .bind(r.object_instance_id)
-    .bind(r.resource_instance_id)
-    .bind(r.columns.int_value)
-    .bind(r.columns.float_value)
-    .bind(r.columns.text_value.as_deref())
-    .bind(r.columns.bytes_value.as_deref())
-    .bind(r.received_at)
-    .fetch_one(executor)
-    .await
+/// Stores values with multi-row inserts, a few statements per batch.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &[NewResource],
+) -> Result<(), sqlx::Error> {
+    for range in super::chunks(rows.len()) {
+        let sql = format!(
+            "INSERT INTO resource (id, endpoint_id, resource_type_id, object_instance_id, \
+             resource_instance_id, int_value, float_value, text_value, bytes_value, received_at){} \
+             VALUES {}",
+            super::overriding(backend),
+            super::values_list(10, range.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for r in &rows[range] {
+            query = query
+                .bind(r.id)
+                .bind(r.endpoint_id)
+                .bind(r.resource_type_id)
+                .bind(r.object_instance_id)
+                .bind(r.resource_instance_id)
+                .bind(r.columns.int_value)
+                .bind(r.columns.float_value)
+                .bind(r.columns.text_value.as_deref())
+                .bind(r.columns.bytes_value.as_deref())
+                .bind(r.received_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
-/// Points `resource_latest` at the newly stored value of its series.
-pub async fn set_latest<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    r: &NewResource<'_>,
-    resource_id: i64,
+/// Points `resource_latest` at the newest stored value of each series.
+/// The caller passes at most one row per series (PostgreSQL refuses to
+/// update one row twice in a statement) and only the newest value of each.
+pub async fn set_latest_many(
+    conn: &mut AnyConnection,
+    rows: &[&NewResource],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_key, resource_id, received_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
-         DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
-    )
-    .bind(r.endpoint_id)
-    .bind(r.resource_type_id)
-    .bind(r.object_instance_id)
-    .bind(r.resource_instance_id.unwrap_or(-1))
-    .bind(resource_id)
-    .bind(r.received_at)
-    .execute(executor)
-    .await?;
+    for range in super::chunks(rows.len()) {
+        let sql = format!(
+            "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
+             resource_instance_key, resource_id, received_at) VALUES {} \
+             ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
+             DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
+            super::values_list(6, range.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for r in &rows[range] {
+            query = query
+                .bind(r.endpoint_id)
+                .bind(r.resource_type_id)
+                .bind(r.object_instance_id)
+                .bind(r.resource_instance_id.unwrap_or(-1))
+                .bind(r.id)
+                .bind(r.received_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

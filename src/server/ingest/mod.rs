@@ -1,15 +1,18 @@
-//! Ingest: decoded uplinks are stored in one transaction per request, then
-//! published to the live hub after commit.
+//! Ingest: uplinks are decoded by `parse`, then stored by the group-commit
+//! `writer` (many requests per transaction, each acknowledged after its
+//! commit) and published to the live hub. `firmware` tracks OTA progress.
+pub mod firmware;
 pub mod parse;
+pub mod writer;
 
-use super::db::{self, endpoint::RegistrationChange, now_ms, resource::Columns};
-use super::state::AppState;
-use crate::error::AppError;
-use crate::model::{DataType, LiveValue, ResourcePath};
+use super::db::{self, endpoint::RegistrationChange};
+use crate::model::{DataType, ResourcePath};
 pub use parse::{parse_composite, parse_single, Reading, Uplink};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use sqlx::AnyConnection;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+pub use writer::IngestWriter;
 
 /// The pseudo-object the LwM2M server uses for registration events.
 pub const REGISTRATION_OBJECT: i64 = 10240;
@@ -98,137 +101,19 @@ pub enum UplinkKind {
     Composite,
 }
 
-/// Stores an uplink. All or nothing: any error rolls the whole request back.
-pub async fn store(
-    state: &AppState,
-    uplink: Uplink,
-    kind: UplinkKind,
-) -> Result<IngestReceipt, AppError> {
-    let now = now_ms();
-    let mut tx = state.db.pool.begin().await?;
-    let endpoint_id = db::endpoint::upsert_seen(&mut *tx, &uplink.endpoint, now).await?;
-
-    let mut discovered: Vec<(TypeKey, KnownType)> = Vec::new();
-    let mut resource_ids = Vec::with_capacity(uplink.readings.len());
-    let mut events = Vec::new();
-    for reading in &uplink.readings {
-        let key = (reading.path.object_id, reading.path.resource_id);
-        let declared = reading.value.data_type();
-        let known = match state.types.get(key) {
-            Some(t) => Some(t),
-            None => discovered.iter().find(|(k, _)| *k == key).map(|(_, t)| *t),
-        };
-        let (type_id, data_type) = match known {
-            Some(t) => t,
-            None => {
-                let t = resolve_or_discover(&mut tx, key, declared).await?;
-                discovered.push((key, t));
-                t
-            }
-        };
-        if data_type != declared {
-            return Err(AppError::invalid_field(
-                reading.json_path.clone(),
-                format!(
-                    "resource /{}/{} is of type {data_type}, not {declared}",
-                    key.0, key.1
-                ),
-            ));
-        }
-        let columns = Columns::from_value(&reading.value);
-        let new = db::resource::NewResource {
-            endpoint_id,
-            resource_type_id: type_id,
-            object_instance_id: reading.path.instance_id,
-            resource_instance_id: reading.path.resource_instance_id,
-            columns: &columns,
-            received_at: now,
-        };
-        let id = db::resource::insert(&mut *tx, &new).await?;
-        db::resource::set_latest(&mut *tx, &new, id).await?;
-        resource_ids.push(id);
-
-        match (key, &reading.value) {
-            (DEVICE_BINDING, crate::model::Value::String(binding)) => {
-                db::endpoint::set_binding(&mut *tx, endpoint_id, binding).await?
-            }
-            ((SERVER_OBJECT, SERVER_LIFETIME), crate::model::Value::Integer(lifetime)) => {
-                db::endpoint::set_lifetime(&mut *tx, endpoint_id, *lifetime).await?
-            }
-            _ => {}
-        }
-        if let Some((change, event_type)) = registration_change(&reading.path) {
-            db::endpoint::apply_registration(&mut *tx, endpoint_id, change, now).await?;
-            let event_id = db::event::insert(&mut *tx, endpoint_id, event_type, now).await?;
-            db::event::link_resource(&mut *tx, event_id, id).await?;
-            events.push(event_type.to_string());
-        }
-    }
-
-    if kind == UplinkKind::Composite {
-        // One event per reported object, linking every value stored for it.
-        let mut by_object: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        for (reading, id) in uplink.readings.iter().zip(&resource_ids) {
-            if reading.path.object_id != REGISTRATION_OBJECT {
-                by_object
-                    .entry(reading.path.object_id)
-                    .or_default()
-                    .push(*id);
-            }
-        }
-        for (object_id, ids) in by_object {
-            let event_type = object_event_type(object_id);
-            let event_id = db::event::insert(&mut *tx, endpoint_id, &event_type, now).await?;
-            for id in ids {
-                db::event::link_resource(&mut *tx, event_id, id).await?;
-            }
-            events.push(event_type);
-        }
-    }
-
-    tx.commit().await?;
-    for (key, t) in &discovered {
-        state.types.insert(*key, *t);
-    }
-
-    let resources: Vec<StoredValue> = uplink
-        .readings
-        .iter()
-        .map(|r| StoredValue {
-            path: r.path.to_string(),
-            data_type: r.value.data_type(),
-            value: r.value.to_json(),
-        })
-        .collect();
-    state.hub.publish(uplink.readings.iter().map(|r| LiveValue {
-        endpoint: uplink.endpoint.clone(),
-        path: r.path,
-        value: r.value.to_string(),
-        numeric: r.value.as_f64(),
-        received_at: now,
-    }));
-    Ok(IngestReceipt {
-        endpoint: uplink.endpoint,
-        stored: resources.len(),
-        discovered_types: discovered.len(),
-        events,
-        resources,
-    })
-}
-
 /// Finds the resource type in the database (another server may have added
 /// it), or registers it as discovered: named by its path, typed as declared.
 async fn resolve_or_discover(
-    tx: &mut db::Tx<'_>,
+    conn: &mut AnyConnection,
     key: (i64, i64),
     declared: DataType,
-) -> Result<(i64, DataType), AppError> {
-    if let Some(t) = db::resource_type::find(&mut **tx, key.0, key.1).await? {
+) -> Result<(i64, DataType), sqlx::Error> {
+    if let Some(t) = db::resource_type::find(&mut *conn, key.0, key.1).await? {
         return Ok((t.id, t.data_type));
     }
     let name = format!("/{}/{}", key.0, key.1);
     db::resource_type::insert_if_missing(
-        &mut **tx,
+        &mut *conn,
         &db::resource_type::NewResourceType {
             object_id: key.0,
             resource_id: key.1,
@@ -242,8 +127,8 @@ async fn resolve_or_discover(
     )
     .await?;
     tracing::info!(path = name, data_type = %declared, "discovered resource type");
-    let t = db::resource_type::find(&mut **tx, key.0, key.1)
+    let t = db::resource_type::find(&mut *conn, key.0, key.1)
         .await?
-        .ok_or(AppError::Internal)?;
+        .ok_or(sqlx::Error::RowNotFound)?;
     Ok((t.id, t.data_type))
 }

@@ -19,7 +19,8 @@ pub async fn composite(State(state): State<AppState>, headers: HeaderMap, body: 
     accept(&state, &headers, body, UplinkKind::Composite).await
 }
 
-/// Authorise, read within the size limit, decode, store: one transaction.
+/// Authorise, read within the size limit, decode, then store through the
+/// group-commit writer: answered after the commit that holds the values.
 async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkKind) -> Receipt {
     authorize_ingest(state, headers).await?;
     let bytes = read_body(state, headers, body).await?;
@@ -27,7 +28,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkK
         UplinkKind::Single => ingest::parse_single(&bytes)?,
         UplinkKind::Composite => ingest::parse_composite(&bytes)?,
     };
-    let receipt = ingest::store(state, uplink, kind).await?;
+    let receipt = state.writer.submit(uplink, kind).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 

@@ -1,6 +1,7 @@
 //! Plain axum routes with stable paths: `/leshan_api/...` for compatibility
 //! with the LwM2M server's forwarder, `/api/v1/...` for ours.
 pub mod leshan;
+pub mod metrics;
 pub mod v1;
 
 use super::auth::{self, Caller};

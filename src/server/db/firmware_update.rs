@@ -1,0 +1,158 @@
+//! SQL for `firmware_update` (and the `firmware` it targets), as far as
+//! ingest needs it: the active update of an endpoint and its progress.
+use super::get_bool;
+use crate::model::FirmwareUpdateState;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// An active update as ingest tracks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveUpdate {
+    pub id: i64,
+    pub endpoint_id: i64,
+    pub state: FirmwareUpdateState,
+    pub result: Option<i64>,
+    pub target_version: String,
+    /// The package URI write (5/0/1) reached the device.
+    pub uri_written: bool,
+    pub execute_operation_id: Option<i64>,
+    /// The Execute of 5/0/2 reached the device.
+    pub executed: bool,
+}
+
+/// The active update of each of these endpoints, if any.
+pub async fn active_for_endpoints(
+    conn: &mut AnyConnection,
+    endpoint_ids: &[i64],
+) -> Result<Vec<ActiveUpdate>, sqlx::Error> {
+    let mut out = Vec::new();
+    for range in super::chunks(endpoint_ids.len()) {
+        let sql = format!(
+            "SELECT u.id, u.endpoint_id, u.state, u.result, f.version, u.execute_operation_id, \
+             CASE WHEN s.status = 'confirmed' THEN 1 ELSE 0 END AS uri_written, \
+             CASE WHEN x.status = 'confirmed' THEN 1 ELSE 0 END AS executed \
+             FROM firmware_update u JOIN firmware f ON f.id = u.firmware_id \
+             LEFT JOIN endpoint_operation s ON s.id = u.send_uri_operation_id \
+             LEFT JOIN endpoint_operation x ON x.id = u.execute_operation_id \
+             WHERE u.state IN ('pending', 'downloading', 'downloaded', 'updating') \
+             AND u.endpoint_id IN ({})",
+            super::placeholder_list(range.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in &endpoint_ids[range] {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let state: String = row.try_get("state")?;
+            out.push(ActiveUpdate {
+                id: row.try_get("id")?,
+                endpoint_id: row.try_get("endpoint_id")?,
+                state: FirmwareUpdateState::parse(&state).unwrap_or(FirmwareUpdateState::Pending),
+                result: row.try_get("result")?,
+                target_version: row.try_get("version")?,
+                uri_written: get_bool(&row, "uri_written")?,
+                execute_operation_id: row.try_get("execute_operation_id")?,
+                executed: get_bool(&row, "executed")?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Writes an update's tracked progress back.
+pub async fn save_progress<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    update: &ActiveUpdate,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE firmware_update SET state = $2, result = $3, execute_operation_id = $4, \
+         updated_at = $5 WHERE id = $1",
+    )
+    .bind(update.id)
+    .bind(update.state.as_str())
+    .bind(update.result)
+    .bind(update.execute_operation_id)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Starts an update of an endpoint to a firmware. Fails with a unique
+/// violation when the endpoint already has an active update.
+pub async fn create<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+    firmware_id: i64,
+    created_by: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO firmware_update (endpoint_id, firmware_id, state, created_by, created_at, \
+         updated_at) VALUES ($1, $2, 'pending', $3, $4, $4) RETURNING id",
+    )
+    .bind(endpoint_id)
+    .bind(firmware_id)
+    .bind(created_by)
+    .bind(now)
+    .fetch_one(executor)
+    .await
+}
+
+/// Links the operation that writes the package URI (5/0/1) to the update.
+pub async fn set_send_uri_operation<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    update_id: i64,
+    operation_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE firmware_update SET send_uri_operation_id = $2 WHERE id = $1")
+        .bind(update_id)
+        .bind(operation_id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// (state, result, execute operation id) of one update.
+pub async fn progress<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    update_id: i64,
+) -> Result<Option<(FirmwareUpdateState, Option<i64>, Option<i64>)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT state, result, execute_operation_id FROM firmware_update WHERE id = $1",
+    )
+    .bind(update_id)
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let state: String = row.try_get("state")?;
+    Ok(Some((
+        FirmwareUpdateState::parse(&state).unwrap_or(FirmwareUpdateState::Pending),
+        row.try_get("result")?,
+        row.try_get("execute_operation_id")?,
+    )))
+}
+
+/// Registers an uploaded firmware image. Returns its id.
+pub async fn insert_firmware<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    version: &str,
+    file_name: &str,
+    size_bytes: i64,
+    sha256: &str,
+    stored_file: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO firmware (version, file_name, size_bytes, sha256, stored_file, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(version)
+    .bind(file_name)
+    .bind(size_bytes)
+    .bind(sha256)
+    .bind(stored_file)
+    .bind(now)
+    .fetch_one(executor)
+    .await
+}

@@ -1,0 +1,538 @@
+//! The ingest writer: one task owns every telemetry write and commits many
+//! requests in one transaction (group commit). A request is acknowledged
+//! only after the transaction holding its rows has committed, so nothing
+//! acknowledged can be lost, and a request that is rejected writes nothing.
+//!
+//! Batching is natural, not timed: while one batch commits, new requests
+//! queue up and form the next one, so a lone request waits for no one and a
+//! busy server writes thousands of rows per commit with multi-row
+//! statements (see `db::chunks`).
+use super::firmware::{self, FW_UPDATE_PATH};
+use super::{
+    object_event_type, registration_change, IngestReceipt, KnownType, StoredValue, TypeCache,
+    TypeKey, Uplink, UplinkKind, DEVICE_BINDING, REGISTRATION_OBJECT, SERVER_LIFETIME,
+    SERVER_OBJECT,
+};
+use crate::error::AppError;
+use crate::model::{DataType, LiveValue, Value};
+use crate::server::db::endpoint::{RegistrationChange, SeenEndpoint};
+use crate::server::db::endpoint_operation::{NewOperation, OperationType};
+use crate::server::db::event::NewEvent;
+use crate::server::db::firmware_update::ActiveUpdate;
+use crate::server::db::resource::{Columns, NewResource};
+use crate::server::db::{self, Db, IdTable};
+use crate::server::domain::{DomainEvent, DomainEvents};
+use crate::server::live::LiveHub;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests waiting for the writer. When full, handlers wait: backpressure
+/// instead of unbounded memory.
+const QUEUE_CAPACITY: usize = 16_384;
+/// A batch closes at this many rows (or requests), keeping commits short.
+const MAX_BATCH_ROWS: usize = 8_192;
+const MAX_BATCH_REQUESTS: usize = 2_048;
+
+/// Counters of the writer's work, for the metrics endpoint and the benchmark.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub requests: AtomicU64,
+    pub rows: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed_batches: AtomicU64,
+}
+
+struct Job {
+    uplink: Uplink,
+    kind: UplinkKind,
+    received_at: i64,
+    reply: oneshot::Sender<Result<IngestReceipt, AppError>>,
+}
+
+/// The handle request handlers submit to.
+#[derive(Clone)]
+pub struct IngestWriter {
+    jobs: mpsc::Sender<Job>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl IngestWriter {
+    /// Starts the writer task. It ends when every handle is dropped, after
+    /// writing what was queued.
+    pub fn start(db: Db, types: TypeCache, hub: LiveHub, domain: DomainEvents) -> IngestWriter {
+        let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let stats = Arc::new(WriterStats::default());
+        let task = WriterTask {
+            db,
+            types,
+            hub,
+            domain,
+            stats: stats.clone(),
+        };
+        tokio::spawn(task.run(rx));
+        IngestWriter { jobs, stats }
+    }
+
+    /// Stores an uplink and returns its receipt once committed. All or
+    /// nothing: a rejected uplink writes nothing.
+    pub async fn submit(
+        &self,
+        uplink: Uplink,
+        kind: UplinkKind,
+    ) -> Result<IngestReceipt, AppError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            uplink,
+            kind,
+            received_at: db::now_ms(),
+            reply,
+        };
+        if self.jobs.send(job).await.is_err() {
+            tracing::error!("ingest writer is gone");
+            return Err(AppError::Internal);
+        }
+        answer.await.unwrap_or_else(|_| {
+            tracing::error!("ingest writer dropped a request");
+            Err(AppError::Internal)
+        })
+    }
+}
+
+/// A request whose values passed the type checks, with the type of each.
+struct Checked {
+    job: Job,
+    types: Vec<TypeRef>,
+    discovered: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TypeRef {
+    Known(i64),
+    /// Index into the batch's list of types to discover.
+    Discovered(usize),
+}
+
+/// What a committed batch hands back for acknowledging its requests.
+struct Committed {
+    events: Vec<Vec<String>>,
+    domain: Vec<DomainEvent>,
+    discovered: Vec<(TypeKey, KnownType)>,
+}
+
+struct WriterTask {
+    db: Db,
+    types: TypeCache,
+    hub: LiveHub,
+    domain: DomainEvents,
+    stats: Arc<WriterStats>,
+}
+
+impl WriterTask {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut rows = first.uplink.readings.len();
+            let mut batch = vec![first];
+            while rows < MAX_BATCH_ROWS && batch.len() < MAX_BATCH_REQUESTS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        rows += job.uplink.readings.len();
+                        batch.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.process(batch).await;
+        }
+    }
+
+    async fn process(&self, jobs: Vec<Job>) {
+        let (checked, discover) = self.check_types(jobs);
+        if checked.is_empty() {
+            return;
+        }
+        match self.commit(&checked, &discover).await {
+            Ok(committed) => self.acknowledge(checked, committed),
+            Err(err) => {
+                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                if checked.len() == 1 {
+                    let error = match err {
+                        CommitError::Db(e) => AppError::from(e),
+                        CommitError::TypeRace => AppError::Internal,
+                    };
+                    for c in checked {
+                        let _ = c.job.reply.send(Err(error.clone()));
+                    }
+                } else {
+                    // One request may be to blame: retry each on its own so
+                    // the others still go through.
+                    tracing::warn!(
+                        requests = checked.len(),
+                        "ingest batch failed; retrying its requests one by one"
+                    );
+                    for c in checked {
+                        Box::pin(self.process(vec![c.job])).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks every value against its known resource type, in memory. A
+    /// request with a mismatch is answered 422 here and leaves the batch;
+    /// unknown types become discoveries, typed by the first request that
+    /// reports them (later ones in the batch must agree, as if sequential).
+    fn check_types(&self, jobs: Vec<Job>) -> (Vec<Checked>, Vec<(TypeKey, DataType)>) {
+        let mut discover: Vec<(TypeKey, DataType)> = Vec::new();
+        let mut checked = Vec::with_capacity(jobs.len());
+        'jobs: for job in jobs {
+            let mut types = Vec::with_capacity(job.uplink.readings.len());
+            let mut own_discoveries = 0;
+            for reading in &job.uplink.readings {
+                let key = (reading.path.object_id, reading.path.resource_id);
+                let declared = reading.value.data_type();
+                let (type_ref, data_type) = match self.types.get(key) {
+                    Some((id, t)) => (TypeRef::Known(id), t),
+                    None => match discover.iter().position(|(k, _)| *k == key) {
+                        Some(i) => (TypeRef::Discovered(i), discover[i].1),
+                        None => {
+                            discover.push((key, declared));
+                            own_discoveries += 1;
+                            (TypeRef::Discovered(discover.len() - 1), declared)
+                        }
+                    },
+                };
+                if data_type != declared {
+                    // Forget what this request alone would have discovered.
+                    discover.truncate(discover.len() - own_discoveries);
+                    let error = AppError::invalid_field(
+                        reading.json_path.clone(),
+                        format!(
+                            "resource /{}/{} is of type {data_type}, not {declared}",
+                            key.0, key.1
+                        ),
+                    );
+                    let _ = job.reply.send(Err(error));
+                    continue 'jobs;
+                }
+                types.push(type_ref);
+            }
+            checked.push(Checked {
+                job,
+                types,
+                discovered: own_discoveries,
+            });
+        }
+        (checked, discover)
+    }
+
+    async fn commit(
+        &self,
+        checked: &[Checked],
+        discover: &[(TypeKey, DataType)],
+    ) -> Result<Committed, CommitError> {
+        let backend = self.db.backend;
+        let mut tx = self.db.pool.begin().await?;
+        let conn = &mut *tx;
+
+        // Types first: the values reference them.
+        let mut discovered = Vec::with_capacity(discover.len());
+        for (key, declared) in discover {
+            let known = super::resolve_or_discover(conn, *key, *declared).await?;
+            if known.1 != *declared {
+                // Another server registered it differently since we loaded
+                // the cache: learn its type and let the retry reject the
+                // request that disagrees.
+                self.types.insert(*key, known);
+                return Err(CommitError::TypeRace);
+            }
+            discovered.push((*key, known));
+        }
+        let type_id = |r: TypeRef| match r {
+            TypeRef::Known(id) => id,
+            TypeRef::Discovered(i) => discovered[i].1 .0,
+        };
+
+        // Endpoints: one row each, carrying the last binding and lifetime
+        // the batch reported.
+        let mut seen: BTreeMap<&str, SeenEndpoint<'_>> = BTreeMap::new();
+        let mut firmware_endpoints = Vec::new();
+        for c in checked {
+            let up = &c.job.uplink;
+            let entry = seen.entry(up.endpoint.as_str()).or_insert(SeenEndpoint {
+                name: &up.endpoint,
+                seen_at: c.job.received_at,
+                binding: None,
+                lifetime_s: None,
+            });
+            entry.seen_at = entry.seen_at.max(c.job.received_at);
+            for r in &up.readings {
+                match ((r.path.object_id, r.path.resource_id), &r.value) {
+                    (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
+                    ((SERVER_OBJECT, SERVER_LIFETIME), Value::Integer(l)) => {
+                        entry.lifetime_s = Some(*l)
+                    }
+                    _ => {}
+                }
+            }
+            if up
+                .readings
+                .iter()
+                .any(|r| firmware::is_tracked((r.path.object_id, r.path.resource_id)))
+            {
+                firmware_endpoints.push(up.endpoint.as_str());
+            }
+        }
+        let seen: Vec<SeenEndpoint<'_>> = seen.into_values().collect();
+        let endpoint_ids: HashMap<String, i64> = db::endpoint::upsert_seen_many(conn, &seen)
+            .await?
+            .into_iter()
+            .collect();
+        let endpoint_id = |name: &str| {
+            endpoint_ids
+                .get(name)
+                .copied()
+                .ok_or(CommitError::Db(sqlx::Error::RowNotFound))
+        };
+
+        // Active firmware updates of the endpoints that reported progress.
+        let mut updates: HashMap<i64, ActiveUpdate> = HashMap::new();
+        if !firmware_endpoints.is_empty() {
+            let mut ids = firmware_endpoints
+                .iter()
+                .map(|n| endpoint_id(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            for u in db::firmware_update::active_for_endpoints(conn, &ids).await? {
+                updates.insert(u.endpoint_id, u);
+            }
+        }
+
+        // Values. Ids are allocated up front so events can link to them.
+        let total: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
+        let ids = db::allocate_ids(conn, backend, IdTable::Resource, total).await?;
+        let mut rows = Vec::with_capacity(total);
+        let mut planned_events: Vec<(i64, String, i64, Vec<i64>)> = Vec::new();
+        let mut events_per_job: Vec<Vec<String>> = Vec::with_capacity(checked.len());
+        let mut registrations: Vec<(i64, RegistrationChange, i64)> = Vec::new();
+        let mut domain = Vec::new();
+        let mut changed_updates: Vec<i64> = Vec::new();
+        let mut execute_needed: Vec<i64> = Vec::new();
+        let mut next_id = ids.iter().copied();
+        for c in checked {
+            let up = &c.job.uplink;
+            let at = c.job.received_at;
+            let eid = endpoint_id(&up.endpoint)?;
+            let first_row = rows.len();
+            let mut job_events = Vec::new();
+            for (reading, type_ref) in up.readings.iter().zip(&c.types) {
+                let id = next_id
+                    .next()
+                    .ok_or(CommitError::Db(sqlx::Error::RowNotFound))?;
+                rows.push(NewResource {
+                    id,
+                    endpoint_id: eid,
+                    resource_type_id: type_id(*type_ref),
+                    object_instance_id: reading.path.instance_id,
+                    resource_instance_id: reading.path.resource_instance_id,
+                    columns: Columns::from_value(&reading.value),
+                    received_at: at,
+                });
+                if let Some((change, event_type)) = registration_change(&reading.path) {
+                    registrations.push((eid, change, at));
+                    planned_events.push((eid, event_type.to_string(), at, vec![id]));
+                    job_events.push(event_type.to_string());
+                    domain.push(match change {
+                        RegistrationChange::Deregistered => DomainEvent::DeviceDeregistered {
+                            endpoint_id: eid,
+                            endpoint: up.endpoint.clone(),
+                            at,
+                        },
+                        _ => DomainEvent::DeviceAwake {
+                            endpoint_id: eid,
+                            endpoint: up.endpoint.clone(),
+                            registered: change == RegistrationChange::Registered,
+                            at,
+                        },
+                    });
+                }
+                let key = (reading.path.object_id, reading.path.resource_id);
+                if let Some(update) = updates.get_mut(&eid) {
+                    if let Some(step) = firmware::apply(update, key, &reading.value) {
+                        planned_events.push((eid, step.event_type.to_string(), at, vec![id]));
+                        job_events.push(step.event_type.to_string());
+                        if !changed_updates.contains(&eid) {
+                            changed_updates.push(eid);
+                        }
+                        if step.queue_execute {
+                            execute_needed.push(eid);
+                        }
+                    }
+                }
+            }
+            if c.job.kind == UplinkKind::Composite {
+                // One event per reported object, linking every value stored for it.
+                let mut by_object: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for (reading, row) in up.readings.iter().zip(&rows[first_row..]) {
+                    if reading.path.object_id != REGISTRATION_OBJECT {
+                        by_object
+                            .entry(reading.path.object_id)
+                            .or_default()
+                            .push(row.id);
+                    }
+                }
+                for (object_id, linked) in by_object {
+                    let event_type = object_event_type(object_id);
+                    job_events.push(event_type.clone());
+                    planned_events.push((eid, event_type, at, linked));
+                }
+            }
+            events_per_job.push(job_events);
+        }
+
+        db::resource::insert_many(conn, backend, &rows).await?;
+        // resource_latest: the newest value per series (rows are in arrival order).
+        let mut newest: HashMap<(i64, i64, i64, i64), usize> = HashMap::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let key = (
+                r.endpoint_id,
+                r.resource_type_id,
+                r.object_instance_id,
+                r.resource_instance_id.unwrap_or(-1),
+            );
+            newest.insert(key, i);
+        }
+        let mut latest: Vec<&NewResource> = newest.into_values().map(|i| &rows[i]).collect();
+        // A stable order keeps concurrent writers (another server on the same
+        // PostgreSQL) from deadlocking on these rows.
+        latest.sort_unstable_by_key(|r| {
+            (
+                r.endpoint_id,
+                r.resource_type_id,
+                r.object_instance_id,
+                r.resource_instance_id,
+            )
+        });
+        db::resource::set_latest_many(conn, &latest).await?;
+
+        for (eid, change, at) in registrations {
+            db::endpoint::apply_registration(&mut *conn, eid, change, at).await?;
+        }
+
+        let now = db::now_ms();
+        for eid in changed_updates {
+            let Some(update) = updates.get_mut(&eid) else {
+                continue;
+            };
+            if execute_needed.contains(&eid) && update.execute_operation_id.is_none() {
+                let op = NewOperation {
+                    endpoint_id: eid,
+                    resource_type_id: self.types.get((5, 2)).map(|t| t.0),
+                    path: FW_UPDATE_PATH,
+                    operation_type: OperationType::Execute,
+                    value: Columns::default(),
+                    created_by: None,
+                    now,
+                };
+                let op_id = db::endpoint_operation::enqueue(&mut *conn, &op).await?;
+                update.execute_operation_id = Some(op_id);
+                domain.push(DomainEvent::OperationQueued {
+                    operation_id: op_id,
+                    endpoint_id: eid,
+                });
+            }
+            db::firmware_update::save_progress(&mut *conn, update, now).await?;
+            domain.push(DomainEvent::FirmwareUpdateChanged {
+                update_id: update.id,
+                endpoint_id: eid,
+                state: update.state,
+                result: update.result,
+            });
+        }
+
+        let event_ids =
+            db::allocate_ids(conn, backend, IdTable::Event, planned_events.len()).await?;
+        let mut events = Vec::with_capacity(planned_events.len());
+        let mut links = Vec::new();
+        for ((eid, event_type, at, linked), id) in planned_events.into_iter().zip(event_ids) {
+            links.extend(linked.into_iter().map(|rid| (id, rid)));
+            events.push(NewEvent {
+                id,
+                endpoint_id: eid,
+                event_type,
+                created_at: at,
+            });
+        }
+        db::event::insert_many(conn, backend, &events).await?;
+        db::event::link_many(conn, &links).await?;
+
+        tx.commit().await?;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(Committed {
+            events: events_per_job,
+            domain,
+            discovered,
+        })
+    }
+
+    /// After commit: learn the new types, answer every request, publish.
+    fn acknowledge(&self, checked: Vec<Checked>, committed: Committed) {
+        for (key, t) in &committed.discovered {
+            self.types.insert(*key, *t);
+        }
+        let mut rows = 0;
+        for (c, events) in checked.into_iter().zip(committed.events) {
+            let Job {
+                uplink,
+                received_at,
+                reply,
+                ..
+            } = c.job;
+            rows += uplink.readings.len();
+            self.hub.publish(uplink.readings.iter().map(|r| LiveValue {
+                endpoint: uplink.endpoint.clone(),
+                path: r.path,
+                value: r.value.to_string(),
+                numeric: r.value.as_f64(),
+                received_at,
+            }));
+            let resources: Vec<StoredValue> = uplink
+                .readings
+                .iter()
+                .map(|r| StoredValue {
+                    path: r.path.to_string(),
+                    data_type: r.value.data_type(),
+                    value: r.value.to_json(),
+                })
+                .collect();
+            let receipt = IngestReceipt {
+                stored: resources.len(),
+                endpoint: uplink.endpoint,
+                discovered_types: c.discovered,
+                events,
+                resources,
+            };
+            // The client may have gone away; its data is stored regardless.
+            let _ = reply.send(Ok(receipt));
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        for event in committed.domain {
+            self.domain.publish(event);
+        }
+    }
+}
+
+enum CommitError {
+    Db(sqlx::Error),
+    /// A discovered type was registered differently by another server.
+    TypeRace,
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(e: sqlx::Error) -> Self {
+        CommitError::Db(e)
+    }
+}

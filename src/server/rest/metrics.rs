@@ -1,0 +1,112 @@
+//! Rejected-request accounting and `GET /api/v1/metrics` (Prometheus text).
+use super::authorize_api;
+use crate::error::{AppError, RejectionReason};
+use crate::server::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The client-error statuses counted one by one; others count as "other".
+const COUNTED: [u16; 8] = [400, 401, 403, 404, 405, 413, 415, 422];
+
+/// Rejected device and data API requests, by status.
+#[derive(Debug, Default)]
+pub struct Rejections {
+    by_status: [AtomicU64; COUNTED.len()],
+    other: AtomicU64,
+}
+
+impl Rejections {
+    pub fn record(&self, status: u16) {
+        match COUNTED.iter().position(|s| *s == status) {
+            Some(i) => self.by_status[i].fetch_add(1, Ordering::Relaxed),
+            None => self.other.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    /// (status label, count) for every status, "other" last.
+    pub fn snapshot(&self) -> Vec<(String, u64)> {
+        COUNTED
+            .iter()
+            .zip(&self.by_status)
+            .map(|(s, n)| (s.to_string(), n.load(Ordering::Relaxed)))
+            .chain([("other".to_string(), self.other.load(Ordering::Relaxed))])
+            .collect()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.snapshot().iter().map(|(_, n)| n).sum()
+    }
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/leshan_api/")
+}
+
+/// Logs every client error as a warning with its path and reason, and
+/// counts those of the device and data APIs.
+pub async fn log_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    if status.is_client_error() {
+        let reason = response
+            .extensions()
+            .get::<RejectionReason>()
+            .map(|r| r.0.as_str())
+            .unwrap_or("");
+        tracing::warn!(%method, path, status = status.as_u16(), reason, "rejected request");
+        if is_api(&path) {
+            state.rejections.record(status.as_u16());
+        }
+    }
+    response
+}
+
+/// `GET /api/v1/metrics`: ingest and rejection counters since start.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    authorize_api(&state, &headers).await?;
+    let w = &state.writer.stats;
+    let mut out = String::new();
+    let counters = [
+        (
+            "flownexus_ingest_requests_total",
+            "Uplink requests stored.",
+            &w.requests,
+        ),
+        ("flownexus_ingest_rows_total", "Values stored.", &w.rows),
+        (
+            "flownexus_ingest_commits_total",
+            "Group commits.",
+            &w.batches,
+        ),
+        (
+            "flownexus_ingest_failed_commits_total",
+            "Group commits that failed and were retried request by request.",
+            &w.failed_batches,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    let name = "flownexus_rejected_requests_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Device and data API requests answered with a client error.\n# TYPE {name} counter"
+    );
+    for (status, n) in state.rejections.snapshot() {
+        let _ = writeln!(out, "{name}{{status=\"{status}\"}} {n}");
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
