@@ -375,3 +375,25 @@ async fn firmware_values_without_an_active_update_are_just_stored(backend: Backe
     assert_eq!(app.count("endpoint_operation").await, 0);
     assert_eq!(app.count("firmware_update").await, 0);
 }
+
+/// On one pooled connection, a batch without a float value and then one
+/// with: the cached prepared statement must take both (sqlx's Any driver
+/// once typed a float NULL as float4 on PostgreSQL, failing the second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn float_values_after_a_float_null_on_postgres() {
+    let app = TestApp::with_settings(Backend::Postgres, |_| {}).await;
+    // Enough rounds that every pooled connection sees both orders.
+    for round in 0..80 {
+        let (t, v) = if round % 2 == 0 {
+            ("INTEGER", json!("5"))
+        } else {
+            ("FLOAT", json!("1.5"))
+        };
+        let id = if t == "FLOAT" { 5700 } else { 5750 };
+        let (status, body) = app
+            .ingest("/leshan_api/resource/single", resource("f", 3303, id, t, v))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    assert_eq!(app.count("resource").await, 80);
+}

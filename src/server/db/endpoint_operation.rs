@@ -45,7 +45,7 @@ pub async fn enqueue<'e, E: Executor<'e, Database = Any>>(
     .bind(op.path)
     .bind(op.operation_type.as_str())
     .bind(op.value.int_value)
-    .bind(op.value.float_value)
+    .bind(super::NullableF64(op.value.float_value))
     .bind(op.value.text_value.as_deref())
     .bind(op.value.bytes_value.as_deref())
     .bind(op.created_by)

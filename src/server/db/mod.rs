@@ -293,6 +293,36 @@ pub fn overriding(backend: Backend) -> &'static str {
     }
 }
 
+/// A nullable DOUBLE PRECISION parameter. sqlx 0.8's `Any` driver turns a
+/// `None::<f64>` into a *float4* NULL on PostgreSQL; a prepared statement
+/// first run with that NULL then refuses every later float8 value
+/// ("incorrect binary data format in bind parameter"). This encodes NULL
+/// as the kind sqlx maps to a float8 NULL, so the parameter type of a
+/// cached statement is the same whether the value is there or not.
+/// (Tested by `tests/writer.rs`: NULL then a value on one connection.)
+#[derive(Debug, Clone, Copy)]
+pub struct NullableF64(pub Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for NullableF64 {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for NullableF64 {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(v) => <f64 as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&v, buf),
+            // sqlx-core's any/arguments.rs maps an f32-typed NULL (kind
+            // Real) to `Option::<f64>::None` and an f64-typed one to f32.
+            None => <Option<f32> as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}
+
 /// The current time in epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

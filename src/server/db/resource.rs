@@ -98,7 +98,7 @@ pub async fn insert_many(
                 .bind(r.object_instance_id)
                 .bind(r.resource_instance_id)
                 .bind(r.columns.int_value)
-                .bind(r.columns.float_value)
+                .bind(super::NullableF64(r.columns.float_value))
                 .bind(r.columns.text_value.as_deref())
                 .bind(r.columns.bytes_value.as_deref())
                 .bind(r.received_at);

@@ -494,11 +494,11 @@ pub fn decode_value(
     };
     let result: Result<Value, String> = match data_type {
         DataType::String => match v {
-            Json::String(s) => Ok(Value::String(s.clone())),
+            Json::String(s) => text(s).map(Value::String),
             _ => Err("STRING value must be a JSON string".into()),
         },
         DataType::Corelink => match v {
-            Json::String(s) => Ok(Value::Corelink(s.clone())),
+            Json::String(s) => text(s).map(Value::Corelink),
             _ => Err("CORELINK value must be a JSON string".into()),
         },
         DataType::Integer => integer(v).map(Value::Integer),
@@ -545,6 +545,15 @@ impl ProblemSink for Problems {
 impl ProblemSink for Vec<FieldError> {
     fn problem(&mut self, path: &str, reason: impl Into<String>) {
         self.push(FieldError::new(path, reason))
+    }
+}
+
+/// Text as stored: PostgreSQL text cannot hold U+0000, so no database may.
+fn text(s: &str) -> Result<String, String> {
+    if s.contains('\0') {
+        Err("text must not contain the NUL character (U+0000)".into())
+    } else {
+        Ok(s.to_string())
     }
 }
 
@@ -743,6 +752,10 @@ mod tests {
             ),
             (
                 json!({"ep": "e", "obj_id": 1, "val": {"kind": "singleResource", "id": 1, "type": "BOOLEAN", "value": "yes"}}),
+                "val.value",
+            ),
+            (
+                json!({"ep": "e", "obj_id": 1, "val": {"kind": "singleResource", "id": 1, "type": "STRING", "value": "a\u{0}b"}}),
                 "val.value",
             ),
             (
