@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// One row of the endpoint list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EndpointSummary {
     pub id: i64,
     pub name: String,

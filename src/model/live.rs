@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the live websocket sends to the page: one stored value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LiveValue {
     pub endpoint: String,
     pub path: ResourcePath,

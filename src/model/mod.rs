@@ -1,11 +1,13 @@
 //! Types shared by the server and the browser: what server functions return,
 //! what the live websocket carries, and the LwM2M value model.
+pub mod api;
 pub mod endpoint;
 pub mod live;
 pub mod lwm2m;
 pub mod presence;
 pub mod user;
 
+pub use api::*;
 pub use endpoint::*;
 pub use live::*;
 pub use lwm2m::*;

@@ -11,10 +11,40 @@ use axum::Json;
 
 type Receipt = Result<(StatusCode, Json<IngestReceipt>), AppError>;
 
+#[utoipa::path(
+    post,
+    path = "/leshan_api/resource/single",
+    tag = "device",
+    security(("bearer" = [])),
+    request_body(content = super::openapi::SingleUplink, content_type = "application/json",
+        description = "One node of one object. At most `max_body_bytes` (default 1 MiB)."),
+    responses(
+        (status = 201, description = "Stored, in one transaction", body = super::openapi::IngestReceipt),
+        (status = 400, description = "Malformed JSON, or not a JSON object", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token (unless `ingest_auth = \"open\"`)", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body larger than `max_body_bytes`", body = super::openapi::ErrorBody),
+        (status = 422, description = "Invalid content; `details` names every offending field by JSON path. Nothing was stored.", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn single(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Receipt {
     accept(&state, &headers, body, UplinkKind::Single).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/leshan_api/resource/composite",
+    tag = "device",
+    security(("bearer" = [])),
+    request_body(content = super::openapi::CompositeUplink, content_type = "application/json",
+        description = "Nodes keyed by LwM2M path. At most `max_body_bytes` (default 1 MiB)."),
+    responses(
+        (status = 201, description = "Stored, in one transaction", body = super::openapi::IngestReceipt),
+        (status = 400, description = "Malformed JSON, or not a JSON object", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token (unless `ingest_auth = \"open\"`)", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body larger than `max_body_bytes`", body = super::openapi::ErrorBody),
+        (status = 422, description = "Invalid content; `details` names every offending field by JSON path. Nothing was stored.", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn composite(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Receipt {
     accept(&state, &headers, body, UplinkKind::Composite).await
 }
@@ -33,6 +63,19 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkK
 
 /// `GET /leshan_api/data/{resource_name}/`: the original server's data API,
 /// every value of the named resource type, oldest first; 404 for an unknown name.
+#[utoipa::path(
+    get,
+    path = "/leshan_api/data/{resource_name}/",
+    tag = "compatibility",
+    security(("bearer" = []), ("session" = [])),
+    params(("resource_name" = String, Path, description = "Resource type name, e.g. `temperature`")),
+    responses(
+        (status = 200, description = "Every stored value of the resource type, oldest first, all endpoints", body = Vec<super::openapi::LeshanDataRow>),
+        (status = 401, description = "No valid API token or session", body = super::openapi::ErrorBody),
+        (status = 403, description = "A device token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No resource type with this name", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn data(
     State(state): State<AppState>,
     axum::extract::Path(name): axum::extract::Path<String>,
