@@ -1016,6 +1016,46 @@ async fn openapi_document_covers_every_route(backend: Backend) {
     .collect();
     assert_eq!(documented, served);
 
+    // Every reference resolves; every operation is summarised and has a
+    // unique id.
+    fn refs<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
+        match v {
+            Json::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("$ref", Json::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all_refs = Vec::new();
+    refs(&doc, &mut all_refs);
+    assert!(all_refs.len() > 20);
+    for r in all_refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "dangling reference {r}"
+        );
+    }
+    let mut operation_ids = BTreeSet::new();
+    for (method, path) in &documented {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.starts_with('`')),
+            "{method} {path} has no proper summary: {}",
+            op["summary"]
+        );
+        assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()));
+        assert!(operation_ids.insert(op["operationId"].as_str().unwrap().to_string()));
+    }
+
     // Shared schemas and security.
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");

@@ -25,6 +25,7 @@ pub struct ResourceValue {
     /// everything else as its wire text (OPAQUE as hex, OBJLNK as `3:0`).
     pub value: serde_json::Value,
     /// When the server stored the value, epoch milliseconds.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub received_at: EpochMs,
 }
 
@@ -39,8 +40,11 @@ pub struct EndpointInfo {
     pub presence: Presence,
     pub registered: bool,
     /// Last time anything was received from (or for) the endpoint.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>))]
     pub last_seen_at: Option<EpochMs>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>))]
     pub last_registration_at: Option<EpochMs>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>))]
     pub last_update_at: Option<EpochMs>,
     /// Registration lifetime in seconds as the device reported it (1/x/1).
     pub lifetime_s: Option<i64>,
@@ -48,6 +52,7 @@ pub struct EndpointInfo {
     pub binding: Option<String>,
     pub queue_mode: bool,
     /// First contact.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub created_at: EpochMs,
     /// Latest value of every resource, in path order.
     pub resources: Vec<ResourceValue>,
@@ -58,6 +63,7 @@ pub struct EndpointInfo {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SeriesPoint {
     /// Epoch milliseconds.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub t: EpochMs,
     /// Typed as in [`ResourceValue::value`].
     pub value: serde_json::Value,
@@ -68,6 +74,7 @@ pub struct SeriesPoint {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Bucket {
     /// Start of the bucket, epoch milliseconds: `from + k * bucket_ms`.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub t: EpochMs,
     pub min: f64,
     pub max: f64,
@@ -94,7 +101,9 @@ pub struct SeriesData {
     pub unit: Option<String>,
     pub data_type: DataType,
     /// The range that was read (inclusive), epoch milliseconds.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub from: EpochMs,
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub to: EpochMs,
     pub max_points: i64,
     /// Stored values in the range; for a truncated non-numeric series, at
@@ -124,6 +133,7 @@ pub struct EventView {
     /// `temperature`, `object_<id>`.
     #[serde(rename = "type")]
     pub event_type: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub created_at: EpochMs,
     /// The stored values linked to the event, in path order.
     pub resources: Vec<ResourceValue>,

@@ -10,6 +10,7 @@ pub struct EndpointSummary {
     pub registered: bool,
     /// Derived on the server when the summary was read.
     pub presence: Presence,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>))]
     pub last_seen_at: Option<EpochMs>,
     pub resource_count: i64,
 }

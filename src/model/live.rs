@@ -11,6 +11,7 @@ pub struct LiveValue {
     pub value: String,
     /// Set for numeric values, which charts draw.
     pub numeric: Option<f64>,
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub received_at: EpochMs,
 }
 

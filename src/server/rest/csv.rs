@@ -200,6 +200,60 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_database_error_mid_stream_breaks_the_body_off() {
+        use http_body_util::BodyExt;
+        let resp = stream("x.csv", &["n"], |mut sink| async move {
+            for n in 0..20_000 {
+                sink.row([n.to_string()]).await?;
+            }
+            Err(Stop::Database(sqlx::Error::PoolClosed))
+        });
+        assert!(resp.headers().get(header::CONTENT_LENGTH).is_none());
+        let mut body = resp.into_body();
+        let mut bytes = 0;
+        let mut failed = false;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => bytes += f.into_data().map(|d| d.len()).unwrap_or(0),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(bytes >= CHUNK_BYTES, "rows before the error were sent: {bytes}");
+        assert!(failed, "the body ends in an error, not silently");
+    }
+
+    #[tokio::test]
+    async fn the_producer_stops_when_the_client_goes_away() {
+        use http_body_util::BodyExt;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let resp = stream("x.csv", &["n"], |mut sink| async move {
+            let mut n = 0u64;
+            let result = loop {
+                if let Err(e) = sink.row([n.to_string()]).await {
+                    break e;
+                }
+                n += 1;
+            };
+            let _ = done_tx.send((n, matches!(result, Stop::ClientGone)));
+            Err(result)
+        });
+        let mut body = resp.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert!(first.starts_with(b"n\r\n0\r\n"));
+        drop(body);
+        let (rows, gone) = tokio::time::timeout(std::time::Duration::from_secs(10), done_rx)
+            .await
+            .expect("the producer stops")
+            .unwrap();
+        assert!(gone);
+        // Bounded: a few chunks in flight, not everything it could produce.
+        assert!(rows < 10 * CHUNK_BYTES as u64, "{rows} rows produced");
+    }
+
     #[test]
     fn file_names_keep_only_safe_characters() {
         assert_eq!(

@@ -15,6 +15,12 @@ type Receipt = Result<(StatusCode, Json<IngestReceipt>), AppError>;
     post,
     path = "/leshan_api/resource/single",
     tag = "device",
+    summary = "Store telemetry: one node of one object",
+    description = "What the LwM2M server posts for an observation or read of one object, instance or \
+        resource. Decoded and stored in one transaction: when the request is refused nothing of it is \
+        written. Unknown (object, resource) pairs are stored and registered as discovered resource \
+        types. Pseudo-object 10240 sets the endpoint's registration state and records `registered`, \
+        `registration_update` and `deregistered` events.",
     security(("bearer" = [])),
     request_body(content = super::openapi::SingleUplink, content_type = "application/json",
         description = "One node of one object. At most `max_body_bytes` (default 1 MiB)."),
@@ -34,6 +40,11 @@ pub async fn single(State(state): State<AppState>, headers: HeaderMap, body: Bod
     post,
     path = "/leshan_api/resource/composite",
     tag = "device",
+    summary = "Store telemetry: several nodes keyed by LwM2M path",
+    description = "What the LwM2M server posts for a composite read or observation. Decoded and \
+        stored in one transaction; one event per reported object (`device` for object 3, \
+        `firmware_update` for 5, `temperature` for 3303, `humidity` for 3304, `object_<id>` \
+        otherwise), linking the values stored for it.",
     security(("bearer" = [])),
     request_body(content = super::openapi::CompositeUplink, content_type = "application/json",
         description = "Nodes keyed by LwM2M path. At most `max_body_bytes` (default 1 MiB)."),
@@ -67,6 +78,9 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkK
     get,
     path = "/leshan_api/data/{resource_name}/",
     tag = "compatibility",
+    summary = "Every value of a resource type",
+    description = "The original server's data API: every stored value of the named resource type, \
+        all endpoints, oldest first. A known type without values is an empty list.",
     security(("bearer" = []), ("session" = [])),
     params(("resource_name" = String, Path, description = "Resource type name, e.g. `temperature`")),
     responses(

@@ -96,7 +96,10 @@ impl Modify for Security {
     }
 }
 
-/// `GET /api/openapi.json`: this document. Public.
+/// This OpenAPI document.
+///
+/// Generated from the handlers and types that serve the API. No
+/// authentication.
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
@@ -122,8 +125,10 @@ pub async fn openapi_json() -> Result<Response, AppError> {
     }
 }
 
-/// The compatibility data route without its trailing slash. The original
-/// server's URLs end in `/`; clients that drop it get the same answer.
+/// Every value of a resource type (without the trailing slash).
+///
+/// Same as `/leshan_api/data/{resource_name}/`: the original server's URLs
+/// end in `/`; clients that drop it get the same answer.
 #[utoipa::path(
     get,
     path = "/leshan_api/data/{resource_name}",

@@ -33,7 +33,9 @@ pub const MAX_EVENT_LIMIT: i64 = 1000;
 /// Event types are at most this long (the schema's check constraint).
 const MAX_EVENT_TYPE_LEN: usize = 100;
 
-/// `GET /api/v1/health`: liveness and database reachability, no auth.
+/// Liveness and database reachability.
+///
+/// No authentication: for load balancers and monitoring.
 #[utoipa::path(
     get,
     path = "/api/v1/health",
@@ -50,7 +52,10 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, AppEr
     }))
 }
 
-/// `GET /api/v1/endpoints`: every endpoint with its last-seen time.
+/// List endpoints.
+///
+/// Every endpoint with its presence (online, sleeping, offline), last-seen
+/// time and number of resources, most recently seen first.
 #[utoipa::path(
     get,
     path = "/api/v1/endpoints",
@@ -70,8 +75,11 @@ pub async fn endpoints(
     Ok(Json(db::endpoint::list(&state.db.pool, 10_000).await?))
 }
 
-/// `GET /api/v1/endpoints/{name}`: one endpoint with the latest value of
-/// every resource. Two queries, however many resources.
+/// One endpoint with the latest value of every resource.
+///
+/// Presence, last seen, registration facts (last registration and update,
+/// lifetime, binding, queue mode) and, in path order, the latest stored
+/// value of every resource and resource instance, typed.
 #[utoipa::path(
     get,
     path = "/api/v1/endpoints/{name}",
@@ -122,7 +130,7 @@ pub struct SeriesParams {
     from: Option<String>,
     /// End of the range, inclusive: epoch milliseconds or RFC 3339.
     /// Default: now.
-    #[param(value_type = Option<String>, example = "1795996800000")]
+    #[param(value_type = Option<String>, example = "1795629600000")]
     to: Option<String>,
     /// Most points (or buckets) in the answer; more stored values than this
     /// are downsampled. Default 1000, at most 10000. Ignored for CSV.
@@ -135,7 +143,14 @@ pub struct SeriesParams {
 
 static SERIES_PARAMS: LazyLock<Vec<String>> = LazyLock::new(documented::<SeriesParams>);
 
-/// `GET /api/v1/endpoints/{name}/series/{object}/{instance}/{resource}`.
+/// A time series of one resource, downsampled on the server.
+///
+/// The values of one resource (or resource instance) of one endpoint in
+/// `[from, to]`. When the range holds more than `max_points` values, a
+/// numeric series is returned as at most `max_points` buckets of equal
+/// width with min, max, avg and count each (empty buckets are left out); a
+/// non-numeric one as its newest `max_points` values. `format=csv` streams
+/// every value in the range instead.
 #[utoipa::path(
     get,
     path = "/api/v1/endpoints/{name}/series/{object}/{instance}/{resource}",
@@ -157,7 +172,7 @@ static SERIES_PARAMS: LazyLock<Vec<String>> = LazyLock::new(documented::<SeriesP
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=...`")),
             content(
                 (SeriesData = "application/json"),
-                (String = "text/csv", example = "received_at,received_at_ms,value\r\n2026-11-24T18:00:00.000Z,1795975200000,24.9\r\n"),
+                (String = "text/csv", example = "received_at,received_at_ms,value\r\n2026-11-24T18:00:00.000Z,1795543200000,24.9\r\n"),
             )),
         (status = 401, description = "No valid API token or session", body = ErrorBody),
         (status = 403, description = "A device token", body = ErrorBody),
@@ -334,7 +349,12 @@ pub struct EventParams {
 
 static EVENT_PARAMS: LazyLock<Vec<String>> = LazyLock::new(documented::<EventParams>);
 
-/// `GET /api/v1/events`: events newest first, filtered, keyset-paged.
+/// Events, newest first, filtered and paged.
+///
+/// Registration events and reports of the endpoints, each with the values
+/// it recorded. Paging is by keyset (`before` = the previous page's
+/// `next_before`), so pages stay stable while new events arrive.
+/// `format=csv` streams every matching event instead.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
@@ -487,8 +507,12 @@ fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// `GET /api/v1/live`: the live websocket, authorised here like the rest of
-/// the data API (an API token or a session; device tokens are refused).
+/// Live values over a websocket.
+///
+/// Every value stored from the moment of connecting, one JSON `LiveValue`
+/// per text message, optionally of one endpoint only. Authorised like the
+/// rest of the data API (an API token or a session; device tokens are
+/// refused).
 #[utoipa::path(
     get,
     path = "/api/v1/live",
