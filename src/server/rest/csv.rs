@@ -222,7 +222,10 @@ mod tests {
                 }
             }
         }
-        assert!(bytes >= CHUNK_BYTES, "rows before the error were sent: {bytes}");
+        assert!(
+            bytes >= CHUNK_BYTES,
+            "rows before the error were sent: {bytes}"
+        );
         assert!(failed, "the body ends in an error, not silently");
     }
 
