@@ -3,12 +3,14 @@ use serde::{Deserialize, Serialize};
 
 /// One row of the endpoint list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EndpointSummary {
     pub id: i64,
     pub name: String,
     pub registered: bool,
     /// Derived on the server when the summary was read.
     pub presence: Presence,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>))]
     pub last_seen_at: Option<EpochMs>,
     pub resource_count: i64,
 }

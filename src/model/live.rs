@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the live websocket sends to the page: one stored value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LiveValue {
     pub endpoint: String,
     pub path: ResourcePath,
@@ -10,6 +11,7 @@ pub struct LiveValue {
     pub value: String,
     /// Set for numeric values, which charts draw.
     pub numeric: Option<f64>,
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub received_at: EpochMs,
 }
 

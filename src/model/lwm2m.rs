@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Every LwM2M resource data type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DataType {
     String,
@@ -155,6 +156,7 @@ impl fmt::Display for Value {
 
 /// Identifies one time series: one resource (instance) of one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ResourcePath {
     pub object_id: i64,
     pub instance_id: i64,

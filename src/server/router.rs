@@ -1,10 +1,11 @@
-//! The HTTP router: REST routes, the live websocket, and the Leptos app
-//! with its server functions, behind the session check.
+//! The HTTP router: the documented REST routes (`/leshan_api`, `/api/v1`,
+//! the live websocket, `/api/openapi.json`; see `rest::openapi::routes`)
+//! and the Leptos app with its server functions, behind the session check.
+use super::auth;
+use super::rest::openapi;
 use super::state::AppState;
-use super::{auth, live, rest};
 use crate::app::{shell, App};
-use crate::model::LIVE_WS_PATH;
-use axum::routing::{get, post};
+use axum::routing::any;
 use axum::{middleware, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
@@ -12,18 +13,15 @@ use tower_http::trace::TraceLayer;
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos_options.clone();
+    let (api, _doc) = openapi::routes().split_for_parts();
+    // API clients get JSON for unknown API paths and methods, not the
+    // dashboard's HTML 404 page or an empty 405.
+    let api = api
+        .route("/api/{*rest}", any(openapi::no_such_route))
+        .route("/leshan_api/{*rest}", any(openapi::no_such_route))
+        .method_not_allowed_fallback(openapi::method_not_allowed);
     Router::new()
-        .route("/leshan_api/resource/single", post(rest::leshan::single))
-        .route(
-            "/leshan_api/resource/composite",
-            post(rest::leshan::composite),
-        )
-        .route("/leshan_api/data/{resource_name}", get(rest::leshan::data))
-        .route("/leshan_api/data/{resource_name}/", get(rest::leshan::data))
-        .route("/api/v1/health", get(rest::v1::health))
-        .route("/api/v1/endpoints", get(rest::v1::endpoints))
-        .route("/api/v1/metrics", get(rest::metrics::metrics))
-        .route(LIVE_WS_PATH, get(live::ws_handler))
+        .merge(api)
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
@@ -32,7 +30,7 @@ pub fn build(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            rest::metrics::log_rejections,
+            super::rest::metrics::log_rejections,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -152,3 +152,66 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         series: Vec::new(),
     }))
 }
+
+// ---------------------------------------------------------------------------
+// Data API reads.
+// In a module of their own with their own imports, so that they merge
+// cleanly with changes to the writes above.
+pub use reads::*;
+
+mod reads {
+    use crate::model::{EndpointInfo, PresenceFacts};
+    use crate::server::db::{get_bool, now_ms};
+    use sqlx::{Any, Executor, Row};
+
+    /// The id of the endpoint with this name.
+    pub async fn id_by_name<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        name: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT id FROM endpoint WHERE name = $1")
+            .bind(name)
+            .fetch_optional(executor)
+            .await
+    }
+
+    /// One endpoint by name with its registration facts and presence, without
+    /// its values (see `resource::latest_values_for_endpoint`).
+    pub async fn info_by_name<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        name: &str,
+    ) -> Result<Option<EndpointInfo>, sqlx::Error> {
+        let Some(row) = sqlx::query(
+            "SELECT id, name, registered, last_seen_at, last_registration_at, last_update_at, \
+             lifetime_s, binding, queue_mode, created_at FROM endpoint WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(executor)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let facts = PresenceFacts {
+            registered: get_bool(&row, "registered")?,
+            last_registration_at: row.try_get("last_registration_at")?,
+            last_update_at: row.try_get("last_update_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+            lifetime_s: row.try_get("lifetime_s")?,
+            queue_mode: get_bool(&row, "queue_mode")?,
+        };
+        Ok(Some(EndpointInfo {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            presence: facts.presence(now_ms()),
+            registered: facts.registered,
+            last_seen_at: facts.last_seen_at,
+            last_registration_at: facts.last_registration_at,
+            last_update_at: facts.last_update_at,
+            lifetime_s: facts.lifetime_s,
+            binding: row.try_get("binding")?,
+            queue_mode: facts.queue_mode,
+            created_at: row.try_get("created_at")?,
+            resources: Vec::new(),
+        }))
+    }
+}

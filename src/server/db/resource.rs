@@ -249,3 +249,319 @@ pub async fn values_by_type_name<'e, E: Executor<'e, Database = Any>>(
     }
     Ok(Some((data_type, values)))
 }
+
+// ---------------------------------------------------------------------------
+// Data API reads: typed latest values and time series. Shared by the REST
+// API and the dashboard's charts.
+// In a module of their own with their own imports, so that they merge
+// cleanly with changes to the writes above.
+pub use reads::*;
+
+mod reads {
+    use super::Columns;
+    use crate::model::{Bucket, DataType, ResourcePath, ResourceValue, SeriesPoint, Value};
+    use futures::{Stream, StreamExt};
+    use sqlx::any::{AnyArguments, AnyRow};
+    use sqlx::query::Query;
+    use sqlx::{Any, Executor, Row};
+
+    /// Decodes a row carrying `object_id, object_instance_id, resource_id,
+    /// resource_instance_id, name, unit, data_type, int_value, float_value,
+    /// text_value, bytes_value, received_at` into a typed value.
+    pub fn resource_value_from_row(row: &AnyRow) -> Result<ResourceValue, sqlx::Error> {
+        let data_type: String = row.try_get("data_type")?;
+        let data_type = DataType::parse(&data_type).unwrap_or(DataType::String);
+        let path = ResourcePath {
+            object_id: row.try_get("object_id")?,
+            instance_id: row.try_get("object_instance_id")?,
+            resource_id: row.try_get("resource_id")?,
+            resource_instance_id: row.try_get("resource_instance_id")?,
+        };
+        Ok(ResourceValue {
+            path: path.to_string(),
+            object_id: path.object_id,
+            instance_id: path.instance_id,
+            resource_id: path.resource_id,
+            resource_instance_id: path.resource_instance_id,
+            name: row.try_get("name")?,
+            unit: row.try_get("unit")?,
+            data_type,
+            value: Columns::from_row(row)?.to_value(data_type).to_json(),
+            received_at: row.try_get("received_at")?,
+        })
+    }
+
+    /// The latest value of every resource of one endpoint, typed, in path
+    /// order. One query over `resource_latest`, however many resources.
+    pub async fn latest_values_for_endpoint<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        endpoint_id: i64,
+    ) -> Result<Vec<ResourceValue>, sqlx::Error> {
+        sqlx::query(
+            "SELECT t.object_id, r.object_instance_id, t.resource_id, r.resource_instance_id, \
+             t.name, t.unit, t.data_type, r.int_value, r.float_value, r.text_value, r.bytes_value, \
+             r.received_at \
+             FROM resource_latest l \
+             JOIN resource r ON r.id = l.resource_id \
+             JOIN resource_type t ON t.id = l.resource_type_id \
+             WHERE l.endpoint_id = $1 \
+             ORDER BY t.object_id, r.object_instance_id, t.resource_id, l.resource_instance_key",
+        )
+        .bind(endpoint_id)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(resource_value_from_row)
+        .collect()
+    }
+
+    /// One stored series, by ids.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SeriesKey {
+        pub endpoint_id: i64,
+        pub resource_type_id: i64,
+        pub instance_id: i64,
+        /// Set for an instance of a multi-instance resource.
+        pub resource_instance_id: Option<i64>,
+    }
+
+    /// The queries over one series.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SeriesSql {
+        /// `MIN(received_at)` of the whole series.
+        First,
+        /// Rows in [from, to].
+        Count,
+        /// Rows in [from, to], oldest first, at most `limit`.
+        Oldest,
+        /// Rows in [from, to], newest first, at most `limit`.
+        Newest,
+        /// Rows in [from, to] grouped into buckets of `width` ms from `from`.
+        Buckets,
+        /// Every row in [from, to], oldest first (for streaming).
+        All,
+    }
+
+    /// Every series query starts with the equality prefix of
+    /// `resource_series_idx` (endpoint_id, resource_type_id, object_instance_id,
+    /// resource_instance_id) followed by the received_at range, so both
+    /// databases answer it from the index. The resource instance predicate is
+    /// spelled `IS NULL` or `= $n` rather than one parameterised `OR`, which a
+    /// generic (cached) PostgreSQL plan could not turn into an index condition.
+    /// Its placeholder is always the last one, bound only when set, so both
+    /// spellings share the numbering of the others.
+    macro_rules! series_sql {
+        ($select:literal, $ri:literal, $rest:literal) => {
+            concat!(
+                "SELECT ",
+                $select,
+                " FROM resource WHERE endpoint_id = $1 AND resource_type_id = $2 \
+                 AND object_instance_id = $3 AND resource_instance_id ",
+                $ri,
+                $rest
+            )
+        };
+    }
+
+    /// The SQL of one series query; `$1..$3` are the key, then the query's own
+    /// parameters (see [`SeriesSql`]), then the resource instance id if set.
+    pub fn series_sql(which: SeriesSql, resource_instance: bool) -> &'static str {
+        use SeriesSql::*;
+        match (which, resource_instance) {
+            (First, false) => series_sql!("MIN(received_at) AS first_at", "IS NULL", ""),
+            (First, true) => series_sql!("MIN(received_at) AS first_at", "= $4", ""),
+            (Count, false) => series_sql!(
+                "COUNT(*) AS n",
+                "IS NULL",
+                " AND received_at BETWEEN $4 AND $5"
+            ),
+            (Count, true) => series_sql!(
+                "COUNT(*) AS n",
+                "= $6",
+                " AND received_at BETWEEN $4 AND $5"
+            ),
+            (Oldest, false) => series_sql!(
+                "received_at, int_value, float_value, text_value, bytes_value",
+                "IS NULL",
+                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id LIMIT $6"
+            ),
+            (Oldest, true) => series_sql!(
+                "received_at, int_value, float_value, text_value, bytes_value",
+                "= $7",
+                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id LIMIT $6"
+            ),
+            (Newest, false) => series_sql!(
+                "received_at, int_value, float_value, text_value, bytes_value",
+                "IS NULL",
+                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at DESC, id DESC LIMIT $6"
+            ),
+            (Newest, true) => series_sql!(
+                "received_at, int_value, float_value, text_value, bytes_value",
+                "= $7",
+                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at DESC, id DESC LIMIT $6"
+            ),
+            // The cast makes AVG a double on PostgreSQL too (AVG of BIGINT is
+            // NUMERIC there, which the Any driver cannot decode). GROUP BY 1:
+            // the bucket expression by position, valid on both databases.
+            (Buckets, false) => series_sql!(
+                "(received_at - $4) / $6 AS bucket, \
+                 MIN(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS min_v, \
+                 MAX(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS max_v, \
+                 AVG(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS avg_v, \
+                 COUNT(*) AS n",
+                "IS NULL",
+                " AND received_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
+            ),
+            (Buckets, true) => series_sql!(
+                "(received_at - $4) / $6 AS bucket, \
+                 MIN(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS min_v, \
+                 MAX(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS max_v, \
+                 AVG(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS avg_v, \
+                 COUNT(*) AS n",
+                "= $7",
+                " AND received_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
+            ),
+            (All, false) => series_sql!(
+                "received_at, int_value, float_value, text_value, bytes_value",
+                "IS NULL",
+                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id"
+            ),
+            (All, true) => series_sql!(
+                "received_at, int_value, float_value, text_value, bytes_value",
+                "= $6",
+                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id"
+            ),
+        }
+    }
+
+    type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+    fn series_query(which: SeriesSql, key: &SeriesKey) -> AnyQuery<'static> {
+        sqlx::query(series_sql(which, key.resource_instance_id.is_some()))
+            .bind(key.endpoint_id)
+            .bind(key.resource_type_id)
+            .bind(key.instance_id)
+    }
+
+    fn bind_resource_instance<'q>(q: AnyQuery<'q>, key: &SeriesKey) -> AnyQuery<'q> {
+        match key.resource_instance_id {
+            Some(ri) => q.bind(ri),
+            None => q,
+        }
+    }
+
+    fn point_from_row(row: &AnyRow, data_type: DataType) -> Result<(i64, Value), sqlx::Error> {
+        Ok((
+            row.try_get("received_at")?,
+            Columns::from_row(row)?.to_value(data_type),
+        ))
+    }
+
+    /// When the series' first value was stored, if it has any.
+    pub async fn series_first_at<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        key: &SeriesKey,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let row = bind_resource_instance(series_query(SeriesSql::First, key), key)
+            .fetch_one(executor)
+            .await?;
+        row.try_get("first_at")
+    }
+
+    /// How many values the series has in [from, to].
+    pub async fn series_count<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        key: &SeriesKey,
+        from: i64,
+        to: i64,
+    ) -> Result<i64, sqlx::Error> {
+        let q = series_query(SeriesSql::Count, key).bind(from).bind(to);
+        let row = bind_resource_instance(q, key).fetch_one(executor).await?;
+        row.try_get("n")
+    }
+
+    /// At most `limit` values of the series in [from, to], returned oldest
+    /// first: the oldest ones, or with `newest` the newest ones.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn series_values<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        key: &SeriesKey,
+        data_type: DataType,
+        from: i64,
+        to: i64,
+        limit: i64,
+        newest: bool,
+    ) -> Result<Vec<SeriesPoint>, sqlx::Error> {
+        let which = if newest {
+            SeriesSql::Newest
+        } else {
+            SeriesSql::Oldest
+        };
+        let q = series_query(which, key).bind(from).bind(to).bind(limit);
+        let rows = bind_resource_instance(q, key).fetch_all(executor).await?;
+        let mut points = rows
+            .iter()
+            .map(|row| {
+                let (t, v) = point_from_row(row, data_type)?;
+                Ok(SeriesPoint {
+                    t,
+                    value: v.to_json(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        if newest {
+            points.reverse();
+        }
+        Ok(points)
+    }
+
+    /// The numeric series in [from, to] as min/max/avg/count per bucket of
+    /// `width` ms starting at `from` (bucket k covers
+    /// [from + k*width, from + (k+1)*width)); empty buckets are left out.
+    pub async fn series_buckets<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        key: &SeriesKey,
+        from: i64,
+        to: i64,
+        width: i64,
+    ) -> Result<Vec<Bucket>, sqlx::Error> {
+        let q = series_query(SeriesSql::Buckets, key)
+            .bind(from)
+            .bind(to)
+            .bind(width.max(1));
+        bind_resource_instance(q, key)
+            .fetch_all(executor)
+            .await?
+            .iter()
+            .map(|row| {
+                let k: i64 = row.try_get("bucket")?;
+                Ok(Bucket {
+                    t: from + k * width.max(1),
+                    min: row.try_get("min_v")?,
+                    max: row.try_get("max_v")?,
+                    avg: row.try_get("avg_v")?,
+                    count: row.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every value of the series in [from, to], oldest first, as a stream of
+    /// (received_at, value): rows are decoded as the database sends them, so
+    /// a long range never sits in memory.
+    pub fn series_stream<'e, E>(
+        executor: E,
+        key: SeriesKey,
+        data_type: DataType,
+        from: i64,
+        to: i64,
+    ) -> impl Stream<Item = Result<(i64, Value), sqlx::Error>> + Send + 'e
+    where
+        E: Executor<'e, Database = Any> + 'e,
+    {
+        let q = series_query(SeriesSql::All, &key).bind(from).bind(to);
+        bind_resource_instance(q, &key)
+            .fetch(executor)
+            .map(move |row| point_from_row(&row?, data_type))
+    }
+}

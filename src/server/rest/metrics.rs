@@ -67,7 +67,21 @@ pub async fn log_rejections(State(state): State<AppState>, req: Request, next: N
     response
 }
 
-/// `GET /api/v1/metrics`: ingest and rejection counters since start.
+/// Ingest and rejection counters since start, in the Prometheus text format.
+///
+/// Counts stored uplinks, values and group commits, and device and data API
+/// requests answered with a client error, by status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    tag = "system",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "No valid API token or session", body = super::openapi::ErrorBody),
+        (status = 403, description = "A device token", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1,7 +1,10 @@
 //! Plain axum routes with stable paths: `/leshan_api/...` for compatibility
 //! with the LwM2M server's forwarder, `/api/v1/...` for ours.
+pub mod csv;
 pub mod leshan;
 pub mod metrics;
+pub mod openapi;
+pub mod params;
 pub mod v1;
 
 use super::auth::{self, Caller};
