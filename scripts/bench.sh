@@ -2,7 +2,7 @@
 # Ingest throughput benchmark on SQLite and PostgreSQL, single and composite
 # posts (benches/ingest.rs). Installs what is missing (scripts/setup.sh),
 # starts PostgreSQL if needed (scripts/postgres.sh), builds the release
-# server, then runs the bench; arguments are passed through, e.g.
+# server (through cargo bench), then runs the bench; arguments pass through:
 #   ./scripts/bench.sh --backend sqlite --kind single --duration 5
 #   ./scripts/bench.sh --help
 # Exits non-zero when a post was refused or an acknowledged value is missing.
@@ -23,7 +23,14 @@ psql "$FLOWNEXUS_TEST_PG_URL" -Atqc \
   "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'fxb\_%'" \
   | psql "$FLOWNEXUS_TEST_PG_URL" -q >/dev/null 2>&1 || true
 
-log "building the release server"
-cargo build --release --features ssr --bin flownexus
+# `cargo bench` builds the release server binary too (bins are built for
+# benches) and puts it at target/release/flownexus, where the bench starts it.
+# A separate `cargo build --release --bin flownexus` first would be overwritten
+# by that build and, since the bench's dev-dependencies change the feature
+# set and the cdylib lib output has no hash in its name, each of the two
+# builds would recompile the flownexus crate every time (about 2 min each
+# on 2 cores).
+log "building the release server and the bench"
+cargo bench --features ssr --bench ingest --no-run
 log "running the benchmark"
 exec cargo bench --features ssr --bench ingest -- "$@"
