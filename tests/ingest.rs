@@ -260,12 +260,37 @@ async fn ingest_needs_a_token_unless_opened(backend: Backend) {
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
+    // Revoked elsewhere (the CLI, another process): refused once the
+    // verified-token cache entry expires.
     flownexus::server::db::api_token::revoke(&app.state.db.pool, id, 1)
         .await
         .unwrap();
+    tokio::time::sleep(
+        flownexus::server::auth::TOKEN_CACHE_TTL + std::time::Duration::from_millis(100),
+    )
+    .await;
     let (status, _, _) = app
         .request(post(Some(format!("Bearer {}", app.device_token))))
         .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Revoked in this server: refused at once.
+    let (_, other) = flownexus::server::auth::create_token(
+        &app.state.db.pool,
+        "d3",
+        flownexus::server::db::api_token::Scope::Device,
+    )
+    .await
+    .unwrap();
+    let (status, _, _) = app.request(post(Some(format!("Bearer {other}")))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let other_id: i64 = sqlx::query_scalar("SELECT id FROM api_token WHERE name = 'd3'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(flownexus::server::auth::revoke_token(&app.state, other_id)
+        .await
+        .unwrap());
+    let (status, _, _) = app.request(post(Some(format!("Bearer {other}")))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Device tokens cannot read the data API.

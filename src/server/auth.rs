@@ -243,8 +243,12 @@ pub async fn api_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(AppError::Unauthorized)?;
+        let hash = hash_token(token);
+        if let Some((id, scope)) = state.tokens.get(&hash) {
+            return Ok(Some(Caller::Token { id, scope }));
+        }
         let Some((id, scope, last_used)) =
-            db::api_token::find_active(&state.db.pool, &hash_token(token)).await?
+            db::api_token::find_active(&state.db.pool, &hash).await?
         else {
             return Err(AppError::Unauthorized);
         };
@@ -253,9 +257,53 @@ pub async fn api_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<
         if last_used.is_none_or(|t| now - t > 60_000) {
             db::api_token::touch(&state.db.pool, id, now).await?;
         }
+        state.tokens.insert(hash, id, scope);
         return Ok(Some(Caller::Token { id, scope }));
     }
     Ok(session_user(state, headers).await?.map(Caller::User))
+}
+
+/// How long a verified token is trusted without asking the database again.
+/// A token revoked in another process (the CLI) stops working within this
+/// time; `revoke_token` in this process evicts it at once.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Verified API tokens by hash, so that ingest does not pay a database
+/// round trip per request.
+#[derive(Default)]
+pub struct TokenCache(
+    std::sync::RwLock<std::collections::HashMap<String, (i64, Scope, std::time::Instant)>>,
+);
+
+impl TokenCache {
+    pub fn get(&self, hash: &str) -> Option<(i64, Scope)> {
+        let map = self.0.read().expect("token cache lock");
+        let (id, scope, at) = map.get(hash)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then_some((*id, *scope))
+    }
+
+    fn insert(&self, hash: String, id: i64, scope: Scope) {
+        let mut map = self.0.write().expect("token cache lock");
+        // Expired entries go when the cache grows: it holds live tokens only.
+        if map.len() >= 1024 {
+            map.retain(|_, (_, _, at)| at.elapsed() < TOKEN_CACHE_TTL);
+        }
+        map.insert(hash, (id, scope, std::time::Instant::now()));
+    }
+
+    fn evict(&self, id: i64) {
+        self.0
+            .write()
+            .expect("token cache lock")
+            .retain(|_, (t, _, _)| *t != id);
+    }
+}
+
+/// Revokes a token with immediate effect in this server.
+pub async fn revoke_token(state: &AppState, id: i64) -> Result<bool, AppError> {
+    let revoked = db::api_token::revoke(&state.db.pool, id, now_ms()).await?;
+    state.tokens.evict(id);
+    Ok(revoked)
 }
 
 /// Paths reachable without a dashboard session. They protect themselves

@@ -296,7 +296,10 @@ async fn token(settings: Settings, cmd: TokenCommand) -> CliResult {
             {
                 return Err(format!("no active token with id {id}"));
             }
-            say(&format!("token {id} revoked"));
+            say(&format!(
+                "token {id} revoked (running servers refuse it within {} s)",
+                super::auth::TOKEN_CACHE_TTL.as_secs()
+            ));
         }
     }
     Ok(())

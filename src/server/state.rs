@@ -1,4 +1,5 @@
 //! The state every handler shares.
+use super::auth::TokenCache;
 use super::config::Settings;
 use super::db::Db;
 use super::domain::DomainEvents;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub domain: DomainEvents,
     /// Rejected API requests by status, for `/api/v1/metrics`.
     pub rejections: Arc<Rejections>,
+    /// Verified API tokens (see `auth::TokenCache`).
+    pub tokens: Arc<TokenCache>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -39,6 +42,7 @@ impl AppState {
             writer,
             domain,
             rejections: Arc::default(),
+            tokens: Arc::default(),
         })
     }
 }

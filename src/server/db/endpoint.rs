@@ -21,6 +21,7 @@ pub struct SeenEndpoint<'a> {
 /// (name, id) pairs.
 pub async fn upsert_seen_many(
     conn: &mut AnyConnection,
+    backend: super::Backend,
     endpoints: &[SeenEndpoint<'_>],
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let mut ids = Vec::with_capacity(endpoints.len());
@@ -34,7 +35,7 @@ pub async fn upsert_seen_many(
                                ELSE excluded.queue_mode END, \
              lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
              RETURNING name, id",
-            super::values_list(6, range.len())
+            super::values_list(backend, 6, range.len())
         );
         let mut query = sqlx::query(&sql);
         for e in &endpoints[range] {

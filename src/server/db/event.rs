@@ -21,7 +21,7 @@ pub async fn insert_many(
         let sql = format!(
             "INSERT INTO event (id, endpoint_id, event_type, created_at){} VALUES {}",
             super::overriding(backend),
-            super::values_list(4, range.len())
+            super::values_list(backend, 4, range.len())
         );
         let mut query = sqlx::query(&sql);
         for e in &events[range] {
@@ -37,11 +37,15 @@ pub async fn insert_many(
 }
 
 /// Links stored values to events: (event id, resource id) pairs.
-pub async fn link_many(conn: &mut AnyConnection, links: &[(i64, i64)]) -> Result<(), sqlx::Error> {
+pub async fn link_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    links: &[(i64, i64)],
+) -> Result<(), sqlx::Error> {
     for range in super::chunks(links.len()) {
         let sql = format!(
             "INSERT INTO event_resource (event_id, resource_id) VALUES {}",
-            super::values_list(2, range.len())
+            super::values_list(backend, 2, range.len())
         );
         let mut query = sqlx::query(&sql);
         for (event_id, resource_id) in &links[range] {

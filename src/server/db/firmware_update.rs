@@ -22,6 +22,7 @@ pub struct ActiveUpdate {
 /// The active update of each of these endpoints, if any.
 pub async fn active_for_endpoints(
     conn: &mut AnyConnection,
+    backend: super::Backend,
     endpoint_ids: &[i64],
 ) -> Result<Vec<ActiveUpdate>, sqlx::Error> {
     let mut out = Vec::new();
@@ -35,7 +36,7 @@ pub async fn active_for_endpoints(
              LEFT JOIN endpoint_operation x ON x.id = u.execute_operation_id \
              WHERE u.state IN ('pending', 'downloading', 'downloaded', 'updating') \
              AND u.endpoint_id IN ({})",
-            super::placeholder_list(range.len())
+            super::placeholder_list(backend, range.len())
         );
         let mut query = sqlx::query(&sql);
         for id in &endpoint_ids[range] {

@@ -203,8 +203,12 @@ pub fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` placeholders each.
-pub fn values_list(columns: usize, rows: usize) -> String {
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` placeholders each; on
+/// SQLite `(?, ?), (?, ?)`. SQLite records every numbered parameter in a
+/// list that sqlx walks once per parameter when binding, which is quadratic
+/// in the parameter count: with a thousand parameters it cost more than the
+/// inserts. Anonymous `?` parameters are not in that list.
+pub fn values_list(backend: Backend, columns: usize, rows: usize) -> String {
     let mut s = String::with_capacity(rows * columns * 5);
     let mut n = 0;
     for r in 0..rows {
@@ -217,20 +221,33 @@ pub fn values_list(columns: usize, rows: usize) -> String {
                 s.push_str(", ");
             }
             n += 1;
-            s.push('$');
-            s.push_str(&n.to_string());
+            push_placeholder(&mut s, backend, n);
         }
         s.push(')');
     }
     s
 }
 
-/// `$1, $2, ... $n`, for `IN (...)` lists.
-pub fn placeholder_list(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `$1, $2, ... $n` (`?, ?, ...` on SQLite), for `IN (...)` lists.
+pub fn placeholder_list(backend: Backend, n: usize) -> String {
+    let mut s = String::with_capacity(n * 4);
+    for i in 1..=n {
+        if i > 1 {
+            s.push_str(", ");
+        }
+        push_placeholder(&mut s, backend, i);
+    }
+    s
+}
+
+fn push_placeholder(s: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => s.push('?'),
+        Backend::Postgres => {
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+    }
 }
 
 /// Reserves `n` fresh ids for explicit-id inserts into `table`, so that one
@@ -352,9 +369,11 @@ mod tests {
 
     #[test]
     fn values_list_numbers_placeholders_in_row_order() {
-        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(values_list(1, 1), "($1)");
-        assert_eq!(placeholder_list(3), "$1, $2, $3");
+        assert_eq!(values_list(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_list(Backend::Postgres, 1, 1), "($1)");
+        assert_eq!(values_list(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(placeholder_list(Backend::Postgres, 3), "$1, $2, $3");
+        assert_eq!(placeholder_list(Backend::Sqlite, 2), "?, ?");
     }
 
     #[test]

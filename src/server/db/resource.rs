@@ -87,7 +87,7 @@ pub async fn insert_many(
              resource_instance_id, int_value, float_value, text_value, bytes_value, received_at){} \
              VALUES {}",
             super::overriding(backend),
-            super::values_list(10, range.len())
+            super::values_list(backend, 10, range.len())
         );
         let mut query = sqlx::query(&sql);
         for r in &rows[range] {
@@ -113,6 +113,7 @@ pub async fn insert_many(
 /// update one row twice in a statement) and only the newest value of each.
 pub async fn set_latest_many(
     conn: &mut AnyConnection,
+    backend: Backend,
     rows: &[&NewResource],
 ) -> Result<(), sqlx::Error> {
     for range in super::chunks(rows.len()) {
@@ -121,7 +122,7 @@ pub async fn set_latest_many(
              resource_instance_key, resource_id, received_at) VALUES {} \
              ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
              DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
-            super::values_list(6, range.len())
+            super::values_list(backend, 6, range.len())
         );
         let mut query = sqlx::query(&sql);
         for r in &rows[range] {
@@ -222,30 +223,35 @@ pub async fn series_points<'e, E: Executor<'e, Database = Any>>(
 
 /// Every stored value of the resource type with this name, oldest first, as
 /// (received_at, value). For the compatibility data API.
-pub async fn values_by_type_name<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+pub async fn values_by_type_name(
+    conn: &mut AnyConnection,
     name: &str,
 ) -> Result<Option<(DataType, Vec<(i64, Value)>)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT t.data_type, r.received_at, r.int_value, r.float_value, r.text_value, r.bytes_value \
-         FROM resource_type t LEFT JOIN resource r ON r.resource_type_id = t.id \
-         WHERE t.name = $1 ORDER BY r.received_at, r.id",
-    )
-    .bind(name)
-    .fetch_all(executor)
-    .await?;
-    let Some(first) = rows.first() else {
+    let Some(row) = sqlx::query("SELECT id, data_type FROM resource_type WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
-    let data_type: String = first.try_get("data_type")?;
+    let type_id: i64 = row.try_get("id")?;
+    let data_type: String = row.try_get("data_type")?;
     let data_type = DataType::parse(&data_type).unwrap_or(DataType::String);
+    // Served by resource_type_id_idx: no scan, no sort. The writer
+    // allocates ids in arrival order, so id order is time order.
+    let rows = sqlx::query(
+        "SELECT received_at, int_value, float_value, text_value, bytes_value FROM resource \
+         WHERE resource_type_id = $1 ORDER BY id",
+    )
+    .bind(type_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut values = Vec::with_capacity(rows.len());
     for row in &rows {
-        // The LEFT JOIN yields one row without a value for a type with no data.
-        let Some(t) = row.try_get::<Option<i64>, _>("received_at")? else {
-            continue;
-        };
-        values.push((t, Columns::from_row(row)?.to_value(data_type)));
+        values.push((
+            row.try_get("received_at")?,
+            Columns::from_row(row)?.to_value(data_type),
+        ));
     }
     Ok(Some((data_type, values)))
 }

@@ -285,10 +285,11 @@ impl WriterTask {
             }
         }
         let seen: Vec<SeenEndpoint<'_>> = seen.into_values().collect();
-        let endpoint_ids: HashMap<String, i64> = db::endpoint::upsert_seen_many(conn, &seen)
-            .await?
-            .into_iter()
-            .collect();
+        let endpoint_ids: HashMap<String, i64> =
+            db::endpoint::upsert_seen_many(conn, backend, &seen)
+                .await?
+                .into_iter()
+                .collect();
         let endpoint_id = |name: &str| {
             endpoint_ids
                 .get(name)
@@ -305,7 +306,7 @@ impl WriterTask {
                 .collect::<Result<Vec<_>, _>>()?;
             ids.sort_unstable();
             ids.dedup();
-            for u in db::firmware_update::active_for_endpoints(conn, &ids).await? {
+            for u in db::firmware_update::active_for_endpoints(conn, backend, &ids).await? {
                 updates.insert(u.endpoint_id, u);
             }
         }
@@ -415,7 +416,7 @@ impl WriterTask {
                 r.resource_instance_id,
             )
         });
-        db::resource::set_latest_many(conn, &latest).await?;
+        db::resource::set_latest_many(conn, backend, &latest).await?;
 
         for (eid, change, at) in registrations {
             db::endpoint::apply_registration(&mut *conn, eid, change, at).await?;
@@ -466,7 +467,7 @@ impl WriterTask {
             });
         }
         db::event::insert_many(conn, backend, &events).await?;
-        db::event::link_many(conn, &links).await?;
+        db::event::link_many(conn, backend, &links).await?;
 
         tx.commit().await?;
         self.stats.batches.fetch_add(1, Ordering::Relaxed);

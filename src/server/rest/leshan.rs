@@ -98,10 +98,12 @@ pub async fn data(
 ) -> Result<Json<Vec<serde_json::Value>>, AppError> {
     super::authorize_api(&state, &headers).await?;
     let name = name.trim_end_matches('/');
-    let (data_type, values) =
-        crate::server::db::resource::values_by_type_name(&state.db.pool, name)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("resource type {name:?}")))?;
+    let (data_type, values) = crate::server::db::resource::values_by_type_name(
+        &mut *state.db.pool.acquire().await?,
+        name,
+    )
+    .await?
+    .ok_or_else(|| AppError::NotFound(format!("resource type {name:?}")))?;
     Ok(Json(
         values
             .into_iter()
