@@ -7,6 +7,7 @@ use crate::server::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::Json;
 
 type Receipt = Result<(StatusCode, Json<IngestReceipt>), AppError>;
@@ -95,7 +96,7 @@ pub async fn data(
     State(state): State<AppState>,
     axum::extract::Path(name): axum::extract::Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Vec<serde_json::Value>>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     super::authorize_api(&state, &headers).await?;
     let name = name.trim_end_matches('/');
     let (data_type, values) = crate::server::db::resource::values_by_type_name(
@@ -104,18 +105,31 @@ pub async fn data(
     )
     .await?
     .ok_or_else(|| AppError::NotFound(format!("resource type {name:?}")))?;
-    Ok(Json(
-        values
-            .into_iter()
-            .map(|(t, v)| {
-                serde_json::json!({
-                    "timestamp_created": chrono::DateTime::from_timestamp_millis(t)
-                        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                    "value": v.to_json(),
-                    "resource_type": name,
-                    "data_type": data_type,
-                })
-            })
-            .collect(),
-    ))
+    // Serialized straight from borrowed rows: no JSON map per value.
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        timestamp_created: Option<String>,
+        value: serde_json::Value,
+        resource_type: &'a str,
+        data_type: crate::model::DataType,
+    }
+    let rows: Vec<Row<'_>> = values
+        .into_iter()
+        .map(|(t, v)| Row {
+            timestamp_created: chrono::DateTime::from_timestamp_millis(t)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            value: v.to_json(),
+            resource_type: name,
+            data_type,
+        })
+        .collect();
+    let body = serde_json::to_vec(&rows).map_err(|e| {
+        tracing::error!(error = %e, "serializing the data API answer");
+        AppError::Internal
+    })?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }

@@ -147,7 +147,7 @@ pub async fn data_without_slash(
     state: axum::extract::State<AppState>,
     path: axum::extract::Path<String>,
     headers: axum::http::HeaderMap,
-) -> Result<axum::Json<Vec<serde_json::Value>>, AppError> {
+) -> Result<Response, AppError> {
     leshan::data(state, path, headers).await
 }
 
