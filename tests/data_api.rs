@@ -173,10 +173,6 @@ fn assert_buckets(json: &Json, expected: &[(i64, f64, f64, f64, i64)]) {
 async fn endpoint_detail_has_typed_latest_values(backend: Backend) {
     let app = TestApp::new(backend).await;
     let token = api_token(&app).await;
-    // Every float before the composite, whose values have none: on
-    // PostgreSQL an ingest INSERT first prepared on a connection with a NULL
-    // float rejects later floats on that connection (sqlx 0.8.6's Any
-    // driver types a NULL f64 as FLOAT4; reported as an ingest bug).
     // A newer temperature replaces the latest value.
     let newer = json!({"ep": "qemu_x86", "obj_id": 3303,
         "val": {"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": "21.5"}});
@@ -1087,10 +1083,9 @@ async fn openapi_document_covers_every_route(backend: Backend) {
     // are accepted, and its path answers with something other than the
     // unknown-route 404 or a 405.
     let op = |method: &str, path: &str| doc["paths"][path][method.to_lowercase()].clone();
-    // POSTs last and the float-carrying single example before the
-    // composite one (see the PostgreSQL ingest bug noted above).
+    // POSTs last: the GETs read the data posted above, unchanged.
     let mut ordered: Vec<&(String, String)> = documented.iter().collect();
-    ordered.sort_by_key(|(m, p)| (m == "POST", p.ends_with("composite")));
+    ordered.sort_by_key(|(m, _)| *m == "POST");
     for (method, path) in ordered {
         let operation = op(method, path);
         assert!(operation["responses"]
