@@ -74,14 +74,12 @@ pub fn apply(update: &mut ActiveUpdate, key: (i64, i64), value: &Value) -> Optio
                 _ => return None,
             }
         }
-        (FW_VERSION, Value::String(version)) => {
-            // The version alone never fails an update (it is reported before
-            // the download starts too); it proves success once executed.
-            if update.executed && *version == update.target_version {
-                State::Succeeded
-            } else {
-                return None;
-            }
+        // The version alone never fails an update (it is reported before
+        // the download starts too); it proves success once executed.
+        (FW_VERSION, Value::String(version))
+            if update.executed && *version == update.target_version =>
+        {
+            State::Succeeded
         }
         _ => return None,
     };
