@@ -37,7 +37,7 @@ pub async fn upsert_seen_many(
              RETURNING name, id",
             super::values_list(backend, 6, range.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
         for e in &endpoints[range] {
             query = query
                 .bind(e.name)

@@ -23,7 +23,7 @@ pub async fn insert_many(
             super::overriding(backend),
             super::values_list(backend, 4, range.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
         for e in &events[range] {
             query = query
                 .bind(e.id)
@@ -47,7 +47,7 @@ pub async fn link_many(
             "INSERT INTO event_resource (event_id, resource_id) VALUES {}",
             super::values_list(backend, 2, range.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
         for (event_id, resource_id) in &links[range] {
             query = query.bind(*event_id).bind(*resource_id);
         }

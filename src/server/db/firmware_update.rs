@@ -38,7 +38,7 @@ pub async fn active_for_endpoints(
              AND u.endpoint_id IN ({})",
             super::placeholder_list(backend, range.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
         for id in &endpoint_ids[range] {
             query = query.bind(*id);
         }

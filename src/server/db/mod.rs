@@ -185,22 +185,27 @@ pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     }
 }
 
-/// Row counts that multi-row statements are built for. A batch is split into
-/// these sizes so that only a handful of distinct SQL texts exist, each one
-/// prepared once per connection and reused from sqlx's statement cache.
-const CHUNK_SIZES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+/// Rows per multi-row statement at most.
+const MAX_CHUNK: usize = 128;
+/// Statements of up to this many rows (and of `MAX_CHUNK`) stay prepared in
+/// sqlx's per-connection statement cache (100 entries), a few tables times
+/// these sizes; other sizes are prepared for one use. Each statement is a
+/// round trip to the database (on SQLite, to sqlx's worker thread), and a
+/// batch's latency is mostly its round trips, so a batch is cut into as few
+/// statements as possible rather than into cache-friendly powers of two.
+const MAX_CACHED_SMALL: usize = 16;
 
-/// Splits `0..n` into consecutive ranges whose lengths are in `CHUNK_SIZES`.
+/// Splits `0..n` into full `MAX_CHUNK` ranges and one remainder.
 pub fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for size in CHUNK_SIZES {
-        while n - start >= size {
-            out.push(start..start + size);
-            start += size;
-        }
-    }
-    out
+    (0..n)
+        .step_by(MAX_CHUNK)
+        .map(|start| start..(start + MAX_CHUNK).min(n))
+        .collect()
+}
+
+/// Whether a statement of this many rows is worth keeping prepared.
+pub fn keep_prepared(rows: usize) -> bool {
+    rows == MAX_CHUNK || rows <= MAX_CACHED_SMALL
 }
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `columns` placeholders each; on
@@ -353,17 +358,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_cover_every_row_once_with_few_sizes() {
+    fn chunks_cover_every_row_once_in_as_few_statements_as_possible() {
         for n in 0..600 {
             let ranges = chunks(n);
             let mut next = 0;
             for r in &ranges {
                 assert_eq!(r.start, next);
-                assert!(CHUNK_SIZES.contains(&r.len()));
+                assert!(!r.is_empty() && r.len() <= MAX_CHUNK);
                 next = r.end;
             }
             assert_eq!(next, n);
-            assert!(ranges.len() <= n / 128 + 7);
+            assert_eq!(ranges.len(), n.div_ceil(MAX_CHUNK));
         }
     }
 

@@ -89,7 +89,7 @@ pub async fn insert_many(
             super::overriding(backend),
             super::values_list(backend, 10, range.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
         for r in &rows[range] {
             query = query
                 .bind(r.id)
@@ -124,7 +124,7 @@ pub async fn set_latest_many(
              DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
             super::values_list(backend, 6, range.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
         for r in &rows[range] {
             query = query
                 .bind(r.endpoint_id)
