@@ -397,3 +397,56 @@ async fn float_values_after_a_float_null_on_postgres() {
     }
     assert_eq!(app.count("resource").await, 80);
 }
+
+/// Commits never checkpoint on SQLite (that would stall every request
+/// waiting for the commit); the background checkpointer copies the log into
+/// the database file instead. Without it, the file would stay at its
+/// migrated size until the log reached SQLite's default 1,000 pages.
+#[tokio::test]
+async fn sqlite_checkpoints_run_in_the_background_not_in_commits() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(autocheckpoint, 0, "commits must not checkpoint");
+
+    let file = app.tdb.dir.path().join("test.db");
+    // Settle first: whatever migrations and seeding logged is copied in.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    for round in 0..20 {
+        let posts = (0..50).map(|i| {
+            let body = single(
+                &format!("wal-{round}-{i}"),
+                3303,
+                0,
+                5700,
+                "FLOAT",
+                json!(round * 100 + i),
+            );
+            let app = &app;
+            async move { app.ingest("/leshan_api/resource/single", body).await }
+        });
+        for (status, body) in futures::future::join_all(posts).await {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = std::fs::metadata(&file).unwrap().len();
+        if now > before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes: nothing checkpointed the log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let c = db::wal::checkpoint(&app.state.db, db::wal::Mode::Passive)
+        .await
+        .unwrap();
+    assert!(!c.busy);
+    assert_eq!(c.log_frames, c.checkpointed_frames, "{c:?}");
+}

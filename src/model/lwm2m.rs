@@ -113,13 +113,14 @@ impl Value {
     /// The value in JSON answers: numbers and booleans as JSON, the rest as
     /// their wire text.
     pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Float(f) => serde_json::json!(f),
-            Value::Integer(i) | Value::UnsignedInteger(i) | Value::Time(i) => serde_json::json!(i),
-            Value::Boolean(b) => serde_json::json!(b),
-            Value::None => serde_json::Value::Null,
-            other => serde_json::Value::String(other.to_string()),
-        }
+        serde_json::to_value(self.json_form()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The same JSON form as `to_json`, serialized in place: for answers
+    /// with many values, where a `serde_json::Value` per value would cost an
+    /// allocation each.
+    pub fn json_form(&self) -> ValueJson<'_> {
+        ValueJson(self)
     }
 
     /// The value as a chart coordinate, for numeric types.
@@ -128,6 +129,23 @@ impl Value {
             Value::Integer(i) | Value::UnsignedInteger(i) | Value::Time(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
             _ => None,
+        }
+    }
+}
+
+/// A value in its JSON answer form (see `Value::to_json`).
+pub struct ValueJson<'a>(&'a Value);
+
+impl Serialize for ValueJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            // Non-finite floats cannot be stored, but JSON has no form for them.
+            Value::Float(f) if !f.is_finite() => s.serialize_none(),
+            Value::Float(f) => s.serialize_f64(*f),
+            Value::Integer(i) | Value::UnsignedInteger(i) | Value::Time(i) => s.serialize_i64(*i),
+            Value::Boolean(b) => s.serialize_bool(*b),
+            Value::None => s.serialize_none(),
+            other => s.collect_str(other),
         }
     }
 }
@@ -182,6 +200,36 @@ impl fmt::Display for ResourcePath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_answer_as_json_numbers_booleans_or_their_wire_text() {
+        let cases = [
+            (Value::Float(21.5), serde_json::json!(21.5)),
+            (Value::Float(f64::NAN), serde_json::Value::Null),
+            (Value::Integer(-3), serde_json::json!(-3)),
+            (Value::UnsignedInteger(7), serde_json::json!(7)),
+            (
+                Value::Time(1_700_000_000_000),
+                serde_json::json!(1_700_000_000_000i64),
+            ),
+            (Value::Boolean(true), serde_json::json!(true)),
+            (Value::None, serde_json::Value::Null),
+            (Value::String("a\"b".into()), serde_json::json!("a\"b")),
+            (Value::Opaque(vec![0xde, 0xad]), serde_json::json!("dead")),
+            (
+                Value::Objlnk {
+                    object_id: 3,
+                    instance_id: 0,
+                },
+                serde_json::json!("3:0"),
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(value.to_json(), expected, "{value:?}");
+            let text = serde_json::to_string(&value.json_form()).unwrap();
+            assert_eq!(text, expected.to_string(), "{value:?}");
+        }
+    }
 
     #[test]
     fn data_type_names_round_trip_case_insensitively() {

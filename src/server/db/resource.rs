@@ -53,6 +53,19 @@ impl Columns {
         }
     }
 
+    /// The column values of this type are stored in (`NULL` for NONE).
+    pub fn column_of(t: DataType) -> &'static str {
+        match t {
+            DataType::Integer | DataType::UnsignedInteger | DataType::Time | DataType::Boolean => {
+                "int_value"
+            }
+            DataType::Float => "float_value",
+            DataType::String | DataType::Corelink | DataType::Objlnk => "text_value",
+            DataType::Opaque => "bytes_value",
+            DataType::None => "NULL",
+        }
+    }
+
     fn from_row(row: &AnyRow) -> Result<Columns, sqlx::Error> {
         Ok(Columns {
             int_value: row.try_get("int_value")?,
@@ -238,20 +251,27 @@ pub async fn values_by_type_name(
     let data_type: String = row.try_get("data_type")?;
     let data_type = DataType::parse(&data_type).unwrap_or(DataType::String);
     // Served by resource_type_id_idx: no scan, no sort. The writer
-    // allocates ids in arrival order, so id order is time order.
-    let rows = sqlx::query(
-        "SELECT received_at, int_value, float_value, text_value, bytes_value FROM resource \
-         WHERE resource_type_id = $1 ORDER BY id",
-    )
+    // allocates ids in arrival order, so id order is time order. Only the
+    // column this type is stored in is read, by position: this answer can
+    // be every value ever stored, so per-row work counts.
+    let column = Columns::column_of(data_type);
+    let rows = sqlx::query(&format!(
+        "SELECT received_at, {column} FROM resource WHERE resource_type_id = $1 ORDER BY id"
+    ))
     .bind(type_id)
     .fetch_all(&mut *conn)
     .await?;
     let mut values = Vec::with_capacity(rows.len());
     for row in &rows {
-        values.push((
-            row.try_get("received_at")?,
-            Columns::from_row(row)?.to_value(data_type),
-        ));
+        let mut columns = Columns::default();
+        match column {
+            "int_value" => columns.int_value = row.try_get(1)?,
+            "float_value" => columns.float_value = row.try_get(1)?,
+            "text_value" => columns.text_value = row.try_get(1)?,
+            "bytes_value" => columns.bytes_value = row.try_get(1)?,
+            _ => {}
+        }
+        values.push((row.try_get(0)?, columns.to_value(data_type)));
     }
     Ok(Some((data_type, values)))
 }

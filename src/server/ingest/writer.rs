@@ -48,7 +48,17 @@ struct Job {
     uplink: Uplink,
     kind: UplinkKind,
     received_at: i64,
-    reply: oneshot::Sender<Result<IngestReceipt, AppError>>,
+    reply: oneshot::Sender<Result<Stored, AppError>>,
+}
+
+/// What the writer hands back once a request's rows are committed: the
+/// uplink itself (moved, not copied) plus what the commit added. The
+/// receipt is built from it in the request's own task, so that work runs in
+/// parallel instead of on the writer's serial path.
+struct Stored {
+    uplink: Uplink,
+    events: Vec<String>,
+    discovered: usize,
 }
 
 /// The handle request handlers submit to.
@@ -93,9 +103,30 @@ impl IngestWriter {
             tracing::error!("ingest writer is gone");
             return Err(AppError::Internal);
         }
-        answer.await.unwrap_or_else(|_| {
+        let stored = answer.await.unwrap_or_else(|_| {
             tracing::error!("ingest writer dropped a request");
             Err(AppError::Internal)
+        })?;
+        let Stored {
+            uplink,
+            events,
+            discovered,
+        } = stored;
+        let resources: Vec<StoredValue> = uplink
+            .readings
+            .iter()
+            .map(|r| StoredValue {
+                path: r.path.to_string(),
+                data_type: r.value.data_type(),
+                value: r.value.to_json(),
+            })
+            .collect();
+        Ok(IngestReceipt {
+            stored: resources.len(),
+            endpoint: uplink.endpoint,
+            discovered_types: discovered,
+            events,
+            resources,
         })
     }
 }
@@ -478,12 +509,13 @@ impl WriterTask {
         })
     }
 
-    /// After commit: learn the new types, answer every request, publish.
+    /// After commit: learn the new types, publish, answer every request.
     fn acknowledge(&self, checked: Vec<Checked>, committed: Committed) {
         for (key, t) in &committed.discovered {
             self.types.insert(*key, *t);
         }
         let mut rows = 0;
+        let requests = checked.len();
         for (c, events) in checked.into_iter().zip(committed.events) {
             let Job {
                 uplink,
@@ -492,6 +524,7 @@ impl WriterTask {
                 ..
             } = c.job;
             rows += uplink.readings.len();
+            // Free without live subscribers (the hub checks first).
             self.hub.publish(uplink.readings.iter().map(|r| LiveValue {
                 endpoint: uplink.endpoint.clone(),
                 path: r.path,
@@ -499,26 +532,16 @@ impl WriterTask {
                 numeric: r.value.as_f64(),
                 received_at,
             }));
-            let resources: Vec<StoredValue> = uplink
-                .readings
-                .iter()
-                .map(|r| StoredValue {
-                    path: r.path.to_string(),
-                    data_type: r.value.data_type(),
-                    value: r.value.to_json(),
-                })
-                .collect();
-            let receipt = IngestReceipt {
-                stored: resources.len(),
-                endpoint: uplink.endpoint,
-                discovered_types: c.discovered,
-                events,
-                resources,
-            };
             // The client may have gone away; its data is stored regardless.
-            let _ = reply.send(Ok(receipt));
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let _ = reply.send(Ok(Stored {
+                uplink,
+                events,
+                discovered: c.discovered,
+            }));
         }
+        self.stats
+            .requests
+            .fetch_add(requests as u64, Ordering::Relaxed);
         self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
         for event in committed.domain {
             self.domain.publish(event);

@@ -109,16 +109,16 @@ pub async fn data(
     #[derive(serde::Serialize)]
     struct Row<'a> {
         timestamp_created: Option<String>,
-        value: serde_json::Value,
+        value: crate::model::ValueJson<'a>,
         resource_type: &'a str,
         data_type: crate::model::DataType,
     }
     let rows: Vec<Row<'_>> = values
-        .into_iter()
+        .iter()
         .map(|(t, v)| Row {
-            timestamp_created: chrono::DateTime::from_timestamp_millis(t)
+            timestamp_created: chrono::DateTime::from_timestamp_millis(*t)
                 .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            value: v.to_json(),
+            value: v.json_form(),
             resource_type: name,
             data_type,
         })
