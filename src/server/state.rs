@@ -32,7 +32,6 @@ impl AppState {
         types.load(&db.pool).await?;
         let hub = LiveHub::new(4096);
         let domain = DomainEvents::new(1024);
-        crate::server::db::wal::spawn_checkpointer(db.clone());
         let writer = IngestWriter::start(db.clone(), types.clone(), hub.clone(), domain.clone());
         Ok(AppState {
             leptos_options: settings.leptos_options(),

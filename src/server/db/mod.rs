@@ -12,7 +12,6 @@ pub mod resource_type;
 pub mod seed;
 pub mod sessions;
 pub mod users;
-pub mod wal;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -93,11 +92,9 @@ impl Db {
                         Box::pin(async move {
                             // WAL lets the dashboard read while ingest writes;
                             // NORMAL sync is durable across process crashes in WAL mode.
-                            // Checkpoints run in `wal::spawn_checkpointer`, not in commits.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA wal_autocheckpoint = 0;",
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
                             )
                             .await?;
                             Ok(())

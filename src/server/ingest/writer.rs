@@ -264,7 +264,9 @@ impl WriterTask {
         discover: &[(TypeKey, DataType)],
     ) -> Result<Committed, CommitError> {
         let backend = self.db.backend;
+        let mut steps = Steps::start();
         let mut tx = self.db.pool.begin().await?;
+        steps.mark("begin");
         let conn = &mut *tx;
 
         // Types first: the values reference them.
@@ -318,7 +320,8 @@ impl WriterTask {
         let seen: Vec<SeenEndpoint<'_>> = seen.into_values().collect();
         let endpoint_ids: HashMap<String, i64> =
             db::endpoint::upsert_seen_many(conn, backend, &seen)
-                .await?
+                .await
+                .inspect(|_| steps.mark("endpoints"))?
                 .into_iter()
                 .collect();
         let endpoint_id = |name: &str| {
@@ -345,6 +348,7 @@ impl WriterTask {
         // Values. Ids are allocated up front so events can link to them.
         let total: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
         let ids = db::allocate_ids(conn, backend, IdTable::Resource, total).await?;
+        steps.mark("resource ids");
         let mut rows = Vec::with_capacity(total);
         let mut planned_events: Vec<(i64, String, i64, Vec<i64>)> = Vec::new();
         let mut events_per_job: Vec<Vec<String>> = Vec::with_capacity(checked.len());
@@ -425,6 +429,7 @@ impl WriterTask {
         }
 
         db::resource::insert_many(conn, backend, &rows).await?;
+        steps.mark("resources");
         // resource_latest: the newest value per series (rows are in arrival order).
         let mut newest: HashMap<(i64, i64, i64, i64), usize> = HashMap::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
@@ -448,6 +453,7 @@ impl WriterTask {
             )
         });
         db::resource::set_latest_many(conn, backend, &latest).await?;
+        steps.mark("latest");
 
         for (eid, change, at) in registrations {
             db::endpoint::apply_registration(&mut *conn, eid, change, at).await?;
@@ -499,8 +505,11 @@ impl WriterTask {
         }
         db::event::insert_many(conn, backend, &events).await?;
         db::event::link_many(conn, backend, &links).await?;
+        steps.mark("events");
 
         tx.commit().await?;
+        steps.mark("commit");
+        steps.warn_if_slow(checked.len(), total);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         Ok(Committed {
             events: events_per_job,
@@ -545,6 +554,51 @@ impl WriterTask {
         self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
         for event in committed.domain {
             self.domain.publish(event);
+        }
+    }
+}
+
+/// Times the steps of a commit, to name the slow one when a commit stalls
+/// (every request in the batch waits for it).
+struct Steps {
+    started: std::time::Instant,
+    last: std::time::Instant,
+    marks: Vec<(&'static str, u128)>,
+}
+
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl Steps {
+    fn start() -> Steps {
+        let now = std::time::Instant::now();
+        Steps {
+            started: now,
+            last: now,
+            marks: Vec::with_capacity(8),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.marks.push((step, (now - self.last).as_micros()));
+        self.last = now;
+    }
+
+    fn warn_if_slow(&self, requests: usize, rows: usize) {
+        let total = self.started.elapsed();
+        if total >= SLOW_COMMIT {
+            let steps: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(step, us)| format!("{step} {:.1} ms", *us as f64 / 1000.0))
+                .collect();
+            tracing::warn!(
+                ms = total.as_millis() as u64,
+                requests,
+                rows,
+                steps = %steps.join(", "),
+                "slow ingest commit"
+            );
         }
     }
 }
