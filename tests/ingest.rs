@@ -17,6 +17,7 @@ both_databases!(
     ingest_needs_a_token_unless_opened,
     oversized_bodies_are_refused_with_413,
     compatibility_data_api_lists_values_by_resource_name,
+    retention_deletes_old_values_with_their_latest_rows,
 );
 
 async fn temperature_post_is_stored_and_echoed(backend: Backend) {
@@ -479,4 +480,54 @@ async fn compatibility_data_api_lists_values_by_resource_name(backend: Backend) 
             .0,
         StatusCode::FORBIDDEN
     );
+}
+
+/// Retention deletes values older than the limit and the latest-value rows
+/// that point at them (there is no foreign key to do it, migration 3);
+/// newer values and their latest rows stay.
+async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    for (ep, value) in [
+        ("old-dev", "20.5"),
+        ("old-dev", "21.5"),
+        ("new-dev", "22.5"),
+    ] {
+        let body = json!({"ep": ep, "obj_id": 3303, "val": {"kind": "instance", "id": 0,
+            "resources": [{"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": value}]}});
+        let (status, body) = app
+            .ingest("/leshan_api/resource/single", body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // Age the old device's values past a 30-day retention.
+    let forty_days_ago = flownexus::server::db::now_ms() - 40 * 86_400_000;
+    for table in ["resource", "resource_latest"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET received_at = $1 WHERE endpoint_id = \
+             (SELECT id FROM endpoint WHERE name = 'old-dev')"
+        ))
+        .bind(forty_days_ago)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    }
+    let deleted = flownexus::server::retention::prune_once(&app.state.db, 30)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    assert_eq!(app.count("resource").await, 1);
+    assert_eq!(app.count("resource_latest").await, 1);
+    let old_id: i64 = sqlx::query_scalar("SELECT id FROM endpoint WHERE name = 'old-dev'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let latest = flownexus::server::db::resource::latest_for_endpoint(&app.state.db.pool, old_id)
+        .await
+        .unwrap();
+    assert!(latest.is_empty(), "{latest:?}");
+    // Nothing left to delete.
+    let deleted = flownexus::server::retention::prune_once(&app.state.db, 30)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 0);
 }

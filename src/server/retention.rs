@@ -11,15 +11,7 @@ pub async fn prune_once(db: &Db, retention_days: u32) -> Result<u64, sqlx::Error
         return Ok(0);
     }
     let cutoff = now_ms() - i64::from(retention_days) * 86_400_000;
-    let done = sqlx::query(
-        "DELETE FROM resource WHERE id IN \
-         (SELECT id FROM resource WHERE received_at < $1 ORDER BY id LIMIT $2)",
-    )
-    .bind(cutoff)
-    .bind(BATCH)
-    .execute(&db.pool)
-    .await?;
-    Ok(done.rows_affected())
+    super::db::resource::delete_older_than(&db.pool, cutoff, BATCH).await
 }
 
 /// Runs pruning every hour (draining the backlog batch by batch).

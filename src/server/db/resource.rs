@@ -152,6 +152,29 @@ pub async fn set_latest_many(
     Ok(())
 }
 
+/// Deletes up to `batch` values received before `cutoff` (oldest first)
+/// and returns how many went. Latest-value rows as old go first: they point
+/// at values about to go and have no foreign key to follow them (migration 3).
+pub async fn delete_older_than(
+    pool: &super::Pool,
+    cutoff: i64,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM resource_latest WHERE received_at < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
+    let done = sqlx::query(
+        "DELETE FROM resource WHERE id IN \
+         (SELECT id FROM resource WHERE received_at < $1 ORDER BY id LIMIT $2)",
+    )
+    .bind(cutoff)
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// The latest value of every resource of one endpoint, in path order.
 pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
     executor: E,
