@@ -66,6 +66,24 @@ impl Columns {
         }
     }
 
+    /// Reads a value of type `t` selected alone, as `column_of(t)`, at
+    /// position `i`: the inverse of `column_of`, next to it so the two agree.
+    fn from_column_at(row: &AnyRow, i: usize, t: DataType) -> Result<Columns, sqlx::Error> {
+        let mut c = Columns::default();
+        match t {
+            DataType::Integer | DataType::UnsignedInteger | DataType::Time | DataType::Boolean => {
+                c.int_value = row.try_get(i)?
+            }
+            DataType::Float => c.float_value = row.try_get(i)?,
+            DataType::String | DataType::Corelink | DataType::Objlnk => {
+                c.text_value = row.try_get(i)?
+            }
+            DataType::Opaque => c.bytes_value = row.try_get(i)?,
+            DataType::None => {}
+        }
+        Ok(c)
+    }
+
     fn from_row(row: &AnyRow) -> Result<Columns, sqlx::Error> {
         Ok(Columns {
             int_value: row.try_get("int_value")?,
@@ -286,14 +304,7 @@ pub async fn values_by_type_name(
     .await?;
     let mut values = Vec::with_capacity(rows.len());
     for row in &rows {
-        let mut columns = Columns::default();
-        match column {
-            "int_value" => columns.int_value = row.try_get(1)?,
-            "float_value" => columns.float_value = row.try_get(1)?,
-            "text_value" => columns.text_value = row.try_get(1)?,
-            "bytes_value" => columns.bytes_value = row.try_get(1)?,
-            _ => {}
-        }
+        let columns = Columns::from_column_at(row, 1, data_type)?;
         values.push((row.try_get(0)?, columns.to_value(data_type)));
     }
     Ok(Some((data_type, values)))
