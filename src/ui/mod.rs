@@ -1,3 +1,4 @@
 pub mod components;
 pub mod live_socket;
 pub mod pages;
+pub mod style;

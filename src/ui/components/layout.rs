@@ -1,48 +1,169 @@
+use crate::model::{CurrentUser, Role};
 use crate::server_fns::auth::whoami;
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
+use leptos_router::hooks::use_location;
 
-/// The frame of every signed-in page: top navigation and the page body.
+/// One entry of the navigation: its path, label and the least role that may
+/// open it (the server checks the role again; hiding the link is courtesy).
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+    least: Role,
+}
+
+const NAV: &[NavItem] = &[
+    NavItem {
+        href: "/",
+        label: "Overview",
+        least: Role::Viewer,
+    },
+    NavItem {
+        href: "/endpoints",
+        label: "Endpoints",
+        least: Role::Viewer,
+    },
+    NavItem {
+        href: "/events",
+        label: "Events",
+        least: Role::Viewer,
+    },
+    NavItem {
+        href: "/resource-types",
+        label: "Resource types",
+        least: Role::Viewer,
+    },
+    NavItem {
+        href: "/users",
+        label: "Users",
+        least: Role::Admin,
+    },
+    NavItem {
+        href: "/tokens",
+        label: "API tokens",
+        least: Role::Admin,
+    },
+    NavItem {
+        href: "/account",
+        label: "My account",
+        least: Role::Viewer,
+    },
+];
+
+/// Whether `path` belongs to the section `href` heads.
+fn is_current(href: &str, path: &str) -> bool {
+    if href == "/" {
+        path == "/"
+    } else {
+        path == href || path.starts_with(&format!("{href}/"))
+    }
+}
+
+/// The navigation links the user may open.
+#[component]
+fn NavLinks(user: Option<CurrentUser>) -> impl IntoView {
+    let location = use_location();
+    let role = user.map(|u| u.role).unwrap_or(Role::Viewer);
+    NAV.iter()
+        .filter(|item| role.allows(item.least))
+        .map(|item| {
+            let href = item.href;
+            let current = move || is_current(href, &location.pathname.get());
+            view! {
+                <A
+                    href=href
+                    attr:class=move || {
+                        if current() {
+                            "block rounded-md bg-slate-800 px-3 py-2 text-sm font-medium text-white"
+                        } else {
+                            "block rounded-md px-3 py-2 text-sm text-slate-300 hover:bg-slate-800/60 hover:text-white"
+                        }
+                    }
+                    attr:aria-current=move || current().then_some("page")
+                >
+                    {item.label}
+                </A>
+            }
+        })
+        .collect_view()
+}
+
+/// The frame of every signed-in page: a sidebar on wide screens, a
+/// collapsible menu on narrow ones (a `<details>`, so it opens without
+/// JavaScript), and the page body.
 #[component]
 pub fn Layout() -> impl IntoView {
     let user = Resource::new(|| (), |_| whoami());
+    let nav = move || {
+        Suspend::new(async move {
+            let user = user.await.ok().flatten();
+            view! { <NavLinks user=user.clone() /> }
+        })
+    };
+    let who = move || {
+        Suspend::new(async move {
+            user.await.ok().flatten().map(|u| {
+                view! {
+                    <span class="truncate text-slate-300" data-testid="current-user">
+                        {u.username}
+                    </span>
+                    <span class="rounded bg-slate-800 px-1.5 py-0.5 text-xs text-slate-400">
+                        {u.role.as_str()}
+                    </span>
+                }
+            })
+        })
+    };
     view! {
-        <div class="min-h-screen flex flex-col">
-            <header class="bg-slate-900 text-slate-100">
-                <nav
-                    class="mx-auto max-w-6xl px-4 h-14 flex items-center gap-6"
-                    aria-label="Main"
-                >
-                    <A href="/" attr:class="font-semibold tracking-tight text-lg text-white">
+        <div class="min-h-screen lg:flex">
+            <aside class="bg-slate-900 text-slate-100 lg:fixed lg:inset-y-0 lg:flex lg:w-60 lg:flex-col">
+                <div class="flex h-14 items-center gap-2 px-4">
+                    <A href="/" attr:class="flex items-center gap-2 text-lg font-semibold tracking-tight text-white">
+                        <span class="inline-block h-6 w-6 rounded-md bg-gradient-to-br from-blue-500 to-emerald-400"></span>
                         "flownexus"
                     </A>
-                    <A href="/" attr:class="text-sm text-slate-300 hover:text-white">
-                        "Endpoints"
-                    </A>
-                    <div class="ml-auto flex items-center gap-4 text-sm">
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                user.await
-                                    .ok()
-                                    .flatten()
-                                    .map(|u| {
-                                        view! {
-                                            <span class="text-slate-300" data-testid="current-user">
-                                                {u.username}
-                                            </span>
-                                        }
-                                    })
-                            })}
-                        </Suspense>
-                        <A href="/logout" attr:class="text-slate-300 hover:text-white">
-                            "Sign out"
-                        </A>
-                    </div>
+                </div>
+                // Wide screens: always open.
+                <nav class="hidden flex-1 flex-col gap-1 px-3 py-2 lg:flex" aria-label="Main">
+                    <Suspense fallback=|| ()>{nav}</Suspense>
                 </nav>
-            </header>
-            <main class="mx-auto w-full max-w-6xl px-4 py-6 flex-1">
-                <Outlet />
-            </main>
+                // Narrow screens: a menu that opens without JavaScript.
+                <details class="border-t border-slate-800 px-3 py-2 lg:hidden">
+                    <summary class="cursor-pointer py-1 text-sm text-slate-300">"Menu"</summary>
+                    <nav class="flex flex-col gap-1 pb-2" aria-label="Main (compact)">
+                        <Suspense fallback=|| ()>{nav}</Suspense>
+                    </nav>
+                </details>
+                <div class="hidden items-center gap-2 border-t border-slate-800 px-4 py-3 text-sm lg:flex">
+                    <Suspense fallback=|| ()>{who}</Suspense>
+                    <A href="/logout" attr:class="ml-auto text-slate-400 hover:text-white">
+                        "Sign out"
+                    </A>
+                </div>
+            </aside>
+            <div class="flex min-h-screen flex-1 flex-col lg:pl-60">
+                <div class="flex items-center justify-end gap-3 border-b border-slate-200 bg-white px-4 py-2 text-sm lg:hidden dark:border-slate-800 dark:bg-slate-900">
+                    <A href="/logout" attr:class="text-slate-500 hover:text-slate-900 dark:text-slate-400 dark:hover:text-white">
+                        "Sign out"
+                    </A>
+                </div>
+                <main class="mx-auto w-full max-w-7xl flex-1 px-4 py-6 sm:px-6 lg:px-8">
+                    <Outlet />
+                </main>
+            </div>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_current;
+
+    #[test]
+    fn sections_own_their_sub_pages() {
+        assert!(is_current("/", "/"));
+        assert!(!is_current("/", "/endpoints"));
+        assert!(is_current("/endpoints", "/endpoints/7"));
+        assert!(!is_current("/endpoints", "/endpointsx"));
     }
 }
