@@ -49,6 +49,9 @@ const TARGET_SINGLE_PER_S: f64 = 25_000.0;
 const TARGET_COMPOSITE_PER_S: f64 = 2_500.0;
 const TARGET_HALF_P99_MS: f64 = 10.0;
 const TARGET_GET_MS: f64 = 25.0;
+/// Issue 4: a value reaches a subscribed websocket within 100 ms (p99) of
+/// its 201, with 100 subscribers and ingest at half the maximum.
+const TARGET_LIVE_P99_MS: f64 = 100.0;
 
 /// Composite posts carry their unique value in 3/0/13 (current time, epoch
 /// ms): this base plus the request's sequence number.
@@ -114,6 +117,8 @@ struct Opts {
     get_runs: usize,
     keep: bool,
     server: Option<PathBuf>,
+    /// Websocket clients subscribed during the half-load phase (0: none).
+    live_clients: usize,
 }
 
 const USAGE: &str = "\
@@ -132,6 +137,9 @@ ingest benchmark: cargo bench --features ssr --bench ingest -- [options]
   --get-values N                   values posted for the GET test (default 10000)
   --get-runs N                     timed GETs (default 20)
   --keep                           keep each run's database and server log (prints where)
+  --live-clients N                 websocket clients, each subscribed to one device, during the
+                                   single-post half-load phase; prints the delay from a post's
+                                   201 to its value on the socket (default 100, 0: none)
   --server PATH                    server binary (default $CARGO_TARGET_DIR/release/flownexus,
                                    then target/release/flownexus)
 
@@ -154,6 +162,7 @@ fn parse_args() -> Result<Opts, String> {
         get_runs: 20,
         keep: false,
         server: None,
+        live_clients: 100,
     };
     let mut half_duration = None;
     let mut args = std::env::args().skip(1);
@@ -210,6 +219,11 @@ fn parse_args() -> Result<Opts, String> {
             "--skip-half" => o.skip_half = true,
             "--skip-get" => o.skip_get = true,
             "--keep" => o.keep = true,
+            "--live-clients" => {
+                o.live_clients = value()?
+                    .parse()
+                    .map_err(|_| "--live-clients needs a number".to_string())?
+            }
             "--get-values" => o.get_values = count(value()?)?,
             "--get-runs" => o.get_runs = count(value()?)?,
             "--server" => o.server = Some(PathBuf::from(value()?)),
@@ -575,12 +589,15 @@ struct PhaseCtx {
     addr: SocketAddr,
     host: HeaderValue,
     auth: HeaderValue,
+    /// Record when each post was acknowledged (for the live delay).
+    record_ack_times: bool,
 }
 
 #[derive(Default)]
 struct WorkerOut {
     latencies_us: Vec<u32>,
     acked: Vec<u64>,
+    acked_at: Vec<(u64, Instant)>,
     rows: u64,
     non201: u64,
     errors: u64,
@@ -653,6 +670,9 @@ async fn worker(
                     .push(latency.as_micros().min(u32::MAX as u128) as u32);
                 if status == StatusCode::CREATED {
                     out.acked.push(u);
+                    if ctx.record_ack_times {
+                        out.acked_at.push((u, Instant::now()));
+                    }
                     match parse_stored(&body) {
                         Some(n) => out.rows += n,
                         None => out.missing_stored += 1,
@@ -689,6 +709,7 @@ struct PhaseResult {
     wall: Duration,
     latencies_us: Vec<u32>,
     acked: Vec<u64>,
+    acked_at: Vec<(u64, Instant)>,
     cpu: CpuUse,
     first_failure: Option<String>,
     /// Open loop: the rate asked for.
@@ -730,8 +751,10 @@ impl Client {
         counter: &Arc<AtomicU64>,
         limit: u64,
         pace: Pace,
+        record_ack_times: bool,
     ) -> PhaseResult {
         let ctx = Arc::new(PhaseCtx {
+            record_ack_times,
             gen: gen.clone(),
             counter: counter.clone(),
             limit,
@@ -763,6 +786,7 @@ impl Client {
             r.missing_stored += out.missing_stored;
             r.latencies_us.extend_from_slice(&out.latencies_us);
             r.acked.extend_from_slice(&out.acked);
+            r.acked_at.extend_from_slice(&out.acked_at);
             if r.first_failure.is_none() {
                 r.first_failure = out.first_failure;
             }
@@ -1149,6 +1173,7 @@ async fn get_test(client: &mut Client, values: usize, runs: usize) -> Res<GetRes
             Pace::Closed {
                 until: Instant::now() + Duration::from_secs(3600),
             },
+            false,
         )
         .await;
     let mut r = GetResult {
@@ -1225,6 +1250,7 @@ struct RunSummary {
     half_basis: String,
     verification: Option<Verification>,
     get: Option<GetResult>,
+    live: Option<LiveDelay>,
     peak_rss_kib: Option<u64>,
     failures: Vec<String>,
 }
@@ -1250,6 +1276,7 @@ async fn run_one(bin: &Path, opts: &Opts, backend: Backend, kind: Kind, seq: u32
         half_basis: String::new(),
         verification: None,
         get: None,
+        live: None,
         peak_rss_kib: None,
         failures: Vec::new(),
     };
@@ -1341,6 +1368,7 @@ async fn drive(
             &counter,
             opts.devices as u64,
             Pace::Closed { until: far },
+            false,
         )
         .await;
     print_phase(&r);
@@ -1355,6 +1383,7 @@ async fn drive(
                 Pace::Closed {
                     until: Instant::now() + opts.warmup,
                 },
+                false,
             )
             .await;
         print_phase(&r);
@@ -1369,6 +1398,7 @@ async fn drive(
             Pace::Closed {
                 until: Instant::now() + opts.duration,
             },
+            false,
         )
         .await;
     print_phase(&max);
@@ -1389,6 +1419,12 @@ async fn drive(
         } else {
             (target_half, format!("50% of target ({target_half:.0}/s)"))
         };
+        let live_clients = if kind == Kind::Single {
+            opts.live_clients.min(opts.devices)
+        } else {
+            0
+        };
+        let live = LiveClients::start(server.addr, api_token, &gen, live_clients).await?;
         let start = Instant::now() + Duration::from_millis(20);
         let half = client
             .run_phase(
@@ -1401,9 +1437,33 @@ async fn drive(
                     end: start + opts.half_duration,
                     rate,
                 },
+                live_clients > 0,
             )
             .await;
         print_phase(&half);
+        if live_clients > 0 {
+            let d = live.finish(&half.acked_at, opts.devices as u64).await;
+            println!(
+                "  live: {} websocket clients (one device each): {} of {} acknowledged values \
+                 arrived; delay from 201 to arrival p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms \
+                 ({} arrived before their 201 was read, counted as 0){}",
+                live_clients,
+                fmt_count(d.matched),
+                fmt_count(d.expected),
+                d.p50_ms,
+                d.p99_ms,
+                d.max_ms,
+                fmt_count(d.early),
+                if d.p99_ms < TARGET_LIVE_P99_MS { "" } else { "  (target p99 < 100 ms)" }
+            );
+            if d.matched < d.expected {
+                summary.failures.push(format!(
+                    "live: {} acknowledged values never reached their subscriber",
+                    d.expected - d.matched
+                ));
+            }
+            summary.live = Some(d);
+        }
         println!(
             "    half load offered {rate:.0}/s = {basis}; achieved {:.0}/s; latency from scheduled send time",
             half.rate()
@@ -1472,6 +1532,128 @@ async fn drive(
         summary.get = Some(g);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------- live
+
+/// Websocket clients of the dashboard's multiplexed protocol, client i
+/// subscribed to device i; each records when each value arrived.
+struct LiveClients {
+    tasks: Vec<tokio::task::JoinHandle<Vec<(u64, Instant)>>>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// What the live clients measured.
+#[derive(Debug, Clone, Default)]
+struct LiveDelay {
+    expected: u64,
+    matched: u64,
+    early: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// The sequence number a live value encodes (see `Gen::body`).
+fn live_sequence(v: &flownexus::model::LiveValue) -> Option<u64> {
+    let f = v.numeric?;
+    if (v.path.object_id, v.path.resource_id) == (3303, 5700) {
+        decode_float(10, f)
+    } else {
+        (f >= 0.0 && f.fract() == 0.0).then_some(f as u64)
+    }
+}
+
+impl LiveClients {
+    async fn start(addr: SocketAddr, api_token: &str, gen: &Gen, n: usize) -> Res<LiveClients> {
+        use flownexus::model::{ClientMessage, LiveMessage, Topic};
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut req = format!("ws://{addr}/api/v1/live?mux=1").into_client_request()?;
+            req.headers_mut()
+                .insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {api_token}"))?);
+            let (mut socket, _) = tokio_tungstenite::connect_async(req).await?;
+            let subscribe = ClientMessage::Subscribe {
+                topics: vec![Topic::Endpoint {
+                    name: gen.endpoints[i].clone(),
+                }],
+            };
+            socket
+                .send(serde_json::to_string(&subscribe)?.into())
+                .await?;
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut arrived = Vec::new();
+                loop {
+                    tokio::select! {
+                        _ = stop.notified() => return arrived,
+                        msg = socket.next() => match msg {
+                            Some(Ok(m)) if m.is_text() => {
+                                let at = Instant::now();
+                                if let Ok(LiveMessage::Value(v)) = serde_json::from_str(m.to_text().unwrap_or("")) {
+                                    if let Some(u) = live_sequence(&v) {
+                                        arrived.push((u, at));
+                                    }
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => return arrived,
+                        },
+                    }
+                }
+            }));
+        }
+        // Let the server register every subscription before the load starts.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(LiveClients { tasks, stop })
+    }
+
+    /// Waits a moment for the last values, stops the clients and matches
+    /// arrivals with acknowledgements.
+    async fn finish(self, acked_at: &[(u64, Instant)], devices: u64) -> LiveDelay {
+        let n = self.tasks.len() as u64;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.stop.notify_waiters();
+        let mut arrived = std::collections::HashMap::new();
+        for t in self.tasks {
+            if let Ok(list) = t.await {
+                arrived.extend(list);
+            }
+        }
+        let mut d = LiveDelay::default();
+        let mut delays_us: Vec<u64> = Vec::new();
+        for (u, acked) in acked_at {
+            if u % devices >= n {
+                continue;
+            }
+            d.expected += 1;
+            if let Some(at) = arrived.get(u) {
+                d.matched += 1;
+                match at.checked_duration_since(*acked) {
+                    Some(delay) => delays_us.push(delay.as_micros() as u64),
+                    None => {
+                        d.early += 1;
+                        delays_us.push(0);
+                    }
+                }
+            }
+        }
+        delays_us.sort_unstable();
+        let pct = |q: f64| -> f64 {
+            if delays_us.is_empty() {
+                return f64::NAN;
+            }
+            let idx = ((q * delays_us.len() as f64).ceil() as usize).clamp(1, delays_us.len()) - 1;
+            delays_us[idx] as f64 / 1000.0
+        };
+        d.p50_ms = pct(0.50);
+        d.p99_ms = pct(0.99);
+        d.max_ms = pct(1.0);
+        d
+    }
 }
 
 // ---------------------------------------------------------------- summary

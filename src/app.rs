@@ -1,8 +1,8 @@
 //! The shell, the router and the route table.
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
-    endpoint::EndpointPage, home::HomePage, login::LoginPage, logout::LogoutPage,
-    not_found::NotFound,
+    endpoint::EndpointPage, endpoints::EndpointsPage, events::EventsPage, login::LoginPage,
+    logout::LogoutPage, not_found::NotFound,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -40,7 +40,9 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
-                    <Route path=path!("") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("") view=EndpointsPage ssr=SsrMode::Async />
+                    <Route path=path!("/endpoints") view=EndpointsPage ssr=SsrMode::Async />
+                    <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
                     <Route path=path!("/endpoints/:id") view=EndpointPage ssr=SsrMode::Async />
                     <Route path=path!("/logout") view=LogoutPage ssr=SsrMode::Async />
                 </ParentRoute>

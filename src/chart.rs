@@ -37,10 +37,22 @@ pub fn push_point(points: &mut Vec<Point>, point: Point) {
     }
 }
 
+/// Margins of the plot inside the SVG (plotters' margin plus label areas),
+/// shared by the drawing and the hover read-out.
+const MARGIN: u32 = 12;
+const X_LABEL_AREA: u32 = 28;
+const Y_LABEL_AREA: u32 = 56;
+
 /// The time and value ranges covering all series, padded so that a single
 /// point or a flat line still has a visible extent.
 fn bounds(series: &[Series]) -> Option<((i64, i64), (f64, f64))> {
-    let mut points = series.iter().flat_map(|s| s.points.iter());
+    let mut points = series.iter().flat_map(|s| {
+        s.points.iter().copied().chain(
+            s.bands
+                .iter()
+                .flat_map(|b| [Point { t: b.t, v: b.min }, Point { t: b.t, v: b.max }]),
+        )
+    });
     let first = points.next()?;
     let (mut t0, mut t1, mut v0, mut v1) = (first.t, first.t, first.v, first.v);
     for p in points {
@@ -72,6 +84,36 @@ fn time_label(ms: i64, span_ms: i64) -> String {
     } else {
         t.format("%H:%M:%S").to_string()
     }
+}
+
+/// The series' point nearest to horizontal position `x` (in SVG units) of
+/// a chart `width` wide drawn by `render_svg`: (series index, point). For
+/// the hover read-out, which runs in the browser on the same layout.
+pub fn nearest_point(series: &[Series], width: u32, x: f64) -> Option<(usize, Point)> {
+    let ((t0, t1), _) = bounds(series)?;
+    let left = f64::from(MARGIN + Y_LABEL_AREA);
+    let right = f64::from(width.saturating_sub(MARGIN));
+    if right <= left {
+        return None;
+    }
+    let frac = ((x - left) / (right - left)).clamp(0.0, 1.0);
+    let t = t0 as f64 + frac * (t1 - t0) as f64;
+    series
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            // Points are time-ordered: the neighbours of t are the candidates.
+            let at = s.points.partition_point(|p| (p.t as f64) < t);
+            [at.checked_sub(1), Some(at)]
+                .into_iter()
+                .flatten()
+                .filter_map(move |k| s.points.get(k).map(|p| (i, *p)))
+        })
+        .min_by(|a, b| {
+            let da = (a.1.t as f64 - t).abs();
+            let db = (b.1.t as f64 - t).abs();
+            da.total_cmp(&db)
+        })
 }
 
 /// Renders the series as an SVG document of the given size (UTC time axis).
@@ -108,9 +150,9 @@ fn draw(
         let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
+            .margin(MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(t0..t1, v0..v1)?;
         let span = t1 - t0;
         let x_fmt = |t: &i64| time_label(*t, span);
@@ -128,10 +170,27 @@ fn draw(
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
+            // Downsampled: the min-max spread of each bucket behind its average.
+            if s.bands.len() > 1 {
+                let outline: Vec<(i64, f64)> = s
+                    .bands
+                    .iter()
+                    .map(|b| (b.t, b.max))
+                    .chain(s.bands.iter().rev().map(|b| (b.t, b.min)))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.15).filled(),
+                )))?;
+            }
             let line = s.points.iter().map(|p| (p.t, p.v));
             chart
                 .draw_series(LineSeries::new(line, color.stroke_width(2)))?
-                .label(s.name.clone())
+                .label(if series.len() > 1 {
+                    s.path.to_string()
+                } else {
+                    s.name.clone()
+                })
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -155,6 +214,49 @@ fn draw(
     Ok(())
 }
 
+/// A sparkline: the shape of a count over time, without axes (for the
+/// overview's cards). Same pure function on the server and in the browser.
+pub fn render_sparkline(points: &[(i64, i64)], width: u32, height: u32) -> String {
+    let mut svg = String::new();
+    if let Err(e) = draw_sparkline(&mut svg, points, width, height) {
+        tracing::warn!(error = %e, "sparkline drawing failed");
+        return empty_svg(width, height, "");
+    }
+    svg
+}
+
+fn draw_sparkline(
+    svg: &mut String,
+    points: &[(i64, i64)],
+    width: u32,
+    height: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        *svg = empty_svg(width, height, "");
+        return Ok(());
+    };
+    let t0 = first.0;
+    let t1 = last.0.max(t0 + 1);
+    let top = points.iter().map(|p| p.1).max().unwrap_or(0).max(1) as f64 * 1.1;
+    {
+        let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
+        let mut chart = ChartBuilder::on(&root)
+            .margin(2)
+            .build_cartesian_2d(t0..t1, 0f64..top)?;
+        let color = PALETTE[0];
+        chart.draw_series(
+            AreaSeries::new(
+                points.iter().map(|(t, n)| (*t, *n as f64)),
+                0.0,
+                color.mix(0.15),
+            )
+            .border_style(color.stroke_width(2)),
+        )?;
+        root.present()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +273,7 @@ mod tests {
             name: "temperature".into(),
             unit: Some("Cel".into()),
             points,
+            bands: Vec::new(),
         }
     }
 
@@ -212,6 +315,68 @@ mod tests {
             ),
             "rendering must be deterministic"
         );
+    }
+
+    #[test]
+    fn sparklines_draw_an_area() {
+        let svg = render_sparkline(&[(0, 1), (60_000, 4), (120_000, 0)], 200, 40);
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("<polygon") || svg.contains("<path"), "{svg}");
+        assert!(!render_sparkline(&[], 200, 40).contains("<polygon"));
+    }
+
+    #[test]
+    fn downsampled_series_draw_their_spread() {
+        let mut s = series(vec![Point { t: 0, v: 1.0 }, Point { t: 60_000, v: 2.0 }]);
+        s.bands = vec![
+            crate::model::Band {
+                t: 0,
+                min: 0.0,
+                max: 3.0,
+            },
+            crate::model::Band {
+                t: 60_000,
+                min: 1.0,
+                max: 5.0,
+            },
+        ];
+        let svg = render_svg(&[s], 400, 200);
+        assert!(svg.contains("<polygon"), "no band drawn: {svg}");
+    }
+
+    #[test]
+    fn the_nearest_point_follows_the_pointer() {
+        let s = series(vec![
+            Point { t: 0, v: 1.0 },
+            Point { t: 50_000, v: 2.0 },
+            Point { t: 100_000, v: 3.0 },
+        ]);
+        let width = 400;
+        let left = f64::from(MARGIN + Y_LABEL_AREA);
+        let right = f64::from(width - MARGIN);
+        let x_of = |frac: f64| left + frac * (right - left);
+        assert_eq!(
+            nearest_point(std::slice::from_ref(&s), width, x_of(0.0))
+                .unwrap()
+                .1
+                .t,
+            0
+        );
+        assert_eq!(
+            nearest_point(std::slice::from_ref(&s), width, x_of(0.45))
+                .unwrap()
+                .1
+                .t,
+            50_000
+        );
+        assert_eq!(
+            nearest_point(std::slice::from_ref(&s), width, x_of(0.9))
+                .unwrap()
+                .1
+                .t,
+            100_000
+        );
+        assert_eq!(nearest_point(&[], width, 10.0), None);
     }
 
     #[test]

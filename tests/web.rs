@@ -79,7 +79,7 @@ async fn endpoint_list_and_chart_are_server_rendered(backend: Backend) {
     )
     .await;
     let cookie = app.login_cookie().await;
-    let (status, _, html) = app.get_page("/", Some(&cookie)).await;
+    let (status, _, html) = app.get_page("/endpoints", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("qemu_x86"), "endpoint missing from the list");
     let id: i64 = sqlx::query_scalar("SELECT id FROM endpoint WHERE name = 'qemu_x86'")
@@ -172,9 +172,12 @@ async fn live_websocket_delivers_a_post_within_a_second(backend: Backend) {
 
 async fn server_functions_refuse_anonymous_callers(backend: Backend) {
     let app = TestApp::new(backend).await;
+    // Well-formed arguments, so that only the missing session is wrong.
     let req = Request::post("/sfn/endpoints/list")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::empty())
+        .body(Body::from(
+            "query[search]=&query[sort]=last_seen&query[descending]=true&query[page]=1&query[per_page]=50",
+        ))
         .unwrap();
     let (status, _, body) = app.request(req).await;
     assert!(

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { login, postTemperature, uniqueEndpoint } from "./helpers";
+import { endpointRow, login, postTemperature, uniqueEndpoint } from "./helpers";
 
 test("@no-js login is required and works without JavaScript", async ({ page }) => {
   await page.goto("/");
@@ -17,8 +17,7 @@ test("@no-js the endpoint list shows endpoints that posted", async ({ page, requ
   const name = uniqueEndpoint("list");
   await postTemperature(request, name, 21.5);
   await login(page);
-  const row = page.getByRole("row").filter({ has: page.getByRole("link", { name }) });
-  await expect(row).toBeVisible();
+  const row = await endpointRow(page, name);
   await expect(row.getByRole("cell").last()).toHaveText("1");
 });
 
@@ -27,7 +26,7 @@ test("@no-js the endpoint page has a server-rendered chart", async ({ page, requ
   await postTemperature(request, name, 20.0);
   await postTemperature(request, name, 22.5);
   await login(page);
-  await page.getByRole("link", { name }).click();
+  await (await endpointRow(page, name)).getByRole("link", { name }).click();
   await expect(page.getByRole("heading", { name })).toBeVisible();
   const chart = page.getByRole("img", { name: /temperature \/3303\/0\/5700 \(Cel\) chart, 2 points/ });
   await expect(chart).toBeVisible();
@@ -39,7 +38,7 @@ test("a REST POST appears on the open endpoint page without a reload", async ({ 
   const name = uniqueEndpoint("live");
   await postTemperature(request, name, 19.0);
   await login(page);
-  await page.getByRole("link", { name }).click();
+  await (await endpointRow(page, name)).getByRole("link", { name }).click();
   await expect(page.getByRole("status", { name: "Live updates" })).toHaveAttribute("data-live", "live");
   // Mark the document: a reload would lose the mark.
   await page.evaluate(() => ((window as any).__noReload = true));
@@ -52,7 +51,7 @@ test("a REST POST appears on the open endpoint page without a reload", async ({ 
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 });
 
-test("hydration: the name filter narrows the list in the browser", async ({ page, request }) => {
+test("hydration: searching the endpoint table navigates without a reload", async ({ page, request }) => {
   const consoleErrors: string[] = [];
   page.on("console", (msg) => {
     if (msg.type() === "error") consoleErrors.push(msg.text());
@@ -62,9 +61,12 @@ test("hydration: the name filter narrows the list in the browser", async ({ page
   await postTemperature(request, `${prefix}-alpha`, 1);
   await postTemperature(request, `${prefix}-beta`, 2);
   await login(page);
+  await page.goto("/endpoints");
   await page.evaluate(() => ((window as any).__noReload = true));
   await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toBeVisible();
-  await page.getByLabel("Filter by name").fill(`${prefix}-beta`);
+  await page.getByLabel("Search by name").fill(`${prefix}-beta`);
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page).toHaveURL(/q=filter-/);
   await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toHaveCount(0);
   await expect(page.getByRole("link", { name: `${prefix}-beta` })).toBeVisible();
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);

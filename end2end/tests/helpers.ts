@@ -1,4 +1,4 @@
-import { APIRequestContext, Page, expect } from "@playwright/test";
+import { APIRequestContext, Page, TestInfo, expect } from "@playwright/test";
 import { readFileSync } from "node:fs";
 
 export const ADMIN_PASSWORD = process.env.FLOWNEXUS_ADMIN_PASSWORD ?? "";
@@ -33,5 +33,39 @@ export async function login(page: Page) {
   await page.getByLabel("Password").fill(ADMIN_PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/$/);
-  await expect(page.getByRole("heading", { name: "Endpoints" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();
+}
+
+/** Opens the endpoint table filtered to one name and returns its row. */
+export async function endpointRow(page: Page, name: string) {
+  await page.goto(`/endpoints?q=${encodeURIComponent(name)}`);
+  const row = page.getByRole("row").filter({ has: page.getByRole("link", { name }) });
+  await expect(row).toBeVisible();
+  return row;
+}
+
+/** Posts one of the contract's example payloads for an endpoint. */
+export async function postPayload(
+  request: APIRequestContext,
+  file: string,
+  endpoint: string,
+  edit: (body: any) => void = () => {},
+) {
+  const body = JSON.parse(readFileSync(`${__dirname}/../../tests/payloads/${file}`, "utf8"));
+  body.ep = endpoint;
+  edit(body);
+  const kind = file.startsWith("composite") ? "composite" : "single";
+  const res = await request.post(`/leshan_api/resource/${kind}`, {
+    data: body,
+    headers: { Authorization: `Bearer ${DEVICE_TOKEN}` },
+  });
+  expect(res.status(), await res.text()).toBe(201);
+  return res.json();
+}
+
+/** Saves a full-page screenshot as a test artifact. */
+export async function screenshot(page: Page, testInfo: TestInfo, name: string) {
+  const path = testInfo.outputPath(`${name}-${testInfo.project.name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  await testInfo.attach(name, { path, contentType: "image/png" });
 }

@@ -23,7 +23,7 @@ async function post(request: APIRequestContext, kind: "single" | "composite", bo
 
 /** The presence badge in the endpoint list's row for this endpoint. */
 async function listedPresence(page: Page, name: string) {
-  await page.goto("/");
+  await page.goto(`/endpoints?q=${encodeURIComponent(name)}`);
   const row = page.getByRole("row").filter({ has: page.getByRole("link", { name }) });
   await expect(row).toBeVisible();
   return row.getByRole("cell").nth(1);

@@ -34,13 +34,188 @@ pub struct Point {
     pub v: f64,
 }
 
-/// The numeric series of one resource, for a chart.
+/// The numeric series of one resource (instance), for a chart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     pub path: ResourcePath,
     pub name: String,
     pub unit: Option<String>,
+    /// Raw values, or the average of each bucket when downsampled.
     pub points: Vec<Point>,
+    /// Min and max of each bucket when downsampled (empty for raw values).
+    #[serde(default)]
+    pub bands: Vec<Band>,
+}
+
+/// The spread of one downsampled bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    pub t: EpochMs,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One chart: every instance of one resource of an endpoint, sharing axes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    pub object_id: i64,
+    pub resource_id: i64,
+    pub name: String,
+    pub unit: Option<String>,
+    pub series: Vec<Series>,
+}
+
+impl Chart {
+    /// Where this chart's first series can be downloaded as CSV for the
+    /// range (the data API, which the session authorizes).
+    pub fn csv_href(&self, endpoint: &str, series: &Series, from: EpochMs, to: EpochMs) -> String {
+        let p = series.path;
+        let ri = p
+            .resource_instance_id
+            .map(|ri| format!("&resource_instance={ri}"))
+            .unwrap_or_default();
+        format!(
+            "/api/v1/endpoints/{}/series/{}/{}/{}?from={from}&to={to}&format=csv{ri}",
+            super::query::encode_component(endpoint),
+            p.object_id,
+            p.instance_id,
+            p.resource_id
+        )
+    }
+}
+
+/// The preset time ranges of the endpoint page's charts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RangePreset {
+    Min15,
+    Hour1,
+    Hour24,
+    Day7,
+    Day30,
+}
+
+impl RangePreset {
+    pub const ALL: [RangePreset; 5] = [
+        RangePreset::Min15,
+        RangePreset::Hour1,
+        RangePreset::Hour24,
+        RangePreset::Day7,
+        RangePreset::Day30,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RangePreset::Min15 => "15m",
+            RangePreset::Hour1 => "1h",
+            RangePreset::Hour24 => "24h",
+            RangePreset::Day7 => "7d",
+            RangePreset::Day30 => "30d",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RangePreset::Min15 => "15 min",
+            RangePreset::Hour1 => "1 h",
+            RangePreset::Hour24 => "24 h",
+            RangePreset::Day7 => "7 d",
+            RangePreset::Day30 => "30 d",
+        }
+    }
+
+    pub fn duration_ms(self) -> EpochMs {
+        match self {
+            RangePreset::Min15 => 15 * 60_000,
+            RangePreset::Hour1 => 3_600_000,
+            RangePreset::Hour24 => 24 * 3_600_000,
+            RangePreset::Day7 => 7 * 86_400_000,
+            RangePreset::Day30 => 30 * 86_400_000,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RangePreset> {
+        RangePreset::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// The charts' time range: a preset ending now, or custom bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChartRange {
+    Last(RangePreset),
+    /// From and to in epoch ms; an open end is now.
+    Custom {
+        from: EpochMs,
+        to: Option<EpochMs>,
+    },
+}
+
+impl Default for ChartRange {
+    fn default() -> Self {
+        ChartRange::Last(RangePreset::Hour24)
+    }
+}
+
+impl ChartRange {
+    /// `range=1h`, or `from` (and optionally `to`) as datetime-local UTC or
+    /// epoch ms; anything else is the default, the last 24 h.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> ChartRange {
+        let from = get("from").and_then(|v| super::from_datetime_local(&v));
+        let to = get("to").and_then(|v| super::from_datetime_local(&v));
+        match (from, to) {
+            (Some(from), to) if to.is_none_or(|t| t > from) => ChartRange::Custom { from, to },
+            _ => get("range")
+                .and_then(|r| RangePreset::parse(&r))
+                .map(ChartRange::Last)
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn to_query(self) -> String {
+        match self {
+            ChartRange::Last(p) if ChartRange::Last(p) == ChartRange::default() => String::new(),
+            ChartRange::Last(p) => format!("?range={}", p.as_str()),
+            ChartRange::Custom { from, to } => super::query::query_string(&[
+                ("from", Some(super::to_datetime_local(from))),
+                ("to", to.map(super::to_datetime_local)),
+            ]),
+        }
+    }
+
+    /// [from, to] at `now`.
+    pub fn bounds(self, now: EpochMs) -> (EpochMs, EpochMs) {
+        match self {
+            ChartRange::Last(p) => (now - p.duration_ms(), now),
+            ChartRange::Custom { from, to } => (from, to.unwrap_or(now)),
+        }
+    }
+
+    /// Whether new values belong in the charts (the range ends now).
+    pub fn is_live(self) -> bool {
+        match self {
+            ChartRange::Last(_) => true,
+            ChartRange::Custom { to, .. } => to.is_none(),
+        }
+    }
+}
+
+/// A command as listed on the endpoint page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandView {
+    pub id: i64,
+    pub path: String,
+    pub operation_type: String,
+    pub status: String,
+}
+
+/// A firmware update as listed on the endpoint page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirmwareUpdateView {
+    pub id: i64,
+    pub version: String,
+    pub state: super::FirmwareUpdateState,
+    pub result: Option<i64>,
+    pub created_at: EpochMs,
+    pub updated_at: EpochMs,
 }
 
 /// Everything the endpoint page shows.
@@ -53,5 +228,373 @@ pub struct EndpointDetail {
     pub last_registration_at: Option<EpochMs>,
     pub last_update_at: Option<EpochMs>,
     pub latest: Vec<LatestValue>,
-    pub series: Vec<Series>,
+    /// One chart per numeric resource, for `range`.
+    pub charts: Vec<Chart>,
+    pub range: ChartRange,
+    /// The range's bounds when the page was read.
+    pub from: EpochMs,
+    pub to: EpochMs,
+    /// The newest events of this endpoint.
+    pub events: Vec<super::EventView>,
+    pub commands: Vec<CommandView>,
+    pub firmware_updates: Vec<FirmwareUpdateView>,
+}
+
+impl EndpointDetail {
+    /// The latest value of one resource of object 3 (Device), instance 0.
+    pub fn device_fact(&self, resource_id: i64) -> Option<&LatestValue> {
+        self.latest.iter().find(|l| {
+            l.path.object_id == 3
+                && l.path.instance_id == 0
+                && l.path.resource_id == resource_id
+                && l.path.resource_instance_id.is_none()
+        })
+    }
+}
+
+/// The columns the endpoint table sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointSort {
+    Name,
+    #[default]
+    LastSeen,
+    Presence,
+}
+
+impl EndpointSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointSort::Name => "name",
+            EndpointSort::LastSeen => "last_seen",
+            EndpointSort::Presence => "presence",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EndpointSort> {
+        [
+            EndpointSort::Name,
+            EndpointSort::LastSeen,
+            EndpointSort::Presence,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// The direction a first click on the column sorts in: names A-Z, the
+    /// rest newest or most present first.
+    pub fn default_descending(self) -> bool {
+        !matches!(self, EndpointSort::Name)
+    }
+}
+
+/// The endpoint table's state, carried in the URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointListQuery {
+    /// Part of the name, case-insensitive; empty for all.
+    pub search: String,
+    pub presence: Option<Presence>,
+    pub sort: EndpointSort,
+    pub descending: bool,
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for EndpointListQuery {
+    fn default() -> Self {
+        EndpointListQuery {
+            search: String::new(),
+            presence: None,
+            sort: EndpointSort::LastSeen,
+            descending: true,
+            page: 1,
+            per_page: Self::DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+impl EndpointListQuery {
+    pub const DEFAULT_PER_PAGE: u32 = 50;
+    pub const MAX_PER_PAGE: u32 = 500;
+
+    /// Reads the URL's query parameters (`q`, `presence`, `sort`, `dir`,
+    /// `page`, `per_page`); what is missing or invalid takes its default.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let sort = get("sort")
+            .and_then(|s| EndpointSort::parse(&s))
+            .unwrap_or_default();
+        let descending = match get("dir").as_deref() {
+            Some("asc") => false,
+            Some("desc") => true,
+            _ => sort.default_descending(),
+        };
+        EndpointListQuery {
+            search: get("q").map(|q| q.trim().to_string()).unwrap_or_default(),
+            presence: get("presence").and_then(|p| Presence::parse(&p)),
+            sort,
+            descending,
+            page: super::query::page_param(get("page")),
+            per_page: get("per_page")
+                .and_then(|p| p.parse::<u32>().ok())
+                .map(|p| p.clamp(1, Self::MAX_PER_PAGE))
+                .unwrap_or(Self::DEFAULT_PER_PAGE),
+        }
+    }
+
+    /// The query string of this state (`?...`), leaving out defaults.
+    pub fn to_query(&self) -> String {
+        let defaults = EndpointListQuery::default();
+        super::query::query_string(&[
+            ("q", (!self.search.is_empty()).then(|| self.search.clone())),
+            ("presence", self.presence.map(|p| p.as_str().to_string())),
+            (
+                "sort",
+                (self.sort != defaults.sort).then(|| self.sort.as_str().to_string()),
+            ),
+            (
+                "dir",
+                (self.descending != self.sort.default_descending())
+                    .then(|| if self.descending { "desc" } else { "asc" }.to_string()),
+            ),
+            ("page", (self.page != 1).then(|| self.page.to_string())),
+            (
+                "per_page",
+                (self.per_page != defaults.per_page).then(|| self.per_page.to_string()),
+            ),
+        ])
+    }
+
+    /// The state after clicking a column header: the same column flips its
+    /// direction, another starts in its default one; back to page 1.
+    pub fn sorted_by(&self, sort: EndpointSort) -> Self {
+        let descending = if sort == self.sort {
+            !self.descending
+        } else {
+            sort.default_descending()
+        };
+        EndpointListQuery {
+            sort,
+            descending,
+            page: 1,
+            ..self.clone()
+        }
+    }
+
+    pub fn at_page(&self, page: u32) -> Self {
+        EndpointListQuery {
+            page: page.max(1),
+            ..self.clone()
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.per_page)
+    }
+}
+
+/// One row of the endpoint table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRow {
+    pub summary: EndpointSummary,
+    /// 3/0/3, when reported.
+    pub firmware_version: Option<String>,
+    /// 3/0/9 in percent, when reported.
+    pub battery_level: Option<i64>,
+}
+
+/// How many endpoints are in each presence state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceCounts {
+    pub online: i64,
+    pub sleeping: i64,
+    pub offline: i64,
+}
+
+impl PresenceCounts {
+    pub fn total(&self) -> i64 {
+        self.online + self.sleeping + self.offline
+    }
+
+    pub fn get(&self, presence: Presence) -> i64 {
+        match presence {
+            Presence::Online => self.online,
+            Presence::Sleeping => self.sleeping,
+            Presence::Offline => self.offline,
+        }
+    }
+
+    pub fn add(&mut self, presence: Presence, n: i64) {
+        match presence {
+            Presence::Online => self.online += n,
+            Presence::Sleeping => self.sleeping += n,
+            Presence::Offline => self.offline += n,
+        }
+    }
+}
+
+/// One page of the endpoint table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointListPage {
+    pub rows: Vec<EndpointRow>,
+    /// Endpoints matching the search and presence filter.
+    pub total: i64,
+    /// Endpoints matching the search, by presence (for the filter's counts).
+    pub counts: PresenceCounts,
+}
+
+impl EndpointListPage {
+    pub fn page_count(&self, per_page: u32) -> u32 {
+        let per_page = i64::from(per_page.max(1));
+        u32::try_from((self.total + per_page - 1) / per_page)
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> EndpointListQuery {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EndpointListQuery::from_params(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_url_round_trips_and_leaves_out_defaults() {
+        assert_eq!(EndpointListQuery::default().to_query(), "");
+        let q = parse(&[
+            ("q", "urn:imei"),
+            ("presence", "sleeping"),
+            ("sort", "name"),
+            ("dir", "desc"),
+            ("page", "3"),
+        ]);
+        assert_eq!(q.search, "urn:imei");
+        assert_eq!(q.presence, Some(Presence::Sleeping));
+        assert_eq!(
+            (q.sort, q.descending, q.page),
+            (EndpointSort::Name, true, 3)
+        );
+        assert_eq!(
+            q.to_query(),
+            "?q=urn%3Aimei&presence=sleeping&sort=name&dir=desc&page=3"
+        );
+        let decoded: Vec<(String, String)> = q.to_query()[1..]
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (k.to_string(), v.replace("%3A", ":"))
+            })
+            .collect();
+        let again = EndpointListQuery::from_params(|k| {
+            decoded
+                .iter()
+                .find(|(dk, _)| dk == k)
+                .map(|(_, v)| v.clone())
+        });
+        assert_eq!(again, q);
+    }
+
+    #[test]
+    fn invalid_parameters_take_their_defaults() {
+        let q = parse(&[
+            ("presence", "asleep"),
+            ("sort", "battery"),
+            ("page", "0"),
+            ("per_page", "100000"),
+        ]);
+        assert_eq!(q.presence, None);
+        assert_eq!(q.sort, EndpointSort::LastSeen);
+        assert!(q.descending);
+        assert_eq!(q.page, 1);
+        assert_eq!(q.per_page, EndpointListQuery::MAX_PER_PAGE);
+    }
+
+    #[test]
+    fn clicking_a_column_sorts_then_flips() {
+        let q = EndpointListQuery::default().at_page(4);
+        let by_name = q.sorted_by(EndpointSort::Name);
+        assert_eq!(
+            (by_name.sort, by_name.descending, by_name.page),
+            (EndpointSort::Name, false, 1)
+        );
+        let flipped = by_name.sorted_by(EndpointSort::Name);
+        assert!(flipped.descending);
+        assert_eq!(q.offset(), 150);
+    }
+
+    #[test]
+    fn chart_ranges_come_from_the_url() {
+        let get = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(pk, _)| *pk == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            ChartRange::from_params(get(&[])),
+            ChartRange::Last(RangePreset::Hour24)
+        );
+        assert_eq!(
+            ChartRange::from_params(get(&[("range", "7d")])),
+            ChartRange::Last(RangePreset::Day7)
+        );
+        assert_eq!(
+            ChartRange::from_params(get(&[("range", "2y")])),
+            ChartRange::default()
+        );
+        let custom = ChartRange::from_params(get(&[
+            ("from", "2024-05-31T16:08"),
+            ("to", "2024-05-31T18:00"),
+        ]));
+        assert_eq!(
+            custom,
+            ChartRange::Custom {
+                from: 1_717_171_680_000,
+                to: Some(1_717_178_400_000)
+            }
+        );
+        assert!(!custom.is_live());
+        assert_eq!(
+            custom.to_query(),
+            "?from=2024-05-31T16%3A08&to=2024-05-31T18%3A00"
+        );
+        // A reversed range is ignored.
+        assert_eq!(
+            ChartRange::from_params(get(&[
+                ("from", "2024-05-31T18:00"),
+                ("to", "2024-05-31T16:00")
+            ])),
+            ChartRange::default()
+        );
+        assert_eq!(
+            ChartRange::Last(RangePreset::Hour1).bounds(10_000_000),
+            (6_400_000, 10_000_000)
+        );
+        assert_eq!(
+            ChartRange::Last(RangePreset::Min15).to_query(),
+            "?range=15m"
+        );
+        assert_eq!(ChartRange::default().to_query(), "");
+    }
+
+    #[test]
+    fn page_count_rounds_up() {
+        let page = |total| EndpointListPage {
+            rows: vec![],
+            total,
+            counts: PresenceCounts::default(),
+        };
+        assert_eq!(page(0).page_count(50), 1);
+        assert_eq!(page(50).page_count(50), 1);
+        assert_eq!(page(51).page_count(50), 2);
+    }
 }

@@ -17,3 +17,92 @@ pub struct LiveValue {
 
 /// The websocket's path. Stable, not a server function URL.
 pub const LIVE_WS_PATH: &str = "/api/v1/live";
+
+/// What a page can subscribe to on the multiplexed live websocket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "topic", rename_all = "snake_case")]
+pub enum Topic {
+    /// Every value one endpoint stores.
+    Endpoint { name: String },
+    /// Every event, as it is recorded.
+    Events,
+    /// Fleet changes: registrations, deregistrations, and a once-a-second
+    /// tick while telemetry arrives (what the overview shows).
+    Fleet,
+}
+
+/// What the browser sends on the multiplexed websocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Subscribe { topics: Vec<Topic> },
+    Unsubscribe { topics: Vec<Topic> },
+}
+
+/// An event as it is recorded (its values are read with the page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventNotice {
+    pub id: i64,
+    pub endpoint: String,
+    pub event_type: String,
+    pub created_at: EpochMs,
+}
+
+/// A change the overview reacts to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum FleetNotice {
+    Registered {
+        endpoint: String,
+    },
+    Deregistered {
+        endpoint: String,
+    },
+    /// Values were stored in the last second (how many since the server
+    /// started).
+    Ingested {
+        total_values: u64,
+    },
+}
+
+/// What the server sends on the multiplexed websocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum LiveMessage {
+    Value(LiveValue),
+    Event(EventNotice),
+    Fleet(FleetNotice),
+}
+
+/// The query parameter that selects the multiplexed protocol on
+/// `LIVE_WS_PATH`: `?mux=1`.
+pub const LIVE_MUX_PARAM: &str = "mux";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_have_a_stable_json_form() {
+        let sub = ClientMessage::Subscribe {
+            topics: vec![
+                Topic::Endpoint {
+                    name: "dev-1".into(),
+                },
+                Topic::Events,
+                Topic::Fleet,
+            ],
+        };
+        assert_eq!(
+            serde_json::to_string(&sub).unwrap(),
+            r#"{"op":"subscribe","topics":[{"topic":"endpoint","name":"dev-1"},{"topic":"events"},{"topic":"fleet"}]}"#
+        );
+        let msg = LiveMessage::Fleet(FleetNotice::Ingested { total_values: 7 });
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"fleet","data":{"change":"ingested","total_values":7}}"#
+        );
+        assert_eq!(serde_json::from_str::<LiveMessage>(&text).unwrap(), msg);
+    }
+}

@@ -22,6 +22,12 @@ impl Presence {
             Presence::Offline => "offline",
         }
     }
+
+    pub const ALL: [Presence; 3] = [Presence::Online, Presence::Sleeping, Presence::Offline];
+
+    pub fn parse(s: &str) -> Option<Presence> {
+        Presence::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 /// The LwM2M default registration lifetime, used until a device reports its own.

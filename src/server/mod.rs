@@ -9,6 +9,7 @@ pub mod live;
 pub mod rest;
 pub mod retention;
 pub mod router;
+pub mod series;
 pub mod state;
 
 /// Helpers for server functions: the shared state and the signed-in user.

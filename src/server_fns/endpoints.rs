@@ -1,33 +1,44 @@
 use crate::error::AppError;
-use crate::model::{EndpointDetail, EndpointSummary};
+use crate::model::{ChartRange, EndpointDetail, EndpointListPage, EndpointListQuery};
 use leptos::prelude::*;
 
+/// One page of the endpoint table, filtered and sorted in the database.
 #[server(prefix = "/sfn", endpoint = "endpoints/list")]
-pub async fn list_endpoints() -> Result<Vec<EndpointSummary>, AppError> {
+pub async fn list_endpoints(query: EndpointListQuery) -> Result<EndpointListPage, AppError> {
     use crate::server::{context, db};
-    context::respond(async {
+    context::respond(async move {
         let (state, _user) = context::require_user().await?;
-        Ok(db::endpoint::list(&state.db.pool, 10_000).await?)
+        let mut conn = state.db.pool.acquire().await?;
+        Ok(db::endpoint::list_page(&mut conn, &query, db::now_ms()).await?)
     })
     .await
 }
 
-/// One endpoint with the latest value of every resource and, for each
-/// numeric resource, its recent points for a chart.
+/// Charts get about two values per horizontal pixel of a 720 px chart.
+pub const CHART_MAX_POINTS: i64 = 1_440;
+/// Newest events, commands and updates the endpoint page lists.
+pub const DETAIL_LIST_LIMIT: i64 = 20;
+
+/// One endpoint: identity, the latest value of every resource, a chart per
+/// numeric resource over `range` (downsampled on the server for long
+/// ranges), its newest events, commands and firmware updates.
 #[server(prefix = "/sfn", endpoint = "endpoints/detail")]
-pub async fn get_endpoint(id: i64) -> Result<EndpointDetail, AppError> {
-    use crate::model::Series;
-    use crate::server::{context, db};
+pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, AppError> {
+    use crate::model::{Band, Chart, CommandView, Point, Series, SeriesData};
+    use crate::server::db::event::EventFilter;
+    use crate::server::db::resource::SeriesKey;
+    use crate::server::{context, db, series};
     context::respond(async move {
-        const CHART_WINDOW_MS: i64 = 24 * 3_600_000;
-        const CHART_MAX_POINTS: i64 = 1_000;
         let (state, _user) = context::require_user().await?;
         let pool = &state.db.pool;
         let mut detail = db::endpoint::get(pool, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("endpoint {id}")))?;
         detail.latest = db::resource::latest_for_endpoint(pool, id).await?;
-        let now = db::now_ms();
+        let (from, to) = range.bounds(db::now_ms());
+        detail.range = range;
+        detail.from = from;
+        detail.to = to;
         for latest in detail.latest.iter().filter(|l| l.data_type.is_numeric()) {
             // Registration timestamps are TIME values, not telemetry to chart.
             if latest.path.object_id == crate::server::ingest::REGISTRATION_OBJECT {
@@ -39,23 +50,99 @@ pub async fn get_endpoint(id: i64) -> Result<EndpointDetail, AppError> {
             else {
                 continue;
             };
-            let points = db::resource::series_points(
-                pool,
-                id,
-                type_id,
-                &latest.path,
-                now - CHART_WINDOW_MS,
-                now + 60_000,
-                CHART_MAX_POINTS,
-            )
-            .await?;
-            detail.series.push(Series {
+            let key = SeriesKey {
+                endpoint_id: id,
+                resource_type_id: type_id,
+                instance_id: latest.path.instance_id,
+                resource_instance_id: latest.path.resource_instance_id,
+            };
+            let mut data = SeriesData {
+                endpoint: detail.summary.name.clone(),
+                path: latest.path.to_string(),
+                object_id: latest.path.object_id,
+                instance_id: latest.path.instance_id,
+                resource_id: latest.path.resource_id,
+                resource_instance_id: latest.path.resource_instance_id,
+                name: latest.name.clone(),
+                unit: latest.unit.clone(),
+                data_type: latest.data_type,
+                from,
+                to,
+                max_points: CHART_MAX_POINTS,
+                total: 0,
+                downsampled: false,
+                bucket_ms: None,
+                truncated: false,
+                points: Vec::new(),
+                buckets: Vec::new(),
+            };
+            series::read(pool, &key, latest.data_type, &mut data).await?;
+            let half = data.bucket_ms.unwrap_or(0) / 2;
+            let one = Series {
                 path: latest.path,
                 name: latest.name.clone(),
                 unit: latest.unit.clone(),
-                points,
-            });
+                points: if data.downsampled {
+                    data.buckets
+                        .iter()
+                        .map(|b| Point {
+                            t: b.t + half,
+                            v: b.avg,
+                        })
+                        .collect()
+                } else {
+                    data.points
+                        .iter()
+                        .filter_map(|p| p.value.as_f64().map(|v| Point { t: p.t, v }))
+                        .collect()
+                },
+                bands: data
+                    .buckets
+                    .iter()
+                    .map(|b| Band {
+                        t: b.t + half,
+                        min: b.min,
+                        max: b.max,
+                    })
+                    .collect(),
+            };
+            let (object_id, resource_id) = (latest.path.object_id, latest.path.resource_id);
+            match detail
+                .charts
+                .iter_mut()
+                .find(|c| c.object_id == object_id && c.resource_id == resource_id)
+            {
+                Some(chart) => chart.series.push(one),
+                None => detail.charts.push(Chart {
+                    object_id,
+                    resource_id,
+                    name: latest.name.clone(),
+                    unit: latest.unit.clone(),
+                    series: vec![one],
+                }),
+            }
         }
+        let events = EventFilter {
+            endpoint_id: Some(id),
+            ..Default::default()
+        };
+        detail.events = db::event::page(pool, &events, DETAIL_LIST_LIMIT)
+            .await?
+            .events;
+        let mut commands = db::endpoint_operation::list_for_endpoint(pool, id).await?;
+        commands.reverse();
+        commands.truncate(DETAIL_LIST_LIMIT as usize);
+        detail.commands = commands
+            .into_iter()
+            .map(|(id, path, operation_type, status)| CommandView {
+                id,
+                path,
+                operation_type,
+                status,
+            })
+            .collect();
+        detail.firmware_updates =
+            db::firmware_update::list_for_endpoint(pool, id, DETAIL_LIST_LIMIT).await?;
         Ok(detail)
     })
     .await

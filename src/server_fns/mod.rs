@@ -2,3 +2,4 @@
 //! redirect in the router is a convenience, not the access control.
 pub mod auth;
 pub mod endpoints;
+pub mod events;

@@ -150,7 +150,13 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         last_registration_at: row.try_get("last_registration_at")?,
         last_update_at: row.try_get("last_update_at")?,
         latest: Vec::new(),
-        series: Vec::new(),
+        charts: Vec::new(),
+        range: Default::default(),
+        from: 0,
+        to: 0,
+        events: Vec::new(),
+        commands: Vec::new(),
+        firmware_updates: Vec::new(),
     }))
 }
 
@@ -214,5 +220,171 @@ mod reads {
             created_at: row.try_get("created_at")?,
             resources: Vec::new(),
         }))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The dashboard's endpoint table.
+pub use table::*;
+
+mod table {
+    use crate::model::{
+        DataType, EndpointListPage, EndpointListQuery, EndpointRow, EndpointSort, Presence,
+        PresenceCounts, DEFAULT_LIFETIME_S, QUEUE_AWAKE_WINDOW_MS,
+    };
+    use crate::server::db::resource::Columns;
+    use sqlx::{Any, AnyConnection, Executor, Row};
+
+    /// Presence in SQL: the rule of `PresenceFacts::presence`, which a test
+    /// checks it against on both databases. `now` names the parameter that
+    /// holds the current time. The lifetime is compared in seconds so that
+    /// no device-reported lifetime can overflow a multiplication.
+    pub fn presence_sql(now: &str) -> String {
+        let renewed = "(CASE WHEN e.last_update_at IS NULL THEN e.last_registration_at \
+             WHEN e.last_registration_at IS NULL OR e.last_update_at > e.last_registration_at \
+             THEN e.last_update_at ELSE e.last_registration_at END)";
+        format!(
+            "(CASE WHEN NOT e.registered OR {renewed} IS NULL THEN 'offline' \
+             WHEN ({now} - {renewed}) / 1000.0 > COALESCE(e.lifetime_s, {DEFAULT_LIFETIME_S}) \
+             THEN 'offline' \
+             WHEN e.queue_mode AND {now} - (CASE WHEN e.last_seen_at > {renewed} \
+             THEN e.last_seen_at ELSE {renewed} END) > {QUEUE_AWAKE_WINDOW_MS} THEN 'sleeping' \
+             ELSE 'online' END)"
+        )
+    }
+
+    /// `LIKE` pattern for a case-insensitive substring search, with the
+    /// wildcards in the search text escaped.
+    fn like_pattern(search: &str) -> String {
+        let mut p = String::from("%");
+        for c in search.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                p.push('\\');
+            }
+            p.push(c);
+        }
+        p.push('%');
+        p
+    }
+
+    /// Endpoints by presence, among those whose name contains `search`.
+    pub async fn presence_counts<'e, E: Executor<'e, Database = Any>>(
+        executor: E,
+        search: &str,
+        now: i64,
+    ) -> Result<PresenceCounts, sqlx::Error> {
+        let sql = format!(
+            "SELECT {} AS presence, COUNT(*) AS n FROM endpoint e \
+             WHERE lower(e.name) LIKE $2 ESCAPE '\\' GROUP BY 1",
+            presence_sql("$1")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(like_pattern(search))
+            .fetch_all(executor)
+            .await?;
+        let mut counts = PresenceCounts::default();
+        for row in rows {
+            let presence: String = row.try_get("presence")?;
+            if let Some(p) = Presence::parse(&presence) {
+                counts.add(p, row.try_get("n")?);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// One page of the endpoint table: filtered, sorted and counted in the
+    /// database, with firmware version (3/0/3) and battery (3/0/9) read for
+    /// the page's rows only.
+    pub async fn list_page(
+        conn: &mut AnyConnection,
+        query: &EndpointListQuery,
+        now: i64,
+    ) -> Result<EndpointListPage, sqlx::Error> {
+        let counts = presence_counts(&mut *conn, &query.search, now).await?;
+        let total = match query.presence {
+            Some(p) => counts.get(p),
+            None => counts.total(),
+        };
+        let presence = presence_sql("$1");
+        let dir = if query.descending { "DESC" } else { "ASC" };
+        // Ties (and NULL last-seen times) fall back to the name, so pages
+        // never overlap.
+        let order = match query.sort {
+            EndpointSort::Name => format!("p.name {dir}"),
+            EndpointSort::LastSeen => format!(
+                "CASE WHEN p.last_seen_at IS NULL THEN 1 ELSE 0 END, p.last_seen_at {dir}, p.name"
+            ),
+            // "Most present" first when descending.
+            EndpointSort::Presence => format!(
+                "CASE p.presence WHEN 'online' THEN 2 WHEN 'sleeping' THEN 1 ELSE 0 END {dir}, \
+                 p.name"
+            ),
+        };
+        let sql = format!(
+            "SELECT p.*, (SELECT COUNT(*) FROM resource_latest l WHERE l.endpoint_id = p.id) \
+             AS resource_count FROM ( \
+               SELECT * FROM (SELECT e.id, e.name, e.registered, e.last_seen_at, \
+                 e.last_registration_at, e.last_update_at, e.lifetime_s, e.queue_mode, \
+                 {presence} AS presence FROM endpoint e \
+                 WHERE lower(e.name) LIKE $2 ESCAPE '\\') p \
+               WHERE ($3 = '' OR p.presence = $3) ORDER BY {order} LIMIT $4 OFFSET $5) p \
+             ORDER BY {order}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(like_pattern(&query.search))
+            .bind(query.presence.map(|p| p.as_str()).unwrap_or(""))
+            .bind(i64::from(query.per_page))
+            .bind(i64::try_from(query.offset()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut out: Vec<EndpointRow> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(EndpointRow {
+                summary: super::summary_from_row(row)?,
+                firmware_version: None,
+                battery_level: None,
+            });
+        }
+        if !out.is_empty() {
+            let ids: Vec<i64> = out.iter().map(|r| r.summary.id).collect();
+            let sql = format!(
+                "SELECT l.endpoint_id, t.resource_id AS rid, t.data_type, r.int_value, \
+                 r.float_value, r.text_value, r.bytes_value FROM resource_latest l \
+                 JOIN resource_type t ON t.id = l.resource_type_id \
+                 JOIN resource r ON r.id = l.resource_id \
+                 WHERE t.object_id = 3 AND t.resource_id IN (3, 9) \
+                 AND l.object_instance_id = 0 AND l.resource_instance_key = -1 \
+                 AND l.endpoint_id IN ({})",
+                (1..=ids.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let endpoint_id: i64 = row.try_get("endpoint_id")?;
+                let rid: i64 = row.try_get("rid")?;
+                let data_type: String = row.try_get("data_type")?;
+                let data_type = DataType::parse(&data_type).unwrap_or(DataType::String);
+                let value = Columns::from_row(&row)?.to_value(data_type);
+                let Some(target) = out.iter_mut().find(|r| r.summary.id == endpoint_id) else {
+                    continue;
+                };
+                match rid {
+                    3 => target.firmware_version = Some(value.to_string()),
+                    _ => target.battery_level = value.as_f64().map(|v| v.round() as i64),
+                }
+            }
+        }
+        Ok(EndpointListPage {
+            rows: out,
+            total,
+            counts,
+        })
     }
 }

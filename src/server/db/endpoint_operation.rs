@@ -93,3 +93,14 @@ pub async fn set_status<'e, E: Executor<'e, Database = Any>>(
         .await?;
     Ok(())
 }
+
+/// Operations waiting to go out or on their way (queued or sending).
+pub async fn count_pending<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM endpoint_operation WHERE status IN ('queued', 'sending')",
+    )
+    .fetch_one(executor)
+    .await
+}

@@ -79,10 +79,11 @@ pub async fn recent_for_endpoint<'e, E: Executor<'e, Database = Any>>(
 pub use reads::*;
 
 mod reads {
-    use crate::model::{EventView, ResourceValue};
+    use crate::model::{EventPage, EventView, ResourceValue};
     use sqlx::any::{AnyArguments, AnyRow};
     use sqlx::query::Query;
     use sqlx::{Any, Executor, Row};
+    use std::collections::BTreeMap;
 
     /// Which events to read. Every field narrows the selection.
     #[derive(Debug, Clone, Default, PartialEq)]
@@ -198,6 +199,33 @@ mod reads {
                 })
             })
             .collect()
+    }
+
+    /// One page of events (newest first) with their values: two queries.
+    pub async fn page(
+        pool: &crate::server::db::Pool,
+        filter: &EventFilter,
+        limit: i64,
+    ) -> Result<EventPage, sqlx::Error> {
+        let mut events = list(pool, filter, limit + 1).await?;
+        let next_before = if events.len() as i64 > limit {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
+        let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        let mut linked: BTreeMap<i64, Vec<_>> = BTreeMap::new();
+        for (event_id, value) in resources_of(pool, &ids).await? {
+            linked.entry(event_id).or_default().push(value);
+        }
+        for e in &mut events {
+            e.resources = linked.remove(&e.id).unwrap_or_default();
+        }
+        Ok(EventPage {
+            events,
+            next_before,
+        })
     }
 
     /// The values linked to these events, as (event id, value), in path order

@@ -84,7 +84,7 @@ impl Columns {
         Ok(c)
     }
 
-    fn from_row(row: &AnyRow) -> Result<Columns, sqlx::Error> {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Columns, sqlx::Error> {
         Ok(Columns {
             int_value: row.try_get("int_value")?,
             float_value: row.try_get("float_value")?,

@@ -14,8 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 pub use writer::IngestWriter;
 
-/// The pseudo-object the LwM2M server uses for registration events.
-pub const REGISTRATION_OBJECT: i64 = 10240;
+pub use crate::model::REGISTRATION_OBJECT;
 /// 3/x/16: the device's binding mode, e.g. "U" or "UQ" (queue mode).
 const DEVICE_BINDING: TypeKey = (3, 16);
 /// LwM2M Server object 1, resource 1: the registration lifetime in seconds.

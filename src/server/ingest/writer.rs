@@ -14,7 +14,7 @@ use super::{
     SERVER_OBJECT,
 };
 use crate::error::AppError;
-use crate::model::{DataType, LiveValue, Value};
+use crate::model::{DataType, EventNotice, FleetNotice, LiveValue, Value};
 use crate::server::db::endpoint::{RegistrationChange, SeenEndpoint};
 use crate::server::db::endpoint_operation::{NewOperation, OperationType};
 use crate::server::db::event::NewEvent;
@@ -150,6 +150,8 @@ struct Committed {
     events: Vec<Vec<String>>,
     domain: Vec<DomainEvent>,
     discovered: Vec<(TypeKey, KnownType)>,
+    /// Live notices of the stored events (empty without subscribers).
+    notices: Vec<EventNotice>,
 }
 
 struct WriterTask {
@@ -503,6 +505,28 @@ impl WriterTask {
                 created_at: at,
             });
         }
+        // For live event subscribers only: the events as the page lists them.
+        let notices = if self.hub.wants_events() && !events.is_empty() {
+            let names: HashMap<i64, &str> = endpoint_ids
+                .iter()
+                .map(|(name, id)| (*id, name.as_str()))
+                .collect();
+            events
+                .iter()
+                .map(|e| EventNotice {
+                    id: e.id,
+                    endpoint: names
+                        .get(&e.endpoint_id)
+                        .copied()
+                        .unwrap_or_default()
+                        .to_string(),
+                    event_type: e.event_type.clone(),
+                    created_at: e.created_at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         db::event::insert_many(conn, backend, &events).await?;
         db::event::link_many(conn, backend, &links).await?;
         steps.mark("events");
@@ -515,6 +539,7 @@ impl WriterTask {
             events: events_per_job,
             domain,
             discovered,
+            notices,
         })
     }
 
@@ -534,13 +559,15 @@ impl WriterTask {
             } = c.job;
             rows += uplink.readings.len();
             // Free without live subscribers (the hub checks first).
-            self.hub.publish(uplink.readings.iter().map(|r| LiveValue {
-                endpoint: uplink.endpoint.clone(),
-                path: r.path,
-                value: r.value.to_string(),
-                numeric: r.value.as_f64(),
-                received_at,
-            }));
+            self.hub.publish(&uplink.endpoint, || {
+                uplink.readings.iter().map(|r| LiveValue {
+                    endpoint: uplink.endpoint.clone(),
+                    path: r.path,
+                    value: r.value.to_string(),
+                    numeric: r.value.as_f64(),
+                    received_at,
+                })
+            });
             // The client may have gone away; its data is stored regardless.
             let _ = reply.send(Ok(Stored {
                 uplink,
@@ -552,7 +579,24 @@ impl WriterTask {
             .requests
             .fetch_add(requests as u64, Ordering::Relaxed);
         self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.hub.count_ingested(rows);
+        self.hub.publish_events(committed.notices);
         for event in committed.domain {
+            match &event {
+                DomainEvent::DeviceAwake {
+                    endpoint,
+                    registered: true,
+                    ..
+                } => self.hub.publish_fleet(FleetNotice::Registered {
+                    endpoint: endpoint.clone(),
+                }),
+                DomainEvent::DeviceDeregistered { endpoint, .. } => {
+                    self.hub.publish_fleet(FleetNotice::Deregistered {
+                        endpoint: endpoint.clone(),
+                    })
+                }
+                _ => {}
+            }
             self.domain.publish(event);
         }
     }

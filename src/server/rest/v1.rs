@@ -17,7 +17,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::TryStreamExt;
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use utoipa::IntoParams;
 
@@ -286,36 +285,11 @@ pub async fn series(
         points: Vec::new(),
         buckets: Vec::new(),
     };
-    // One more than fits tells whether the range must be reduced, without
-    // counting the range first.
-    let points =
-        db::resource::series_values(pool, &key, rtype.data_type, from, to, max_points + 1, false)
-            .await?;
-    if points.len() as i64 <= max_points {
-        data.total = points.len() as i64;
-        data.points = points;
-    } else if rtype.data_type.is_numeric() {
-        let width = bucket_width(from, to, max_points);
-        data.buckets = db::resource::series_buckets(pool, &key, from, to, width).await?;
-        data.total = data.buckets.iter().map(|b| b.count).sum();
-        data.downsampled = true;
-        data.bucket_ms = Some(width);
-    } else {
-        data.points =
-            db::resource::series_values(pool, &key, rtype.data_type, from, to, max_points, true)
-                .await?;
-        data.total = db::resource::series_count(pool, &key, from, to).await?;
-        data.truncated = true;
-    }
+    crate::server::series::read(pool, &key, rtype.data_type, &mut data).await?;
     Ok(Json(data).into_response())
 }
 
-/// The smallest whole-millisecond width that splits [from, to] into at
-/// most `max_points` buckets.
-pub fn bucket_width(from: i64, to: i64, max_points: i64) -> i64 {
-    let span = to - from + 1;
-    ((span + max_points - 1) / max_points).max(1)
-}
+pub use crate::server::series::bucket_width;
 
 /// Query parameters of the events route.
 #[derive(IntoParams)]
@@ -476,26 +450,7 @@ pub async fn events(
         ));
     }
 
-    let mut events = db::event::list(pool, &filter, limit + 1).await?;
-    let next_before = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        events.last().map(|e| e.id)
-    } else {
-        None
-    };
-    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-    let mut linked: BTreeMap<i64, Vec<_>> = BTreeMap::new();
-    for (event_id, value) in db::event::resources_of(pool, &ids).await? {
-        linked.entry(event_id).or_default().push(value);
-    }
-    for e in &mut events {
-        e.resources = linked.remove(&e.id).unwrap_or_default();
-    }
-    Ok(Json(EventPage {
-        events,
-        next_before,
-    })
-    .into_response())
+    Ok(Json(db::event::page(pool, &filter, limit).await?).into_response())
 }
 
 /// A typed JSON value as CSV text: strings without JSON quotes.

@@ -1,5 +1,7 @@
 use crate::model::{CurrentUser, Role};
 use crate::server_fns::auth::whoami;
+use crate::ui::components::relative_time::provide_clock;
+use crate::ui::live_socket::{provide_live, LiveStatus};
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::use_location;
@@ -93,6 +95,8 @@ fn NavLinks(user: Option<CurrentUser>) -> impl IntoView {
 /// JavaScript), and the page body.
 #[component]
 pub fn Layout() -> impl IntoView {
+    provide_clock();
+    let live = provide_live();
     let user = Resource::new(|| (), |_| whoami());
     let nav = move || {
         Suspend::new(async move {
@@ -142,8 +146,9 @@ pub fn Layout() -> impl IntoView {
                 </div>
             </aside>
             <div class="flex min-h-screen flex-1 flex-col lg:pl-60">
-                <div class="flex items-center justify-end gap-3 border-b border-slate-200 bg-white px-4 py-2 text-sm lg:hidden dark:border-slate-800 dark:bg-slate-900">
-                    <A href="/logout" attr:class="text-slate-500 hover:text-slate-900 dark:text-slate-400 dark:hover:text-white">
+                <div class="flex items-center justify-end gap-4 px-4 pt-3 text-sm sm:px-6 lg:px-8">
+                    <LiveIndicator status=live.status />
+                    <A href="/logout" attr:class="text-slate-500 hover:text-slate-900 lg:hidden dark:text-slate-400 dark:hover:text-white">
                         "Sign out"
                     </A>
                 </div>
@@ -152,6 +157,29 @@ pub fn Layout() -> impl IntoView {
                 </main>
             </div>
         </div>
+    }
+}
+
+/// The live connection's state: a dot and a word, pulsing while it
+/// reconnects. Without JavaScript the page is a snapshot and says so.
+#[component]
+fn LiveIndicator(status: RwSignal<LiveStatus>) -> impl IntoView {
+    view! {
+        <span
+            class="inline-flex items-center gap-1.5 text-xs text-slate-500 dark:text-slate-400"
+            role="status"
+            aria-label="Live updates"
+            data-live=move || status.get().label()
+        >
+            <span class=move || {
+                match status.get() {
+                    LiveStatus::Live => "h-2 w-2 rounded-full bg-emerald-500",
+                    LiveStatus::Connecting => "h-2 w-2 rounded-full bg-slate-300",
+                    LiveStatus::Reconnecting => "h-2 w-2 rounded-full bg-amber-500 animate-pulse",
+                }
+            }></span>
+            {move || status.get().label()}
+        </span>
     }
 }
 

@@ -1,227 +1,464 @@
 use crate::chart::push_point;
-use crate::model::{format_time, EndpointDetail, LatestValue, LiveValue, Point, Series};
+use crate::model::{
+    to_datetime_local, update_result_text, Chart, ChartRange, EndpointDetail, LatestValue,
+    LiveMessage, LiveValue, Point, Presence, RangePreset, Topic,
+};
 use crate::server_fns::endpoints::get_endpoint;
 use crate::ui::components::error_view::ErrorView;
+use crate::ui::components::event_list::EventList;
 use crate::ui::components::live_chart::LiveChart;
+use crate::ui::components::page_header::PageHeader;
 use crate::ui::components::presence_badge::PresenceBadge;
-use crate::ui::components::timestamp::Timestamp;
-use crate::ui::live_socket::{self, LiveStatus};
+use crate::ui::components::relative_time::RelativeTime;
+use crate::ui::live_socket;
+use crate::ui::style;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-/// One endpoint: identity, latest values and live charts.
+/// One endpoint: identity, charts over a chosen range, latest values,
+/// events, commands and firmware updates; values stream in live.
 #[component]
 pub fn EndpointPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
-    let detail = Resource::new(id, |id| async move {
-        match id {
-            Some(id) => get_endpoint(id).await,
-            None => Err(crate::error::AppError::NotFound("endpoint".into())),
-        }
+    let range = Memo::new(move |_| {
+        query.with(|q| ChartRange::from_params(|k| q.get(k).map(|v| v.to_string())))
     });
+    let detail = Resource::new(
+        move || (id(), range.get()),
+        |(id, range)| async move {
+            match id {
+                Some(id) => get_endpoint(id, range).await,
+                None => Err(crate::error::AppError::NotFound("endpoint".into())),
+            }
+        },
+    );
     view! {
-        <Suspense fallback=|| view! { <p class="text-slate-500">"Loading endpoint…"</p> }>
+        <Transition fallback=|| view! { <p class=style::MUTED>"Loading endpoint…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorView errors /> }>
                 {move || Suspend::new(async move {
-                    detail.await.map(|d| view! { <EndpointView detail=d /> })
+                    detail
+                        .await
+                        .map(|d| view! { <EndpointView detail=d refetch=move || detail.refetch() /> })
                 })}
             </ErrorBoundary>
-        </Suspense>
+        </Transition>
     }
 }
 
-/// Applies one live value to the page's state.
-fn apply_live(value: &LiveValue, latest: &mut [LatestValue], series: &mut [Series]) {
-    if let Some(row) = latest.iter_mut().find(|l| l.path == value.path) {
-        row.value = value.value.clone();
-        row.received_at = value.received_at;
+/// Applies one live value to the page's state. Returns false when the
+/// value is of a resource the page does not show yet.
+fn apply_live(
+    value: &LiveValue,
+    latest: &mut [LatestValue],
+    charts: &mut [Chart],
+    live_charts: bool,
+) -> bool {
+    let Some(row) = latest.iter_mut().find(|l| l.path == value.path) else {
+        return false;
+    };
+    row.value = value.value.clone();
+    row.received_at = value.received_at;
+    if let (true, Some(v)) = (live_charts, value.numeric) {
+        if let Some(s) = charts
+            .iter_mut()
+            .flat_map(|c| c.series.iter_mut())
+            .find(|s| s.path == value.path)
+        {
+            push_point(
+                &mut s.points,
+                Point {
+                    t: value.received_at,
+                    v,
+                },
+            );
+        }
     }
-    if let (Some(v), Some(s)) = (
-        value.numeric,
-        series.iter_mut().find(|s| s.path == value.path),
-    ) {
-        push_point(
-            &mut s.points,
-            Point {
-                t: value.received_at,
-                v,
-            },
-        );
+    true
+}
+
+/// What a live value says about presence: a registration or an update
+/// means the device listens now, a deregistration that it left. (A queue-mode
+/// device falls asleep again later; the next page load shows that.)
+fn presence_after(value: &LiveValue) -> Option<Presence> {
+    if value.path.object_id != crate::model::REGISTRATION_OBJECT {
+        return None;
+    }
+    match value.path.resource_id {
+        0 | 2 => Some(Presence::Online),
+        1 => Some(Presence::Offline),
+        _ => None,
+    }
+}
+
+/// Resources of object 3 (Device) shown as the endpoint's identity.
+const IDENTITY: &[(i64, &str)] = &[
+    (0, "Manufacturer"),
+    (1, "Model"),
+    (2, "Serial number"),
+    (3, "Firmware version"),
+    (9, "Battery"),
+    (10, "Free memory"),
+];
+
+#[component]
+fn Fact(label: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <div class=format!("{} p-3", style::CARD)>
+            <dt class=format!("text-xs uppercase tracking-wide {}", style::MUTED)>{label}</dt>
+            <dd class="mt-1 truncate text-sm">{children()}</dd>
+        </div>
     }
 }
 
 #[component]
-fn EndpointView(detail: EndpointDetail) -> impl IntoView {
+fn EndpointView(
+    detail: EndpointDetail,
+    refetch: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
     let name = detail.summary.name.clone();
     let latest = RwSignal::new(detail.latest.clone());
-    let series = RwSignal::new(detail.series.clone());
-    let status = RwSignal::new(LiveStatus::Connecting);
-    // A value of a resource the page did not know yet: show it after a reload.
+    let charts = RwSignal::new(detail.charts.clone());
+    let live_charts = detail.range.is_live();
+    let presence = RwSignal::new(detail.summary.presence);
+    // A value of a resource the page did not know yet: offer a refresh.
     let unseen = RwSignal::new(0usize);
-    live_socket::subscribe(name.clone(), status, move |value| {
-        let known = latest.with_untracked(|l| l.iter().any(|x| x.path == value.path));
-        if !known {
-            unseen.update(|n| *n += 1);
-            return;
-        }
-        latest.update(|l| {
-            series.update(|s| apply_live(&value, l, s));
-        });
-    });
+    let on_resync = refetch.clone();
+    live_socket::subscribe(
+        vec![Topic::Endpoint { name: name.clone() }],
+        move |message| {
+            if let LiveMessage::Value(value) = message {
+                if let Some(p) = presence_after(&value) {
+                    presence.set(p);
+                }
+                let mut known = true;
+                latest.update(|l| charts.update(|c| known = apply_live(&value, l, c, live_charts)));
+                if !known {
+                    unseen.update(|n| *n += 1);
+                }
+            }
+        },
+        on_resync,
+    );
 
     let s = detail.summary.clone();
-    let facts = vec![
-        (
-            "Last seen",
-            s.last_seen_at
-                .map(format_time)
-                .unwrap_or_else(|| "never".into()),
-        ),
-        (
-            "Last registration",
-            detail
-                .last_registration_at
-                .map(format_time)
-                .unwrap_or_else(|| "never".into()),
-        ),
-        (
-            "Last update",
-            detail
-                .last_update_at
-                .map(format_time)
-                .unwrap_or_else(|| "never".into()),
-        ),
-        (
-            "Lifetime",
-            detail
-                .lifetime_s
-                .map(|l| format!("{l} s"))
-                .unwrap_or_else(|| "unknown".into()),
-        ),
-        (
-            "Binding",
-            format!(
-                "{}{}",
-                detail.binding.clone().unwrap_or_else(|| "unknown".into()),
-                if detail.queue_mode {
-                    " (queue mode)"
-                } else {
-                    ""
-                }
-            ),
-        ),
-    ];
-    let chart_count = detail.series.len();
+    let identity = IDENTITY
+        .iter()
+        .map(|(rid, label)| {
+            let text = detail
+                .device_fact(*rid)
+                .map(|l| match &l.unit {
+                    Some(u) if !u.is_empty() => format!("{} {u}", l.value),
+                    _ => l.value.clone(),
+                })
+                .unwrap_or_else(|| "–".into());
+            view! { <Fact label=*label><span title=text.clone()>{text.clone()}</span></Fact> }
+        })
+        .collect_view();
+    let binding = format!(
+        "{}{}",
+        detail.binding.clone().unwrap_or_else(|| "unknown".into()),
+        if detail.queue_mode {
+            " (queue mode)"
+        } else {
+            ""
+        }
+    );
+    let lifetime = detail
+        .lifetime_s
+        .map(|l| format!("{l} s"))
+        .unwrap_or_else(|| "default (86400 s)".into());
 
     view! {
         <Title text=name.clone() />
-        <div class="mb-6 flex flex-wrap items-center gap-3">
-            <h1 class="font-mono text-2xl font-semibold tracking-tight">{name.clone()}</h1>
-            <PresenceBadge presence=s.presence />
-            <span
-                class="ml-auto inline-flex items-center gap-1.5 text-xs text-slate-500"
-                role="status"
-                aria-label="Live updates"
-                data-live=move || status.get().label()
-            >
-                <span class=move || {
-                    match status.get() {
-                        LiveStatus::Live => "h-2 w-2 rounded-full bg-emerald-500",
-                        LiveStatus::Connecting => "h-2 w-2 rounded-full bg-slate-300",
-                        LiveStatus::Reconnecting => "h-2 w-2 rounded-full bg-amber-500 animate-pulse",
-                    }
-                }></span>
-                {move || status.get().label()}
-            </span>
-        </div>
+        <nav aria-label="Breadcrumb" class=format!("mb-2 text-sm {}", style::MUTED)>
+            <A href="/endpoints" attr:class=style::LINK>"Endpoints"</A>
+            " / "
+        </nav>
+        <PageHeader title=name.clone()>
+            {move || view! { <PresenceBadge presence=presence.get() /> }}
+        </PageHeader>
 
-        <dl class="mb-8 grid grid-cols-2 gap-4 sm:grid-cols-5">
-            {facts
-                .into_iter()
-                .map(|(k, v)| {
-                    view! {
-                        <div class="rounded-lg border border-slate-200 bg-white p-3 shadow-sm">
-                            <dt class="text-xs uppercase tracking-wide text-slate-500">{k}</dt>
-                            <dd class="mt-1 text-sm">{v}</dd>
-                        </div>
-                    }
-                })
-                .collect_view()}
-        </dl>
+        <section aria-label="Identity" class="mb-8">
+            <dl class="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-6">
+                {identity}
+                <Fact label="Last seen"><RelativeTime ms=s.last_seen_at /></Fact>
+                <Fact label="Registered"><RelativeTime ms=detail.last_registration_at /></Fact>
+                <Fact label="Last update"><RelativeTime ms=detail.last_update_at /></Fact>
+                <Fact label="Lifetime">{lifetime}</Fact>
+                <Fact label="Binding">{binding}</Fact>
+                <Fact label="Resources">{s.resource_count}</Fact>
+            </dl>
+        </section>
 
         <section aria-labelledby="charts-heading" class="mb-8">
-            <h2 id="charts-heading" class="mb-3 text-lg font-semibold">"Charts (last 24 h)"</h2>
-            {(chart_count == 0)
-                .then(|| view! { <p class="text-slate-500">"No numeric resources yet."</p> })}
-            <div class="grid gap-4 lg:grid-cols-2">
-                {(0..chart_count)
+            <div class="mb-3 flex flex-wrap items-center gap-3">
+                <h2 id="charts-heading" class=format!("{} mb-0", style::H2)>"Charts"</h2>
+                <RangePicker
+                    base=format!("/endpoints/{}", s.id)
+                    range=detail.range
+                    from=detail.from
+                    to=detail.to
+                />
+            </div>
+            {charts.with_untracked(|c| c.is_empty())
+                .then(|| view! { <p class=style::MUTED>"No numeric resources yet."</p> })}
+            <div class="grid gap-4 xl:grid-cols-2">
+                {(0..charts.with_untracked(|c| c.len()))
                     .map(|i| {
-                        let one = Signal::derive(move || series.with(|s| s[i].clone()));
-                        view! { <LiveChart series=one /> }
+                        let one = Signal::derive(move || charts.with(|c| c[i].clone()));
+                        view! { <LiveChart chart=one endpoint=name.clone() from=detail.from to=detail.to /> }
                     })
                     .collect_view()}
             </div>
         </section>
 
-        <section aria-labelledby="values-heading">
-            <h2 id="values-heading" class="mb-3 text-lg font-semibold">"Latest values"</h2>
+        <section aria-labelledby="values-heading" class="mb-8">
+            <h2 id="values-heading" class=style::H2>"Latest values"</h2>
             {move || {
                 (unseen.get() > 0)
                     .then(|| {
+                        let refetch = refetch.clone();
                         view! {
-                            <p class="mb-2 text-sm text-amber-700">
-                                "New resources reported; reload to show them."
+                            <p class="mb-2 text-sm text-amber-700 dark:text-amber-300">
+                                "New resources reported. "
+                                <button type="button" class=style::LINK on:click=move |_| refetch()>
+                                    "Show them"
+                                </button>
                             </p>
                         }
                     })
             }}
-            <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
-                <table class="w-full text-left text-sm">
-                    <caption class="sr-only">"Latest values"</caption>
-                    <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+            <LatestValues latest />
+        </section>
+
+        <div class="grid gap-8 xl:grid-cols-2">
+            <section aria-labelledby="events-heading">
+                <div class="mb-3 flex items-center justify-between">
+                    <h2 id="events-heading" class=format!("{} mb-0", style::H2)>"Events"</h2>
+                    <A
+                        href=format!("/events?endpoint={}", crate::model::query::encode_component(&name))
+                        attr:class=format!("{} text-sm", style::LINK)
+                    >
+                        "All events of this endpoint"
+                    </A>
+                </div>
+                <div class=style::CARD>
+                    <EventList events=detail.events.clone() />
+                </div>
+            </section>
+            <div class="flex flex-col gap-8">
+                <Commands detail=detail.clone() />
+                <FirmwareUpdates detail=detail.clone() />
+            </div>
+        </div>
+    }
+}
+
+/// Range buttons (links, so they work without JavaScript and can be shared)
+/// and a custom range form.
+#[component]
+fn RangePicker(base: String, range: ChartRange, from: i64, to: i64) -> impl IntoView {
+    let buttons = RangePreset::ALL
+        .into_iter()
+        .map(|p| {
+            let current = range == ChartRange::Last(p);
+            let class = if current {
+                "rounded-md bg-blue-600 px-2.5 py-1 text-xs font-medium text-white"
+            } else {
+                "rounded-md px-2.5 py-1 text-xs font-medium text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
+            };
+            view! {
+                <A
+                    href=format!("{base}{}", ChartRange::Last(p).to_query())
+                    attr:class=class
+                    attr:aria-current=current.then_some("true")
+                >
+                    {p.label()}
+                </A>
+            }
+        })
+        .collect_view();
+    let custom = matches!(range, ChartRange::Custom { .. });
+    view! {
+        <div class="flex flex-wrap items-center gap-3">
+            <div
+                role="group"
+                aria-label="Chart range"
+                class="inline-flex gap-1 rounded-lg border border-slate-200 bg-white p-1 dark:border-slate-800 dark:bg-slate-900"
+            >
+                {buttons}
+            </div>
+            <details class="text-xs" open=custom>
+                <summary class=format!("cursor-pointer {}", style::LINK)>"Custom"</summary>
+                <Form method="GET" action=base.clone() attr:class="mt-2 flex flex-wrap items-end gap-2">
+                    <label class=style::LABEL>
+                        "From (UTC)"
+                        <input type="datetime-local" name="from" required value=to_datetime_local(from) class=style::INPUT />
+                    </label>
+                    <label class=style::LABEL>
+                        "To (UTC)"
+                        <input type="datetime-local" name="to" value=to_datetime_local(to) class=style::INPUT />
+                    </label>
+                    <button type="submit" class=style::BUTTON_SECONDARY>"Show range"</button>
+                </Form>
+            </details>
+        </div>
+    }
+}
+
+/// Latest values grouped by object and instance.
+#[component]
+fn LatestValues(latest: RwSignal<Vec<LatestValue>>) -> impl IntoView {
+    // Groups of (object, instance) and the indexes of their rows; the rows
+    // themselves stay reactive.
+    let groups = move || {
+        latest.with(|l| {
+            let mut groups: Vec<((i64, i64), Vec<usize>)> = Vec::new();
+            for (i, v) in l.iter().enumerate() {
+                let key = (v.path.object_id, v.path.instance_id);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, rows)) => rows.push(i),
+                    None => groups.push((key, vec![i])),
+                }
+            }
+            groups
+        })
+    };
+    view! {
+        <div class="grid gap-4 lg:grid-cols-2">
+            <For each=groups key=|(k, rows)| (*k, rows.len()) let((key, rows))>
+                <div class=format!("{} overflow-x-auto", style::CARD)>
+                    <table class=style::TABLE>
+                        <caption class="px-4 pt-3 text-left text-sm font-semibold">
+                            {format!("Object {} / instance {}", key.0, key.1)}
+                        </caption>
+                        <thead class=style::THEAD>
+                            <tr>
+                                <th scope="col" class=style::TH>"Resource"</th>
+                                <th scope="col" class=style::TH>"Value"</th>
+                                <th scope="col" class=style::TH>"Received"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {rows
+                                .into_iter()
+                                .map(|i| {
+                                    let row = move || latest.with(|l| l.get(i).cloned());
+                                    view! {
+                                        <tr class=style::TR>
+                                            <td class=style::TD>
+                                                {move || row().map(|r| r.name).unwrap_or_default()}
+                                                <span class="ml-2 font-mono text-xs text-slate-400">
+                                                    {move || row().map(|r| r.path.to_string()).unwrap_or_default()}
+                                                </span>
+                                            </td>
+                                            <td class=format!("{} font-mono", style::TD) data-testid="latest-value">
+                                                {move || {
+                                                    row()
+                                                        .map(|r| {
+                                                            let unit = r.unit.map(|u| format!(" {u}")).unwrap_or_default();
+                                                            format!("{}{unit}", r.value)
+                                                        })
+                                                        .unwrap_or_default()
+                                                }}
+                                            </td>
+                                            <td class=format!("{} whitespace-nowrap text-slate-600 dark:text-slate-300", style::TD)>
+                                                <RelativeTime ms=Signal::derive(move || row().map(|r| r.received_at)) />
+                                            </td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </For>
+        </div>
+    }
+}
+
+#[component]
+fn Commands(detail: EndpointDetail) -> impl IntoView {
+    let empty = detail.commands.is_empty();
+    view! {
+        <section aria-labelledby="commands-heading">
+            <h2 id="commands-heading" class=style::H2>"Commands"</h2>
+            <div class=format!("{} overflow-x-auto", style::CARD)>
+                <table class=style::TABLE>
+                    <caption class="sr-only">"Commands"</caption>
+                    <thead class=style::THEAD>
                         <tr>
-                            <th scope="col" class="px-4 py-2">"Path"</th>
-                            <th scope="col" class="px-4 py-2">"Resource"</th>
-                            <th scope="col" class="px-4 py-2">"Value"</th>
-                            <th scope="col" class="px-4 py-2">"Received"</th>
+                            <th scope="col" class=style::TH>"Operation"</th>
+                            <th scope="col" class=style::TH>"Path"</th>
+                            <th scope="col" class=style::TH>"Status"</th>
                         </tr>
                     </thead>
                     <tbody>
-                        <For
-                            each=move || 0..latest.with(|l| l.len())
-                            key=|i| *i
-                            let(i)
-                        >
-                            <tr class="border-t border-slate-100">
-                                <td class="px-4 py-2 font-mono text-slate-500">
-                                    {move || latest.with(|l| l[i].path.to_string())}
-                                </td>
-                                <td class="px-4 py-2">{move || latest.with(|l| l[i].name.clone())}</td>
-                                <td class="px-4 py-2 font-mono" data-testid="latest-value">
-                                    {move || {
-                                        latest
-                                            .with(|l| {
-                                                let unit = l[i]
-                                                    .unit
-                                                    .clone()
-                                                    .map(|u| format!(" {u}"))
-                                                    .unwrap_or_default();
-                                                format!("{}{unit}", l[i].value)
-                                            })
-                                    }}
-                                </td>
-                                <td class="px-4 py-2 text-slate-600">
-                                    {move || {
-                                        let ms = latest.with(|l| l[i].received_at);
-                                        view! { <Timestamp ms=Some(ms) /> }
-                                    }}
-                                </td>
-                            </tr>
-                        </For>
+                        {detail
+                            .commands
+                            .into_iter()
+                            .map(|c| {
+                                view! {
+                                    <tr class=style::TR>
+                                        <td class=style::TD>{c.operation_type}</td>
+                                        <td class=format!("{} font-mono", style::TD)>{c.path}</td>
+                                        <td class=style::TD>{c.status}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
                     </tbody>
                 </table>
+                {empty.then(|| view! { <p class=format!("p-4 text-sm {}", style::MUTED)>"No commands yet."</p> })}
+                // The write, execute and read actions arrive with the command
+                // dispatcher; they will sit here.
+                <p class=format!("border-t border-slate-100 px-4 py-2 text-xs dark:border-slate-800 {}", style::MUTED)>
+                    "Sending commands from the dashboard is not available yet."
+                </p>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn FirmwareUpdates(detail: EndpointDetail) -> impl IntoView {
+    let empty = detail.firmware_updates.is_empty();
+    view! {
+        <section aria-labelledby="firmware-heading">
+            <h2 id="firmware-heading" class=style::H2>"Firmware updates"</h2>
+            <div class=format!("{} overflow-x-auto", style::CARD)>
+                <table class=style::TABLE>
+                    <caption class="sr-only">"Firmware updates"</caption>
+                    <thead class=style::THEAD>
+                        <tr>
+                            <th scope="col" class=style::TH>"Version"</th>
+                            <th scope="col" class=style::TH>"State"</th>
+                            <th scope="col" class=style::TH>"Result"</th>
+                            <th scope="col" class=style::TH>"Updated"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {detail
+                            .firmware_updates
+                            .into_iter()
+                            .map(|u| {
+                                view! {
+                                    <tr class=style::TR>
+                                        <td class=format!("{} font-mono", style::TD)>{u.version}</td>
+                                        <td class=style::TD>{u.state.as_str()}</td>
+                                        <td class=style::TD>{u.result.map(update_result_text).unwrap_or("–")}</td>
+                                        <td class=style::TD><RelativeTime ms=Some(u.updated_at) /></td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+                {empty.then(|| view! { <p class=format!("p-4 text-sm {}", style::MUTED)>"No firmware updates yet."</p> })}
             </div>
         </section>
     }
@@ -230,10 +467,10 @@ fn EndpointView(detail: EndpointDetail) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DataType, ResourcePath};
+    use crate::model::{DataType, ResourcePath, Series};
 
     #[test]
-    fn live_values_update_the_row_and_the_series() {
+    fn live_values_update_the_row_and_the_chart() {
         let path = ResourcePath {
             object_id: 3303,
             instance_id: 0,
@@ -248,24 +485,68 @@ mod tests {
             value: "1".into(),
             received_at: 1,
         }];
-        let mut series = vec![Series {
-            path,
+        let mut charts = vec![Chart {
+            object_id: 3303,
+            resource_id: 5700,
             name: "temperature".into(),
             unit: None,
-            points: vec![],
-        }];
-        apply_live(
-            &LiveValue {
-                endpoint: "e".into(),
+            series: vec![Series {
                 path,
-                value: "2.5".into(),
-                numeric: Some(2.5),
-                received_at: 5,
+                name: "temperature".into(),
+                unit: None,
+                points: vec![],
+                bands: vec![],
+            }],
+        }];
+        let value = LiveValue {
+            endpoint: "e".into(),
+            path,
+            value: "2.5".into(),
+            numeric: Some(2.5),
+            received_at: 5,
+        };
+        assert!(apply_live(&value, &mut latest, &mut charts, true));
+        assert_eq!(latest[0].value, "2.5");
+        assert_eq!(charts[0].series[0].points, vec![Point { t: 5, v: 2.5 }]);
+        // A past range keeps its chart but still shows the latest value.
+        assert!(apply_live(
+            &LiveValue {
+                received_at: 6,
+                ..value.clone()
             },
             &mut latest,
-            &mut series,
-        );
-        assert_eq!(latest[0].value, "2.5");
-        assert_eq!(series[0].points, vec![Point { t: 5, v: 2.5 }]);
+            &mut charts,
+            false
+        ));
+        assert_eq!(charts[0].series[0].points.len(), 1);
+        assert_eq!(latest[0].received_at, 6);
+        let other = LiveValue {
+            path: ResourcePath {
+                resource_id: 5701,
+                ..path
+            },
+            ..value
+        };
+        assert!(!apply_live(&other, &mut latest, &mut charts, true));
+    }
+
+    #[test]
+    fn registration_values_set_presence() {
+        let at = |resource_id| LiveValue {
+            endpoint: "e".into(),
+            path: ResourcePath {
+                object_id: crate::model::REGISTRATION_OBJECT,
+                instance_id: 0,
+                resource_id,
+                resource_instance_id: None,
+            },
+            value: "1".into(),
+            numeric: Some(1.0),
+            received_at: 1,
+        };
+        assert_eq!(presence_after(&at(0)), Some(Presence::Online));
+        assert_eq!(presence_after(&at(2)), Some(Presence::Online));
+        assert_eq!(presence_after(&at(1)), Some(Presence::Offline));
+        assert_eq!(presence_after(&at(3)), None);
     }
 }

@@ -1,5 +1,6 @@
 pub mod endpoint;
-pub mod home;
+pub mod endpoints;
+pub mod events;
 pub mod login;
 pub mod logout;
 pub mod not_found;
