@@ -4,9 +4,10 @@ use leptos::prelude::*;
 
 #[server(prefix = "/sfn", endpoint = "endpoints/list")]
 pub async fn list_endpoints() -> Result<Vec<EndpointSummary>, AppError> {
+    use crate::model::Role;
     use crate::server::{context, db};
     context::respond(async {
-        let (state, _user) = context::require_user().await?;
+        let (state, _user) = context::require_role(Role::Viewer).await?;
         Ok(db::endpoint::list(&state.db.pool, 10_000).await?)
     })
     .await
@@ -16,12 +17,13 @@ pub async fn list_endpoints() -> Result<Vec<EndpointSummary>, AppError> {
 /// numeric resource, its recent points for a chart.
 #[server(prefix = "/sfn", endpoint = "endpoints/detail")]
 pub async fn get_endpoint(id: i64) -> Result<EndpointDetail, AppError> {
+    use crate::model::Role;
     use crate::model::Series;
     use crate::server::{context, db};
     context::respond(async move {
         const CHART_WINDOW_MS: i64 = 24 * 3_600_000;
         const CHART_MAX_POINTS: i64 = 1_000;
-        let (state, _user) = context::require_user().await?;
+        let (state, _user) = context::require_role(Role::Viewer).await?;
         let pool = &state.db.pool;
         let mut detail = db::endpoint::get(pool, id)
             .await?
