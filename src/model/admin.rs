@@ -18,7 +18,7 @@ pub struct ResourceTypeInfo {
 /// The resource types page: the (filtered) types and whether the viewer
 /// may edit them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceTypesPage {
+pub struct ResourceTypeList {
     pub types: Vec<ResourceTypeInfo>,
     pub can_edit: bool,
 }
@@ -36,7 +36,7 @@ pub struct UserInfo {
 /// The users page: every user, and which one is the signed-in admin (who
 /// may not deactivate or demote themselves).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UsersPage {
+pub struct UserList {
     pub users: Vec<UserInfo>,
     pub me: i64,
 }
@@ -58,7 +58,7 @@ pub struct TokenInfo {
 /// The tokens page. `new_secret` carries the secret of a token created by
 /// a plain form post (no JavaScript), once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokensPage {
+pub struct TokenList {
     pub tokens: Vec<TokenInfo>,
     pub new_secret: Option<String>,
 }

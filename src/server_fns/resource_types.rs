@@ -1,7 +1,7 @@
 //! The resource type catalogue: every signed-in user reads it; admins
 //! rename types, set units and add types for custom objects.
 use crate::error::AppError;
-use crate::model::ResourceTypesPage;
+use crate::model::ResourceTypeList;
 use leptos::prelude::*;
 
 /// Longest type name and unit accepted.
@@ -11,7 +11,7 @@ pub const MAX_UNIT_LEN: usize = 32;
 /// Every resource type whose name, path, unit, type or origin contains `q`
 /// (case-insensitive; all of them without `q`), by object and resource.
 #[server(prefix = "/sfn", endpoint = "resource_types/list")]
-pub async fn list_resource_types(q: Option<String>) -> Result<ResourceTypesPage, AppError> {
+pub async fn list_resource_types(q: Option<String>) -> Result<ResourceTypeList, AppError> {
     use crate::model::{ResourceTypeInfo, Role};
     use crate::server::{context, db};
     context::respond(async move {
@@ -42,7 +42,7 @@ pub async fn list_resource_types(q: Option<String>) -> Result<ResourceTypesPage,
                     .any(|field| field.contains(&needle))
             })
             .collect();
-        Ok(ResourceTypesPage {
+        Ok(ResourceTypeList {
             types,
             can_edit: user.role.allows(Role::Admin),
         })

@@ -1,7 +1,7 @@
 //! Device and API tokens (admin only). A secret is shown once, when its
 //! token is created, and never stored in clear.
 use crate::error::AppError;
-use crate::model::{CreatedToken, TokensPage};
+use crate::model::{CreatedToken, TokenList};
 use leptos::prelude::*;
 
 /// The cookie that carries a new secret from a plain form post (no
@@ -10,7 +10,7 @@ use leptos::prelude::*;
 const NEW_TOKEN_COOKIE: &str = "flownexus_new_token";
 
 #[server(prefix = "/sfn", endpoint = "tokens/list")]
-pub async fn list_tokens() -> Result<TokensPage, AppError> {
+pub async fn list_tokens() -> Result<TokenList, AppError> {
     use crate::model::{Role, TokenInfo};
     use crate::server::{context, db};
     context::respond(async {
@@ -35,7 +35,7 @@ pub async fn list_tokens() -> Result<TokensPage, AppError> {
         if new_secret.is_some() {
             set_secret_cookie(&state, "", 0);
         }
-        Ok(TokensPage { tokens, new_secret })
+        Ok(TokenList { tokens, new_secret })
     })
     .await
 }

@@ -2,16 +2,16 @@
 //! roles, deactivate and reactivate. An admin cannot deactivate or demote
 //! themselves, so there is always an admin who can undo a mistake.
 use crate::error::AppError;
-use crate::model::UsersPage;
+use crate::model::UserList;
 use leptos::prelude::*;
 
 #[server(prefix = "/sfn", endpoint = "users/list")]
-pub async fn list_users() -> Result<UsersPage, AppError> {
+pub async fn list_users() -> Result<UserList, AppError> {
     use crate::model::Role;
     use crate::server::{context, db};
     context::respond(async {
         let (state, me) = context::require_role(Role::Admin).await?;
-        Ok(UsersPage {
+        Ok(UserList {
             users: db::users::list(&state.db.pool).await?,
             me: me.id,
         })

@@ -1,6 +1,9 @@
+pub mod access_denied;
 pub mod error_view;
+pub mod form_status;
 pub mod layout;
 pub mod live_chart;
+pub mod origin_badge;
 pub mod page_header;
 pub mod presence_badge;
 pub mod timestamp;

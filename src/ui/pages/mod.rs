@@ -1,5 +1,9 @@
+pub mod account;
 pub mod endpoint;
 pub mod home;
 pub mod login;
 pub mod logout;
 pub mod not_found;
+pub mod resource_types;
+pub mod tokens;
+pub mod users;
