@@ -2,8 +2,8 @@
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage, endpoint::EndpointPage, home::HomePage, login::LoginPage,
-    logout::LogoutPage, not_found::NotFound, resource_types::ResourceTypesPage,
-    tokens::TokensPage, users::UsersPage,
+    logout::LogoutPage, not_found::NotFound, resource_types::ResourceTypesPage, tokens::TokensPage,
+    users::UsersPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -40,12 +40,16 @@ pub mod context {
 
     /// Runs a server function body and gives a failed call the HTTP status
     /// of its error (server functions answer 500 for every error otherwise).
+    /// A plain form post keeps leptos_axum's redirect back to the form,
+    /// except when it is refused (401, 403): a forged post gets its status,
+    /// and so does a page whose data the user may not see.
     pub async fn respond<T>(
         body: impl std::future::Future<Output = Result<T, AppError>>,
     ) -> Result<T, AppError> {
         let result = body.await;
         if let Err(e) = &result {
-            if !is_plain_form_post() {
+            let refused = matches!(e, AppError::Unauthorized | AppError::Forbidden);
+            if refused || !is_plain_form_post() {
                 if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
                     let status = axum::http::StatusCode::from_u16(e.status_code())
                         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);

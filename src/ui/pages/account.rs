@@ -18,13 +18,15 @@ pub fn AccountPage() -> impl IntoView {
     let ok = Signal::derive(move || {
         let hydrated = change.value().get().is_some_and(|r| r.is_ok());
         let plain = query.read().get(CHANGED_PARAM).is_some() && change.value().get().is_none();
-        (hydrated || plain).then(|| "Password changed. Your other sessions were signed out.".to_string())
+        (hydrated || plain)
+            .then(|| "Password changed. Your other sessions were signed out.".to_string())
     });
     let who = move || {
         Suspend::new(async move {
-            user.await.ok().flatten().map(|u| {
-                format!("Signed in as {} ({})", u.username, u.role.as_str())
-            })
+            user.await
+                .ok()
+                .flatten()
+                .map(|u| format!("Signed in as {} ({})", u.username, u.role.as_str()))
         })
     };
     view! {
