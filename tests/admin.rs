@@ -102,6 +102,18 @@ async fn admin_creates(app: &TestApp, admin: &str, username: &str, password: &st
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
 }
 
+/// An admin's `users/set_active` or `users/set_role` call.
+async fn admin_sets(
+    app: &TestApp,
+    admin: &str,
+    what: &str,
+    id: &str,
+    value: &str,
+) -> (StatusCode, Json) {
+    let endpoint = format!("users/set_{what}");
+    call(app, Some(admin), &endpoint, &[("id", id), (what, value)]).await
+}
+
 async fn user_id(app: &TestApp, username: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
         .bind(username)
@@ -296,13 +308,7 @@ async fn admin_creates_a_user_who_can_sign_in(backend: Backend) {
     assert!(html.contains("nora") && html.contains("Create a user"));
     // A role change takes effect on her next request.
     let id = user_id(&app, "nora").await.to_string();
-    let answer = call(
-        &app,
-        Some(&admin),
-        "users/set_role",
-        &[("id", &id), ("role", "viewer")],
-    )
-    .await;
+    let answer = admin_sets(&app, &admin, "role", &id, "viewer").await;
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     assert_eq!(
         call(&app, Some(&cookie), "whoami", &[]).await.1["role"],
@@ -318,13 +324,7 @@ async fn deactivated_users_cannot_sign_in_and_their_sessions_end(backend: Backen
     assert_eq!(app.get_page("/", Some(&cookie)).await.0, StatusCode::OK);
     let id = user_id(&app, "dora").await.to_string();
 
-    let answer = call(
-        &app,
-        Some(&admin),
-        "users/set_active",
-        &[("id", &id), ("active", "false")],
-    )
-    .await;
+    let answer = admin_sets(&app, &admin, "active", &id, "false").await;
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     assert!(app.get_page("/", Some(&cookie)).await.0.is_redirection());
     assert_eq!(
@@ -341,33 +341,15 @@ async fn deactivated_users_cannot_sign_in_and_their_sessions_end(backend: Backen
         .unwrap();
     assert_eq!(sessions, 0, "deactivation ends the sessions");
 
-    let answer = call(
-        &app,
-        Some(&admin),
-        "users/set_active",
-        &[("id", &id), ("active", "true")],
-    )
-    .await;
+    let answer = admin_sets(&app, &admin, "active", &id, "true").await;
     assert_eq!(answer.0, StatusCode::OK);
     assert!(login(&app, "dora", "dora-password-1").await.is_some());
 
     // An admin can neither deactivate nor demote themselves.
     let me = user_id(&app, "admin").await.to_string();
-    let answer = call(
-        &app,
-        Some(&admin),
-        "users/set_active",
-        &[("id", &me), ("active", "false")],
-    )
-    .await;
+    let answer = admin_sets(&app, &admin, "active", &me, "false").await;
     assert_field_error(&answer, "active");
-    let answer = call(
-        &app,
-        Some(&admin),
-        "users/set_role",
-        &[("id", &me), ("role", "operator")],
-    )
-    .await;
+    let answer = admin_sets(&app, &admin, "role", &me, "operator").await;
     assert_field_error(&answer, "role");
     assert_eq!(
         call(&app, Some(&admin), "whoami", &[]).await.1["role"],
@@ -781,14 +763,5 @@ async fn bad_user_input_is_refused_naming_the_field(backend: Backend) {
     );
     assert_eq!(app.count("users").await, 1, "nothing was created");
     let id = user_id(&app, "admin").await.to_string();
-    assert_field_error(
-        &call(
-            &app,
-            Some(&admin),
-            "users/set_role",
-            &[("id", &id), ("role", "root")],
-        )
-        .await,
-        "role",
-    );
+    assert_field_error(&admin_sets(&app, &admin, "role", &id, "root").await, "role");
 }

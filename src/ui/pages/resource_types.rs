@@ -42,7 +42,7 @@ pub fn ResourceTypesPage() -> impl IntoView {
             title="Resource types"
             subtitle="The LwM2M objects and resources the server knows: seeded with the release, discovered from device data, or added for custom objects."
         >
-            <Form method="GET" action="" attr:class="flex items-end gap-2" attr:role="search">
+            <Form method="GET" action="/resource-types" attr:class="flex items-end gap-2" attr:role="search">
                 <label class=LABEL>
                     "Search"
                     <input
