@@ -1,8 +1,9 @@
 //! The shell, the router and the route table.
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
-    endpoint::EndpointPage, endpoints::EndpointsPage, events::EventsPage, login::LoginPage,
-    logout::LogoutPage, not_found::NotFound,
+    account::AccountPage, endpoint::EndpointPage, endpoints::EndpointsPage, events::EventsPage,
+    login::LoginPage, logout::LogoutPage, not_found::NotFound, resource_types::ResourceTypesPage,
+    tokens::TokensPage, users::UsersPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -44,6 +45,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/endpoints") view=EndpointsPage ssr=SsrMode::Async />
                     <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
                     <Route path=path!("/endpoints/:id") view=EndpointPage ssr=SsrMode::Async />
+                    <Route path=path!("/resource-types") view=ResourceTypesPage ssr=SsrMode::Async />
+                    <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/logout") view=LogoutPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>

@@ -1,5 +1,6 @@
 //! Types shared by the server and the browser: what server functions return,
 //! what the live websocket carries, and the LwM2M value model.
+pub mod admin;
 pub mod api;
 pub mod endpoint;
 pub mod event_query;
@@ -11,6 +12,7 @@ pub mod presence;
 pub mod query;
 pub mod user;
 
+pub use admin::*;
 pub use api::*;
 pub use endpoint::*;
 pub use event_query::*;

@@ -114,6 +114,103 @@ pub async fn create_token(
     Ok((id, token))
 }
 
+/// Checks a username: 1 to 64 characters after trimming. Returns it trimmed.
+pub fn validate_username(username: &str) -> Result<&str, AppError> {
+    let username = username.trim();
+    if username.is_empty() || username.chars().count() > 64 {
+        return Err(AppError::invalid_field(
+            "username",
+            "must be 1 to 64 characters",
+        ));
+    }
+    Ok(username)
+}
+
+/// Creates an active user (the CLI's `user add` and the users page).
+/// Returns the new id.
+pub async fn create_user(
+    pool: &db::Pool,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<i64, AppError> {
+    let username = validate_username(username)?;
+    validate_password(password)?;
+    let hash = hash_password(password.to_string()).await?;
+    match db::users::insert(pool, username, &hash, role, now_ms()).await {
+        Ok(id) => {
+            tracing::info!(username, role = role.as_str(), "user created");
+            Ok(id)
+        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AppError::invalid_field(
+            "username",
+            format!("{username:?} is already taken"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets a user's password and ends their sessions, in one transaction
+/// (the CLI's `user passwd` and an admin's reset).
+pub async fn reset_password(pool: &db::Pool, user_id: i64, password: &str) -> Result<(), AppError> {
+    validate_password(password)?;
+    let hash = hash_password(password.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    if !db::users::set_password(&mut *tx, user_id, &hash, now_ms()).await? {
+        return Err(AppError::NotFound(format!("user {user_id}")));
+    }
+    db::sessions::delete_for_user(&mut *tx, user_id).await?;
+    tx.commit().await?;
+    tracing::info!(user_id, "password reset; sessions ended");
+    Ok(())
+}
+
+/// Changes the signed-in user's own password after checking the current
+/// one. Their other sessions end; the one making the change stays.
+pub async fn change_own_password(
+    pool: &db::Pool,
+    user_id: i64,
+    session_token_hash: &str,
+    current: &str,
+    new: &str,
+) -> Result<(), AppError> {
+    let user = db::users::find_by_id(pool, user_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    if !verify_password(current.to_string(), Some(user.password_hash)).await {
+        return Err(AppError::invalid_field(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    validate_password(new).map_err(|e| match e.details().first() {
+        Some(d) => AppError::invalid_field("new_password", d.reason.clone()),
+        None => e,
+    })?;
+    let hash = hash_password(new.to_string()).await?;
+    let mut tx = pool.begin().await?;
+    db::users::set_password(&mut *tx, user_id, &hash, now_ms()).await?;
+    db::sessions::delete_others(&mut *tx, user_id, session_token_hash).await?;
+    tx.commit().await?;
+    tracing::info!(username = user.username, "password changed by its user");
+    Ok(())
+}
+
+/// Activates or deactivates a user. Deactivation ends their sessions in the
+/// same transaction, so they are signed out at once.
+pub async fn set_user_active(pool: &db::Pool, user_id: i64, active: bool) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    if !db::users::set_active(&mut *tx, user_id, active, now_ms()).await? {
+        return Err(AppError::NotFound(format!("user {user_id}")));
+    }
+    if !active {
+        db::sessions::delete_for_user(&mut *tx, user_id).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(user_id, active, "user activation changed");
+    Ok(())
+}
+
 /// Creates the first admin when there are no users. Returns the generated
 /// password when one was generated (so the caller can show it once).
 pub async fn ensure_admin(
@@ -194,13 +291,18 @@ pub fn clear_session_cookie() -> HeaderValue {
 }
 
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE)
+}
+
+/// The non-empty value of the named cookie of a request.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
         .filter(|v| !v.is_empty())
 }

@@ -196,22 +196,12 @@ async fn user(settings: Settings, cmd: UserCommand) -> CliResult {
             role,
             password_stdin,
         } => {
-            let username = username.trim().to_string();
-            if username.is_empty() || username.len() > 64 {
-                return Err("username must be 1 to 64 characters".into());
-            }
             let role = Role::parse(&role).ok_or("unknown role")?;
             let (password, generated) = password_input(password_stdin)?;
-            let hash = auth::hash_password(password.clone())
+            auth::create_user(&db.pool, &username, &password, role)
                 .await
                 .map_err(|e| e.to_string())?;
-            match db::users::insert(&db.pool, &username, &hash, role, now_ms()).await {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    return Err(format!("user {username:?} already exists"))
-                }
-                Err(e) => return Err(e.to_string()),
-            }
+            let username = username.trim();
             say(&format!("created user {username} ({})", role.as_str()));
             if generated {
                 say(&format!("password: {password}"));
@@ -222,24 +212,13 @@ async fn user(settings: Settings, cmd: UserCommand) -> CliResult {
             password_stdin,
         } => {
             let (password, generated) = password_input(password_stdin)?;
-            let hash = auth::hash_password(password.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut tx = db.pool.begin().await.map_err(|e| e.to_string())?;
-            if !db::users::set_password(&mut *tx, &username, &hash, now_ms())
+            let user = db::users::find_by_username(&db.pool, &username)
                 .await
                 .map_err(|e| e.to_string())?
-            {
-                return Err(format!("no user {username:?}"));
-            }
-            let user = db::users::find_by_username(&mut *tx, &username)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("user vanished")?;
-            db::sessions::delete_for_user(&mut *tx, user.id)
+                .ok_or_else(|| format!("no user {username:?}"))?;
+            auth::reset_password(&db.pool, user.id, &password)
                 .await
                 .map_err(|e| e.to_string())?;
-            tx.commit().await.map_err(|e| e.to_string())?;
             say(&format!(
                 "password of {username} changed; their sessions ended"
             ));

@@ -16,7 +16,7 @@ pub mod state;
 pub mod context {
     use super::state::AppState;
     use crate::error::AppError;
-    use crate::model::CurrentUser;
+    use crate::model::{CurrentUser, Role};
     use axum::http::HeaderMap;
     use leptos::prelude::use_context;
 
@@ -41,12 +41,16 @@ pub mod context {
 
     /// Runs a server function body and gives a failed call the HTTP status
     /// of its error (server functions answer 500 for every error otherwise).
+    /// A plain form post keeps leptos_axum's redirect back to the form,
+    /// except when it is refused (401, 403): a forged post gets its status,
+    /// and so does a page whose data the user may not see.
     pub async fn respond<T>(
         body: impl std::future::Future<Output = Result<T, AppError>>,
     ) -> Result<T, AppError> {
         let result = body.await;
         if let Err(e) = &result {
-            if !is_plain_form_post() {
+            let refused = matches!(e, AppError::Unauthorized | AppError::Forbidden);
+            if refused || !is_plain_form_post() {
                 if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
                     let status = axum::http::StatusCode::from_u16(e.status_code())
                         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -71,5 +75,33 @@ pub mod context {
             .await?
             .ok_or(AppError::Unauthorized)?;
         Ok((state, user))
+    }
+
+    /// The state and the user of the request's session if their role is at
+    /// least `least`: Unauthorized without a session, Forbidden (403) when
+    /// the role is too low. Every server function calls this (or
+    /// `require_user`, which is `require_role(Role::Viewer)`).
+    pub async fn require_role(least: Role) -> Result<(AppState, CurrentUser), AppError> {
+        let (state, user) = require_user().await?;
+        if !user.role.allows(least) {
+            tracing::warn!(
+                username = user.username,
+                role = user.role.as_str(),
+                needed = least.as_str(),
+                "role too low"
+            );
+            return Err(AppError::Forbidden);
+        }
+        Ok((state, user))
+    }
+
+    /// The hash of the request's session token (to keep that session when
+    /// others end).
+    pub async fn session_token_hash() -> Result<Option<String>, AppError> {
+        let headers: HeaderMap = leptos_axum::extract().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read request headers");
+            AppError::Internal
+        })?;
+        Ok(super::auth::session_token(&headers).map(|t| super::auth::hash_token(&t)))
     }
 }

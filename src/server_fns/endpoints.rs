@@ -7,7 +7,7 @@ use leptos::prelude::*;
 pub async fn list_endpoints(query: EndpointListQuery) -> Result<EndpointListPage, AppError> {
     use crate::server::{context, db};
     context::respond(async move {
-        let (state, _user) = context::require_user().await?;
+        let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let mut conn = state.db.pool.acquire().await?;
         Ok(db::endpoint::list_page(&mut conn, &query, db::now_ms()).await?)
     })
@@ -29,7 +29,7 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
     use crate::server::db::resource::SeriesKey;
     use crate::server::{context, db, series};
     context::respond(async move {
-        let (state, _user) = context::require_user().await?;
+        let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let pool = &state.db.pool;
         let mut detail = db::endpoint::get(pool, id)
             .await?

@@ -8,7 +8,7 @@ pub async fn list_events(query: EventListQuery) -> Result<EventPage, AppError> {
     use crate::server::db::event::EventFilter;
     use crate::server::{context, db};
     context::respond(async move {
-        let (state, _user) = context::require_user().await?;
+        let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let pool = &state.db.pool;
         let endpoint_id = if query.endpoint.is_empty() {
             None

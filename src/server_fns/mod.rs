@@ -1,5 +1,21 @@
-//! Server functions, by resource. Each checks the session itself: the page
-//! redirect in the router is a convenience, not the access control.
+//! Server functions, by resource. Each checks the session and the role
+//! itself (`context::require_role`): the page redirect in the router and the
+//! hidden navigation links are conveniences, not the access control.
+//!
+//! | functions                                   | least role                |
+//! |---------------------------------------------|---------------------------|
+//! | `auth`: login, logout, whoami               | none (they manage it)     |
+//! | `endpoints`: list, detail (reads)           | viewer                    |
+//! | `events`, `overview` (reads)                | viewer                    |
+//! | `resource_types::list_resource_types`       | viewer                    |
+//! | `resource_types`: update, create            | admin                     |
+//! | `users`: everything                         | admin                     |
+//! | `tokens`: everything                        | admin                     |
+//! | `account::change_password` (own password)   | viewer (any signed-in)    |
+pub mod account;
 pub mod auth;
 pub mod endpoints;
 pub mod events;
+pub mod resource_types;
+pub mod tokens;
+pub mod users;

@@ -13,7 +13,7 @@ pub async fn get_overview() -> Result<Overview, AppError> {
     use crate::server::db::event::EventFilter;
     use crate::server::{context, db};
     context::respond(async move {
-        let (state, _user) = context::require_user().await?;
+        let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let pool = &state.db.pool;
         let now = db::now_ms();
         let from = now - 3_600_000;

@@ -19,6 +19,12 @@ impl Origin {
             Origin::Custom => "custom",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Origin> {
+        [Origin::Seeded, Origin::Discovered, Origin::Custom]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
 }
 
 pub struct NewResourceType<'a> {
@@ -42,12 +48,15 @@ pub struct ResourceType {
     pub unit: Option<String>,
     pub writable: bool,
     pub executable: bool,
+    pub origin: Origin,
 }
 
-const COLUMNS: &str = "id, object_id, resource_id, name, data_type, unit, writable, executable";
+const COLUMNS: &str =
+    "id, object_id, resource_id, name, data_type, unit, writable, executable, origin";
 
 fn from_row(row: &AnyRow) -> Result<ResourceType, sqlx::Error> {
     let data_type: String = row.try_get("data_type")?;
+    let origin: String = row.try_get("origin")?;
     Ok(ResourceType {
         id: row.try_get("id")?,
         object_id: row.try_get("object_id")?,
@@ -60,6 +69,10 @@ fn from_row(row: &AnyRow) -> Result<ResourceType, sqlx::Error> {
         unit: row.try_get("unit")?,
         writable: get_bool(row, "writable")?,
         executable: get_bool(row, "executable")?,
+        origin: Origin::parse(&origin).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "origin".into(),
+            source: format!("unknown origin {origin:?}").into(),
+        })?,
     })
 }
 
@@ -115,4 +128,46 @@ pub async fn list<'e, E: Executor<'e, Database = Any>>(
         .iter()
         .map(from_row)
         .collect()
+}
+
+pub async fn find_by_id<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+) -> Result<Option<ResourceType>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM resource_type WHERE id = $1");
+    sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// The id of the type with this name, if any (names identify types in the
+/// data API, so they are kept unique).
+pub async fn id_by_name<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    name: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM resource_type WHERE name = $1")
+        .bind(name)
+        .fetch_optional(executor)
+        .await
+}
+
+/// Renames a type and sets its unit. Returns whether the type existed.
+pub async fn update_name_unit<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+    name: &str,
+    unit: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE resource_type SET name = $2, unit = $3 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .bind(unit)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

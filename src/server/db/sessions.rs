@@ -61,3 +61,17 @@ pub async fn delete_for_user<'e, E: Executor<'e, Database = Any>>(
         .await?;
     Ok(())
 }
+
+/// Ends every session of a user but one (the one changing the password).
+pub async fn delete_others<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    user_id: i64,
+    keep_token_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(keep_token_hash)
+        .execute(executor)
+        .await?;
+    Ok(())
+}

@@ -66,19 +66,86 @@ pub async fn find_by_username<'e, E: Executor<'e, Database = Any>>(
         .transpose()
 }
 
-/// Returns whether a user of that name existed.
+/// Every user, by name, for the users page.
+pub async fn list<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<Vec<crate::model::UserInfo>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, username, password_hash, role, active, created_at FROM users ORDER BY username",
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let user = from_row(row)?;
+            Ok(crate::model::UserInfo {
+                id: user.id,
+                username: user.username,
+                role: user.role,
+                active: user.active,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn find_by_id<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query("SELECT id, username, password_hash, role, active FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Returns whether a user with that id existed.
 pub async fn set_password<'e, E: Executor<'e, Database = Any>>(
     executor: E,
-    username: &str,
+    id: i64,
     password_hash: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1")
-            .bind(username)
-            .bind(password_hash)
-            .bind(now)
-            .execute(executor)
-            .await?;
+    let done = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Returns whether a user with that id existed.
+pub async fn set_role<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+    role: Role,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Returns whether a user with that id existed.
+pub async fn set_active<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+    active: bool,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET active = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(active)
+        .bind(now)
+        .execute(executor)
+        .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -1,5 +1,15 @@
 //! Plain axum routes with stable paths: `/leshan_api/...` for compatibility
 //! with the LwM2M server's forwarder, `/api/v1/...` for ours.
+//!
+//! Who may call what (checked here, in every handler, not by the UI):
+//!
+//! | route                                  | device token | API token | session            |
+//! |----------------------------------------|--------------|-----------|--------------------|
+//! | `POST /leshan_api/resource/*` (ingest) | yes          | yes       | operator or admin  |
+//! | every read (`/api/v1/*`, data API)     | no (403)     | yes       | any role           |
+//! | `/api/v1/health`, `/api/openapi.json`  | public       | public    | public             |
+//!
+//! A deactivated user has no session (see `db::sessions::find_user`).
 pub mod csv;
 pub mod leshan;
 pub mod metrics;
@@ -11,6 +21,7 @@ use super::auth::{self, Caller};
 use super::config::IngestAuth;
 use super::state::AppState;
 use crate::error::AppError;
+use crate::model::Role;
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
 
@@ -34,16 +45,20 @@ pub async fn read_body(
         .map_err(|_| AppError::PayloadTooLarge(limit))
 }
 
-/// Authorises a device ingest request under the configured policy.
+/// Authorises a device ingest request under the configured policy: a token
+/// of either scope, or the session of an operator or admin (ingest writes,
+/// and a viewer only reads).
 pub async fn authorize_ingest(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     match auth::api_caller(state, headers).await? {
+        Some(Caller::User(user)) if !user.role.allows(Role::Operator) => Err(AppError::Forbidden),
         Some(caller) => Ok(caller),
         None if state.settings.ingest_auth == IngestAuth::Open => Ok(Caller::Anonymous),
         None => Err(AppError::Unauthorized),
     }
 }
 
-/// Authorises a data API request: an API token or a dashboard session.
+/// Authorises a data API request (a read): an API token or the session of a
+/// user of any role; a device token may only post telemetry.
 pub async fn authorize_api(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     match auth::api_caller(state, headers).await? {
         Some(Caller::Token {

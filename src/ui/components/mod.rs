@@ -1,7 +1,10 @@
+pub mod access_denied;
 pub mod error_view;
 pub mod event_list;
+pub mod form_status;
 pub mod layout;
 pub mod live_chart;
+pub mod origin_badge;
 pub mod page_header;
 pub mod presence_badge;
 pub mod relative_time;

@@ -1,6 +1,10 @@
+pub mod account;
 pub mod endpoint;
 pub mod endpoints;
 pub mod events;
 pub mod login;
 pub mod logout;
 pub mod not_found;
+pub mod resource_types;
+pub mod tokens;
+pub mod users;
