@@ -606,10 +606,7 @@ async fn series_queries_use_the_series_index(backend: Backend) {
     for kind in kinds {
         for with_ri in [false, true] {
             let sql = series_sql(kind, with_ri);
-            let explain = match backend {
-                Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
-                Backend::Postgres => format!("EXPLAIN {sql}"),
-            };
+            let explain = common::explain(backend, sql);
             let mut q = sqlx::query(&explain)
                 .bind(ep)
                 .bind(if with_ri { multi } else { temp })
@@ -628,16 +625,7 @@ async fn series_queries_use_the_series_index(backend: Backend) {
                 q = q.bind(1i64);
             }
             let rows = q.fetch_all(&app.state.db.pool).await.unwrap();
-            let plan: Vec<String> = rows
-                .iter()
-                .map(|r| {
-                    use sqlx::Row;
-                    match backend {
-                        Backend::Sqlite => r.get::<String, _>("detail"),
-                        Backend::Postgres => r.get::<String, _>(0),
-                    }
-                })
-                .collect();
+            let plan = common::plan_lines(backend, &rows);
             assert!(
                 plan.iter().any(|l| l.contains("resource_series_idx")),
                 "{kind:?} (resource instance: {with_ri}) does not use the index:\n{}\n{sql}",

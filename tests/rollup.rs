@@ -16,6 +16,7 @@ both_databases!(
     tiered_buckets_equal_raw_buckets_before_and_after_the_watermark,
     only_numeric_series_are_rolled_up_and_ingest_minute_counts_every_value,
     ids_stay_above_the_watermark_after_the_newest_values_are_deleted,
+    tier_queries_read_by_key_and_find_new_values_by_id,
 );
 
 /// Not on an hour, minute or second boundary, so ranges and buckets cut
@@ -367,4 +368,71 @@ async fn ids_stay_above_the_watermark_after_the_newest_values_are_deleted(backen
         .await
         .unwrap();
     assert_eq!(n, 110);
+}
+
+/// The tiered query reads each tier by its primary key, the ends of the
+/// range from resource_series_idx and the values after the watermark by
+/// id; none of its parts scans `resource`.
+async fn tier_queries_read_by_key_and_find_new_values_by_id(backend: Backend) {
+    let tdb = TestDb::new(backend).await;
+    let db = &tdb.db;
+    let series = numeric_series(db).await;
+    let mut rng = Lcg(5);
+    store(db, &random_rows(&mut rng, &series, 20_000, 30 * HOUR)).await;
+    run_once(db).await.unwrap();
+    store(db, &random_rows(&mut rng, &series, 100, 30 * HOUR)).await;
+    if backend == Backend::Postgres {
+        sqlx::query("ANALYZE resource")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let mark = rollup::watermark(&db.pool).await.unwrap();
+    for tier in rollup::Tier::ALL {
+        for (key, _) in &series[2..4] {
+            let with_ri = key.resource_instance_id.is_some();
+            let sql = rollup::tier_sql(tier, with_ri);
+            let explain = common::explain(backend, &sql);
+            let (start, end) = tier.whole_buckets(T0, T0 + 30 * HOUR);
+            let mut q = sqlx::query(&explain)
+                .bind(key.endpoint_id)
+                .bind(key.resource_type_id)
+                .bind(key.instance_id)
+                .bind(key.resource_instance_id.unwrap_or(-1))
+                .bind(T0)
+                .bind(T0 + 30 * HOUR)
+                .bind(start)
+                .bind(end)
+                .bind(HOUR);
+            if let Some(ri) = key.resource_instance_id {
+                q = q.bind(ri);
+            }
+            let rows = q.bind(mark).fetch_all(&db.pool).await.unwrap();
+            let plan = common::plan_lines(backend, &rows);
+            let text = plan.join("\n");
+            match backend {
+                Backend::Sqlite => {
+                    assert!(
+                        text.contains("USING PRIMARY KEY (endpoint_id=?"),
+                        "{tier:?}:\n{text}"
+                    );
+                    assert_eq!(
+                        plan.iter()
+                            .filter(|l| l.contains("USING INDEX resource_series_idx"))
+                            .count(),
+                        2,
+                        "{tier:?}:\n{text}"
+                    );
+                    assert!(
+                        text.contains("USING INTEGER PRIMARY KEY (rowid>?)"),
+                        "{tier:?}:\n{text}"
+                    );
+                }
+                Backend::Postgres => {
+                    assert!(!text.contains("Seq Scan on resource "), "{tier:?}:\n{text}");
+                    assert!(text.contains("resource_pkey"), "{tier:?}:\n{text}");
+                }
+            }
+        }
+    }
 }

@@ -206,31 +206,17 @@ pub async fn points_per_minute<'e, E: Executor<'e, Database = Any>>(
     .collect()
 }
 
-/// Buckets of `width` ms (a multiple of the tier's width), aligned from the
-/// epoch, of one numeric series in [from, to], given the watermark `mark`:
-/// the tier's rows for the whole tier buckets inside the range, plus from
-/// `resource` the values in the partial tier buckets at both ends and the
-/// values not yet rolled up (id > mark). Together every value in the range
-/// counts exactly once. The caller checks that the watermark did not move
-/// while this ran (`resource::series_buckets`).
-#[allow(clippy::too_many_arguments)]
-pub async fn tier_buckets<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    tier: Tier,
-    key: &SeriesKey,
-    from: i64,
-    to: i64,
-    width: i64,
-    mark: i64,
-) -> Result<Vec<Bucket>, sqlx::Error> {
-    let (start, end) = tier.whole_buckets(from, to);
+/// The SQL of [`tier_buckets`]: `$1..$3` the series, `$4` its
+/// resource_instance_key, `$5`/`$6` the range, `$7`/`$8` the whole tier
+/// buckets, `$9` the width, then the resource instance id if set, then the
+/// watermark.
+pub fn tier_sql(tier: Tier, resource_instance: bool) -> String {
     let table = tier.table();
-    let (ri, ri_param) = match key.resource_instance_id {
-        Some(_) => ("= $10", true),
-        None => ("IS NULL", false),
+    let ri = if resource_instance {
+        "= $10"
+    } else {
+        "IS NULL"
     };
-    // $1..$3 the series, $4 its resource_instance_key, $5/$6 the range,
-    // $7/$8 the whole tier buckets, $9 the width, $10 the resource instance.
     // The values not yet rolled up are found by id (the primary key) and
     // then filtered: the unary `+` keeps both databases from answering that
     // part from resource_series_idx, which would read the series' whole
@@ -259,7 +245,28 @@ pub async fn tier_buckets<'e, E: Executor<'e, Database = Any>>(
         raw("received_at >= $8 AND received_at <= $6"),
     );
     // The watermark is bound last so the numbering above stays as written.
-    let sql = sql.replace("$11", if ri_param { "$11" } else { "$10" });
+    sql.replace("$11", if resource_instance { "$11" } else { "$10" })
+}
+
+/// Buckets of `width` ms (a multiple of the tier's width), aligned from the
+/// epoch, of one numeric series in [from, to], given the watermark `mark`:
+/// the tier's rows for the whole tier buckets inside the range, plus from
+/// `resource` the values in the partial tier buckets at both ends and the
+/// values not yet rolled up (id > mark). Together every value in the range
+/// counts exactly once. The caller checks that the watermark did not move
+/// while this ran (`resource::series_buckets`).
+#[allow(clippy::too_many_arguments)]
+pub async fn tier_buckets<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    tier: Tier,
+    key: &SeriesKey,
+    from: i64,
+    to: i64,
+    width: i64,
+    mark: i64,
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    let (start, end) = tier.whole_buckets(from, to);
+    let sql = tier_sql(tier, key.resource_instance_id.is_some());
     let mut q = sqlx::query(&sql)
         .bind(key.endpoint_id)
         .bind(key.resource_type_id)
