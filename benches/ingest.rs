@@ -1454,7 +1454,11 @@ async fn drive(
                 d.p99_ms,
                 d.max_ms,
                 fmt_count(d.early),
-                if d.p99_ms < TARGET_LIVE_P99_MS { "" } else { "  (target p99 < 100 ms)" }
+                if d.p99_ms < TARGET_LIVE_P99_MS {
+                    ""
+                } else {
+                    "  (target p99 < 100 ms)"
+                }
             );
             if d.matched < d.expected {
                 summary.failures.push(format!(
@@ -1573,8 +1577,10 @@ impl LiveClients {
         let mut tasks = Vec::with_capacity(n);
         for i in 0..n {
             let mut req = format!("ws://{addr}/api/v1/live?mux=1").into_client_request()?;
-            req.headers_mut()
-                .insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {api_token}"))?);
+            req.headers_mut().insert(
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {api_token}"))?,
+            );
             let (mut socket, _) = tokio_tungstenite::connect_async(req).await?;
             let subscribe = ClientMessage::Subscribe {
                 topics: vec![Topic::Endpoint {

@@ -2,8 +2,8 @@
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage, endpoint::EndpointPage, endpoints::EndpointsPage, events::EventsPage,
-    login::LoginPage, logout::LogoutPage, not_found::NotFound, resource_types::ResourceTypesPage,
-    tokens::TokensPage, users::UsersPage,
+    login::LoginPage, logout::LogoutPage, not_found::NotFound, overview::OverviewPage,
+    resource_types::ResourceTypesPage, tokens::TokensPage, users::UsersPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -41,7 +41,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
-                    <Route path=path!("") view=EndpointsPage ssr=SsrMode::Async />
+                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
                     <Route path=path!("/endpoints") view=EndpointsPage ssr=SsrMode::Async />
                     <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
                     <Route path=path!("/endpoints/:id") view=EndpointPage ssr=SsrMode::Async />

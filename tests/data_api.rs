@@ -116,8 +116,21 @@ async fn bulk(
     .await;
 }
 
+/// The smallest width, in steps of `unit` ms from the even split of the
+/// range, whose buckets aligned from the epoch cover [from, to] in at most
+/// `max_points` buckets: what the server must choose, found by trying.
+fn smallest_width(from: i64, to: i64, max_points: i64, unit: i64) -> i64 {
+    let even = (to - from + 1 + max_points - 1) / max_points;
+    let first = (even + unit - 1) / unit * unit;
+    (0..)
+        .map(|i| first + i * unit)
+        .find(|w| to / w - from / w < max_points)
+        .unwrap()
+}
+
 /// What the server must answer for values i*0.5 stored at T0 + i*step,
-/// i in 0..n, read over [from, to] in buckets of `width`.
+/// i in 0..n, read over [from, to] in buckets of `width` aligned from the
+/// epoch.
 fn expected_buckets(
     n: i64,
     step: i64,
@@ -133,8 +146,7 @@ fn expected_buckets(
             continue;
         }
         let v = i as f64 * 0.5;
-        let k = (t - from) / width;
-        let start = from + k * width;
+        let start = t / width * width;
         match out.last_mut() {
             Some(b) if b.0 == start => {
                 b.1 = b.1.min(v);
@@ -318,17 +330,20 @@ async fn series_is_raw_when_it_fits_and_bucketed_when_not(backend: Backend) {
         assert_eq!(p["value"].as_f64().unwrap(), i as f64 * 0.5);
     }
 
-    // Five buckets of 1801 ms over the 9001 ms range.
+    // At most five buckets over the 9001 ms range: 1801 ms would split it
+    // evenly from T0, but aligned from the epoch (T0 is 32 ms into a
+    // 1816 ms bucket) the first width that needs no sixth bucket is 1816.
     let (status, s) = get_json(&app, &format!("{base}&max_points=5"), &token).await;
     assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["downsampled"], true);
-    assert_eq!(s["bucket_ms"], 1801);
+    assert_eq!(s["bucket_ms"], smallest_width(T0, T0 + 9000, 5, 1));
+    assert_eq!(s["bucket_ms"], 1816);
     assert_eq!(s["total"], 10);
     assert_eq!(s["points"], json!([]));
-    assert_buckets(&s, &expected_buckets(10, 1000, T0, T0 + 9000, 1801));
+    assert_buckets(&s, &expected_buckets(10, 1000, T0, T0 + 9000, 1816));
     assert_eq!(
         s["buckets"][0],
-        json!({"t": T0, "min": 0.0, "max": 0.5, "avg": 0.25, "count": 2})
+        json!({"t": T0 - 32, "min": 0.0, "max": 0.5, "avg": 0.25, "count": 2})
     );
 
     // Inclusive bounds; RFC 3339 is accepted.
@@ -382,8 +397,11 @@ async fn series_of_100k_rows_is_downsampled_and_streams_as_csv(backend: Backend)
     assert_eq!(s["max_points"], 1000, "the default");
     assert_eq!(s["total"], N);
     let width = s["bucket_ms"].as_i64().unwrap();
-    assert_eq!(width, (to - T0 + 1 + 999) / 1000);
-    assert_eq!(s["buckets"].as_array().unwrap().len(), 1000);
+    // 100 s would split the range evenly; from a minute on widths are whole
+    // minutes (so the minute rollups can answer), hence 2 min: 834 buckets.
+    assert_eq!(width, smallest_width(T0, to, 1000, 60_000));
+    assert_eq!(width, 120_000);
+    assert_eq!(s["buckets"].as_array().unwrap().len(), 834);
     assert_buckets(&s, &expected_buckets(N, 1000, T0, to, width));
 
     // A sub-range with an odd bucket count.
@@ -395,7 +413,7 @@ async fn series_of_100k_rows_is_downsampled_and_streams_as_csv(backend: Backend)
     )
     .await;
     let width = s["bucket_ms"].as_i64().unwrap();
-    assert_eq!(width, (to2 - from + 1 + 776) / 777);
+    assert_eq!(width, smallest_width(from, to2, 777, 1));
     assert!(s["buckets"].as_array().unwrap().len() <= 777);
     assert_buckets(&s, &expected_buckets(N, 1000, from, to2, width));
 
@@ -588,10 +606,7 @@ async fn series_queries_use_the_series_index(backend: Backend) {
     for kind in kinds {
         for with_ri in [false, true] {
             let sql = series_sql(kind, with_ri);
-            let explain = match backend {
-                Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
-                Backend::Postgres => format!("EXPLAIN {sql}"),
-            };
+            let explain = common::explain(backend, sql);
             let mut q = sqlx::query(&explain)
                 .bind(ep)
                 .bind(if with_ri { multi } else { temp })
@@ -610,16 +625,7 @@ async fn series_queries_use_the_series_index(backend: Backend) {
                 q = q.bind(1i64);
             }
             let rows = q.fetch_all(&app.state.db.pool).await.unwrap();
-            let plan: Vec<String> = rows
-                .iter()
-                .map(|r| {
-                    use sqlx::Row;
-                    match backend {
-                        Backend::Sqlite => r.get::<String, _>("detail"),
-                        Backend::Postgres => r.get::<String, _>(0),
-                    }
-                })
-                .collect();
+            let plan = common::plan_lines(backend, &rows);
             assert!(
                 plan.iter().any(|l| l.contains("resource_series_idx")),
                 "{kind:?} (resource instance: {with_ri}) does not use the index:\n{}\n{sql}",

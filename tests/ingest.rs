@@ -483,8 +483,8 @@ async fn compatibility_data_api_lists_values_by_resource_name(backend: Backend) 
 }
 
 /// Retention deletes values older than the limit and the latest-value rows
-/// that point at them (there is no foreign key to do it, migration 3);
-/// newer values and their latest rows stay.
+/// that point at them (there is no foreign key to do it, migration 3), and
+/// the rollup buckets as old; newer values, latest rows and buckets stay.
 async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
     let app = TestApp::new(backend).await;
     for (ep, value) in [
@@ -511,12 +511,36 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
         .await
         .unwrap();
     }
+    // Rolled up after the aging: old-dev's values in 40-day-old buckets.
+    assert_eq!(
+        flownexus::server::rollup::run_once(&app.state.db)
+            .await
+            .unwrap(),
+        3
+    );
+    let rollup_tables = [
+        "resource_rollup_minute",
+        "resource_rollup_hour",
+        "ingest_minute",
+    ];
+    for table in rollup_tables {
+        assert_eq!(app.count(table).await, 2, "{table}");
+    }
     let deleted = flownexus::server::retention::prune_once(&app.state.db, 30)
         .await
         .unwrap();
     assert_eq!(deleted, 2);
     assert_eq!(app.count("resource").await, 1);
     assert_eq!(app.count("resource_latest").await, 1);
+    // The old buckets went with the values, the new ones stay.
+    for table in rollup_tables {
+        assert_eq!(app.count(table).await, 1, "{table}");
+    }
+    let new_minute: i64 = sqlx::query_scalar("SELECT bucket_start FROM ingest_minute")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(new_minute > forty_days_ago + 86_400_000, "{new_minute}");
     let old_id: i64 = sqlx::query_scalar("SELECT id FROM endpoint WHERE name = 'old-dev'")
         .fetch_one(&app.state.db.pool)
         .await

@@ -73,7 +73,8 @@ pub struct SeriesPoint {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Bucket {
-    /// Start of the bucket, epoch milliseconds: `from + k * bucket_ms`.
+    /// Start of the bucket, epoch milliseconds: a multiple of `bucket_ms`
+    /// (`k * bucket_ms`; buckets are aligned from the epoch).
     #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub t: EpochMs,
     pub min: f64,

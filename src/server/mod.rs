@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod live;
 pub mod rest;
 pub mod retention;
+pub mod rollup;
 pub mod router;
 pub mod series;
 pub mod state;

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 const BATCH: i64 = 5_000;
 
-/// Deletes one batch of expired values; returns how many rows went.
+/// Deletes one batch of expired values, and the expired rollup buckets;
+/// returns how many values went.
 pub async fn prune_once(db: &Db, retention_days: u32) -> Result<u64, sqlx::Error> {
     if retention_days == 0 {
         return Ok(0);
     }
     let cutoff = now_ms() - i64::from(retention_days) * 86_400_000;
+    // Few rows (one per series and minute at most), found by index: one
+    // statement per table rather than batches.
+    super::db::rollup::delete_older_than(&db.pool, cutoff).await?;
     super::db::resource::delete_older_than(&db.pool, cutoff, BATCH).await
 }
 

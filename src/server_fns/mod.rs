@@ -16,6 +16,7 @@ pub mod account;
 pub mod auth;
 pub mod endpoints;
 pub mod events;
+pub mod overview;
 pub mod resource_types;
 pub mod tokens;
 pub mod users;

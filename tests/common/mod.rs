@@ -220,6 +220,25 @@ impl TestApp {
     }
 }
 
+/// The query plan statement for `sql` on this database.
+pub fn explain(backend: Backend, sql: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+        Backend::Postgres => format!("EXPLAIN {sql}"),
+    }
+}
+
+/// The lines of a plan that `explain` asked for.
+pub fn plan_lines(backend: Backend, rows: &[sqlx::any::AnyRow]) -> Vec<String> {
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| match backend {
+            Backend::Sqlite => r.get::<String, _>("detail"),
+            Backend::Postgres => r.get::<String, _>(0),
+        })
+        .collect()
+}
+
 pub fn payload(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/payloads/{name}",

@@ -9,6 +9,7 @@ pub mod event;
 pub mod firmware_update;
 pub mod resource;
 pub mod resource_type;
+pub mod rollup;
 pub mod seed;
 pub mod sessions;
 pub mod users;
@@ -270,17 +271,27 @@ pub async fn allocate_ids(
     if n == 0 {
         return Ok(Vec::new());
     }
-    let table = table.name();
+    let name = table.name();
     match backend {
         Backend::Sqlite => {
-            let max: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
-                .fetch_one(&mut *conn)
-                .await?;
+            // SQLite would reuse ids when deletes (retention, a deleted
+            // endpoint) empty the top of the table; resource ids must stay
+            // above the rollup watermark, which counts every id up to it as
+            // rolled up (`db::rollup`).
+            let floor = match table {
+                IdTable::Resource => "(SELECT last_resource_id FROM rollup_state WHERE id = 1)",
+                IdTable::Event => "0",
+            };
+            let max: i64 = sqlx::query_scalar(&format!(
+                "SELECT max(COALESCE((SELECT MAX(id) FROM {name}), 0), COALESCE({floor}, 0))"
+            ))
+            .fetch_one(&mut *conn)
+            .await?;
             Ok((max + 1..=max + n as i64).collect())
         }
         Backend::Postgres => {
             sqlx::query_scalar(&format!(
-                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) \
+                "SELECT nextval(pg_get_serial_sequence('{name}', 'id')) \
                  FROM generate_series(1, $1)"
             ))
             .bind(n as i64)

@@ -193,6 +193,14 @@ pub async fn delete_older_than(
     Ok(done.rows_affected())
 }
 
+/// The largest resource id stored (0 when there is none): with ids growing
+/// in commit order (see `db::rollup`), every row up to it is committed.
+pub async fn max_id<'e, E: Executor<'e, Database = Any>>(executor: E) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM resource")
+        .fetch_one(executor)
+        .await
+}
+
 /// The latest value of every resource of one endpoint, in path order.
 pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
     executor: E,
@@ -323,7 +331,7 @@ mod reads {
     use futures::{Stream, StreamExt};
     use sqlx::any::{AnyArguments, AnyRow};
     use sqlx::query::Query;
-    use sqlx::{Any, Executor, Row};
+    use sqlx::{Any, AnyConnection, Executor, Row};
 
     /// Decodes a row carrying `object_id, object_instance_id, resource_id,
     /// resource_instance_id, name, unit, data_type, int_value, float_value,
@@ -396,7 +404,8 @@ mod reads {
         Oldest,
         /// Rows in [from, to], newest first, at most `limit`.
         Newest,
-        /// Rows in [from, to] grouped into buckets of `width` ms from `from`.
+        /// Rows in [from, to] grouped into buckets of `width` ms aligned from
+        /// the epoch (bucket k covers [k*width, (k+1)*width)).
         Buckets,
         /// Every row in [from, to], oldest first (for streaming).
         All,
@@ -464,7 +473,7 @@ mod reads {
             // NUMERIC there, which the Any driver cannot decode). GROUP BY 1:
             // the bucket expression by position, valid on both databases.
             (Buckets, false) => series_sql!(
-                "(received_at - $4) / $6 AS bucket, \
+                "received_at / $6 AS bucket, \
                  MIN(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS min_v, \
                  MAX(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS max_v, \
                  AVG(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS avg_v, \
@@ -473,7 +482,7 @@ mod reads {
                 " AND received_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
             ),
             (Buckets, true) => series_sql!(
-                "(received_at - $4) / $6 AS bucket, \
+                "received_at / $6 AS bucket, \
                  MIN(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS min_v, \
                  MAX(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS max_v, \
                  AVG(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS avg_v, \
@@ -576,19 +585,58 @@ mod reads {
     }
 
     /// The numeric series in [from, to] as min/max/avg/count per bucket of
-    /// `width` ms starting at `from` (bucket k covers
-    /// [from + k*width, from + (k+1)*width)); empty buckets are left out.
-    pub async fn series_buckets<'e, E: Executor<'e, Database = Any>>(
+    /// `width` ms aligned from the epoch (bucket k covers
+    /// [k*width, (k+1)*width)); empty buckets are left out. Widths of whole
+    /// hours read the hour rollups, of whole minutes the minute rollups
+    /// (`db::rollup`), with the values the rollups cannot answer (partial
+    /// tier buckets at the ends of the range, values after the watermark)
+    /// read from `resource`: the answer equals [`series_buckets_raw`]'s.
+    /// Several statements, hence a connection rather than any executor.
+    pub async fn series_buckets(
+        conn: &mut AnyConnection,
+        key: &SeriesKey,
+        from: i64,
+        to: i64,
+        width: i64,
+    ) -> Result<Vec<Bucket>, sqlx::Error> {
+        use crate::server::db::rollup;
+        let Some(tier) = rollup::Tier::for_width(width) else {
+            return series_buckets_raw(&mut *conn, key, from, to, width).await;
+        };
+        let (start, end) = tier.whole_buckets(from, to);
+        if start >= end {
+            return series_buckets_raw(&mut *conn, key, from, to, width).await;
+        }
+        // The rollups and the watermark must be read as of one moment, or a
+        // batch committed in between would count twice or not at all. The
+        // watermark only grows, so if it is the same before and after the
+        // query, it was that during the query too. A worker catching up
+        // moves it every batch; after a few tries the raw rows answer.
+        for _ in 0..3 {
+            let mark = rollup::watermark(&mut *conn).await?;
+            let buckets =
+                rollup::tier_buckets(&mut *conn, tier, key, from, to, width, mark).await?;
+            if rollup::watermark(&mut *conn).await? == mark {
+                return Ok(buckets);
+            }
+        }
+        tracing::debug!("rollup watermark kept moving; series buckets from raw values");
+        series_buckets_raw(&mut *conn, key, from, to, width).await
+    }
+
+    /// [`series_buckets`] from the stored values alone, without rollups.
+    pub async fn series_buckets_raw<'e, E: Executor<'e, Database = Any>>(
         executor: E,
         key: &SeriesKey,
         from: i64,
         to: i64,
         width: i64,
     ) -> Result<Vec<Bucket>, sqlx::Error> {
+        let width = width.max(1);
         let q = series_query(SeriesSql::Buckets, key)
             .bind(from)
             .bind(to)
-            .bind(width.max(1));
+            .bind(width);
         bind_resource_instance(q, key)
             .fetch_all(executor)
             .await?
@@ -596,7 +644,7 @@ mod reads {
             .map(|row| {
                 let k: i64 = row.try_get("bucket")?;
                 Ok(Bucket {
-                    t: from + k * width.max(1),
+                    t: k * width,
                     min: row.try_get("min_v")?,
                     max: row.try_get("max_v")?,
                     avg: row.try_get("avg_v")?,

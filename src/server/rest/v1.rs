@@ -147,7 +147,9 @@ static SERIES_PARAMS: LazyLock<Vec<String>> = LazyLock::new(documented::<SeriesP
 /// The values of one resource (or resource instance) of one endpoint in
 /// `[from, to]`. When the range holds more than `max_points` values, a
 /// numeric series is returned as at most `max_points` buckets of equal
-/// width with min, max, avg and count each (empty buckets are left out); a
+/// width, aligned from the epoch, with min, max, avg and count each (empty
+/// buckets are left out; widths of a minute or more are whole minutes, of
+/// an hour or more whole hours); a
 /// non-numeric one as its newest `max_points` values. `format=csv` streams
 /// every value in the range instead.
 #[utoipa::path(

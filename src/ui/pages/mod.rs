@@ -5,6 +5,7 @@ pub mod events;
 pub mod login;
 pub mod logout;
 pub mod not_found;
+pub mod overview;
 pub mod resource_types;
 pub mod tokens;
 pub mod users;

@@ -1,0 +1,300 @@
+//! SQL for the rollup tables (migration 20261125000001): per-minute and
+//! per-hour min/max/sum/count of every numeric series
+//! (`resource_rollup_minute`, `resource_rollup_hour`), the number of stored
+//! values of every type per minute (`ingest_minute`) and the watermark
+//! (`rollup_state`), the last resource id rolled up.
+//!
+//! Why a watermark on ids works: `resource` rows are inserted only by the
+//! ingest writer, one task committing one transaction at a time, with ids
+//! from `db::allocate_ids` taken inside that transaction (on SQLite under its
+//! write lock, on PostgreSQL from the identity sequence). So ids grow in
+//! commit order: once id N is committed, every smaller id that will ever
+//! exist is committed too, and the rows up to the largest committed id can
+//! be rolled up once and for all. (On SQLite `allocate_ids` never hands out
+//! an id at or below the watermark, even after deletes emptied the top of
+//! the table.)
+use super::resource::SeriesKey;
+use super::Backend;
+use crate::model::{Bucket, DataType};
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+/// A rollup table: the width of its buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Minute,
+    Hour,
+}
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Minute, Tier::Hour];
+
+    pub fn width_ms(self) -> i64 {
+        match self {
+            Tier::Minute => MINUTE_MS,
+            Tier::Hour => HOUR_MS,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Tier::Minute => "resource_rollup_minute",
+            Tier::Hour => "resource_rollup_hour",
+        }
+    }
+
+    /// The coarsest tier whose buckets tile buckets of `width` ms aligned
+    /// from the epoch, if any.
+    pub fn for_width(width: i64) -> Option<Tier> {
+        [Tier::Hour, Tier::Minute]
+            .into_iter()
+            .find(|t| width > 0 && width % t.width_ms() == 0)
+    }
+
+    /// The whole tier buckets inside [from, to], as the half-open range
+    /// [first bucket start, end of the last one); empty (start >= end) when
+    /// no whole bucket fits.
+    pub fn whole_buckets(self, from: i64, to: i64) -> (i64, i64) {
+        let w = self.width_ms();
+        let start = from.div_euclid(w) * w + if from.rem_euclid(w) == 0 { 0 } else { w };
+        let end = (to + 1).div_euclid(w) * w;
+        (start, end)
+    }
+}
+
+/// `'INTEGER', 'FLOAT', ...`: the data types whose series are downsampled
+/// (`DataType::is_numeric`), so the rollups hold exactly what charts bucket.
+fn numeric_types() -> String {
+    DataType::ALL
+        .iter()
+        .filter(|t| t.is_numeric())
+        .map(|t| format!("'{}'", t.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The value of a numeric row as the charts read it.
+const VALUE: &str = "CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)";
+
+/// The last resource id rolled up.
+pub async fn watermark<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_resource_id FROM rollup_state WHERE id = 1")
+        .fetch_one(executor)
+        .await
+}
+
+/// Moves the watermark from `after` to `upto`; false when it is no longer
+/// at `after` (another worker got there first). Run first in the batch's
+/// transaction: it takes the write lock (SQLite) or the row lock
+/// (PostgreSQL), so concurrent workers cannot roll up one range twice.
+pub async fn claim<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    after: i64,
+    upto: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE rollup_state SET last_resource_id = $2 WHERE id = 1 AND last_resource_id = $1",
+    )
+    .bind(after)
+    .bind(upto)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Adds the resource rows with id in (after, upto] to both tiers and to
+/// `ingest_minute`; returns how many rows that was. Run in the transaction
+/// that [`claim`]ed the range.
+pub async fn roll_up(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    after: i64,
+    upto: i64,
+) -> Result<u64, sqlx::Error> {
+    let (least, greatest) = match backend {
+        Backend::Sqlite => ("min", "max"),
+        Backend::Postgres => ("LEAST", "GREATEST"),
+    };
+    let numeric = numeric_types();
+    for tier in Tier::ALL {
+        let (t, w) = (tier.table(), tier.width_ms());
+        // The WHERE clause also keeps SQLite from reading the upsert's ON
+        // as a join constraint.
+        let sql = format!(
+            "INSERT INTO {t} (endpoint_id, resource_type_id, object_instance_id, \
+             resource_instance_key, bucket_start, min_value, max_value, sum_value, value_count) \
+             SELECT endpoint_id, resource_type_id, object_instance_id, \
+             COALESCE(resource_instance_id, -1), received_at / {w} * {w}, \
+             MIN({VALUE}), MAX({VALUE}), SUM({VALUE}), COUNT(*) \
+             FROM resource WHERE id > $1 AND id <= $2 AND resource_type_id IN \
+             (SELECT id FROM resource_type WHERE data_type IN ({numeric})) \
+             GROUP BY 1, 2, 3, 4, 5 \
+             ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, \
+             resource_instance_key, bucket_start) DO UPDATE SET \
+             min_value = {least}({t}.min_value, excluded.min_value), \
+             max_value = {greatest}({t}.max_value, excluded.max_value), \
+             sum_value = {t}.sum_value + excluded.sum_value, \
+             value_count = {t}.value_count + excluded.value_count"
+        );
+        sqlx::query(&sql)
+            .bind(after)
+            .bind(upto)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(&format!(
+        "INSERT INTO ingest_minute (bucket_start, value_count) \
+         SELECT received_at / {MINUTE_MS} * {MINUTE_MS}, COUNT(*) \
+         FROM resource WHERE id > $1 AND id <= $2 GROUP BY 1 \
+         ON CONFLICT (bucket_start) DO UPDATE SET \
+         value_count = ingest_minute.value_count + excluded.value_count"
+    ))
+    .bind(after)
+    .bind(upto)
+    .execute(&mut *conn)
+    .await?;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource WHERE id > $1 AND id <= $2")
+        .bind(after)
+        .bind(upto)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(rows as u64)
+}
+
+/// Deletes the rollup and ingest_minute buckets that ended before `cutoff`
+/// (a bucket holding values on both sides of it stays until the next run);
+/// returns how many rows went.
+pub async fn delete_older_than(pool: &super::Pool, cutoff: i64) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    let tables = Tier::ALL
+        .iter()
+        .map(|t| (t.table(), t.width_ms()))
+        .chain([("ingest_minute", MINUTE_MS)]);
+    for (table, width) in tables {
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE bucket_start <= $1"))
+            .bind(cutoff - width)
+            .execute(pool)
+            .await?;
+        deleted += done.rows_affected();
+    }
+    Ok(deleted)
+}
+
+/// Stored values of every type per minute in [from_ms, to_ms], as
+/// (minute start, count), oldest first; minutes without values are left
+/// out. Counts values up to the rollup watermark, which trails ingest by
+/// about a second (`server::rollup::INTERVAL`).
+pub async fn points_per_minute<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query(
+        "SELECT bucket_start, value_count FROM ingest_minute \
+         WHERE bucket_start BETWEEN $1 AND $2 ORDER BY bucket_start",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(executor)
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+    .collect()
+}
+
+/// The SQL of [`tier_buckets`]: `$1..$3` the series, `$4` its
+/// resource_instance_key, `$5`/`$6` the range, `$7`/`$8` the whole tier
+/// buckets, `$9` the width, then the resource instance id if set, then the
+/// watermark.
+pub fn tier_sql(tier: Tier, resource_instance: bool) -> String {
+    let table = tier.table();
+    let ri = if resource_instance {
+        "= $10"
+    } else {
+        "IS NULL"
+    };
+    // The values not yet rolled up are found by id (the primary key) and
+    // then filtered: the unary `+` keeps both databases from answering that
+    // part from resource_series_idx, which would read the series' whole
+    // range instead of the few rows after the watermark.
+    let raw = |range: &str| {
+        format!(
+            "SELECT received_at / $9 AS k, {VALUE} AS mn, {VALUE} AS mx, {VALUE} AS s, 1 AS c \
+             FROM resource WHERE endpoint_id = $1 AND resource_type_id = $2 \
+             AND object_instance_id = $3 AND resource_instance_id {ri} AND {range}"
+        )
+    };
+    let sql = format!(
+        "SELECT k, MIN(mn) AS min_v, MAX(mx) AS max_v, SUM(s) AS sum_v, \
+         CAST(SUM(c) AS BIGINT) AS n FROM ( \
+         SELECT bucket_start / $9 AS k, min_value AS mn, max_value AS mx, sum_value AS s, \
+         value_count AS c FROM {table} WHERE endpoint_id = $1 AND resource_type_id = $2 \
+         AND object_instance_id = $3 AND resource_instance_key = $4 \
+         AND bucket_start >= $7 AND bucket_start < $8 \
+         UNION ALL {} UNION ALL {} UNION ALL \
+         SELECT received_at / $9, {VALUE}, {VALUE}, {VALUE}, 1 FROM resource \
+         WHERE id > $11 AND +endpoint_id = $1 AND +resource_type_id = $2 \
+         AND +object_instance_id = $3 AND +resource_instance_id {ri} \
+         AND +received_at >= $7 AND +received_at < $8 \
+         ) AS u GROUP BY k ORDER BY k",
+        raw("received_at >= $5 AND received_at < $7"),
+        raw("received_at >= $8 AND received_at <= $6"),
+    );
+    // The watermark is bound last so the numbering above stays as written.
+    sql.replace("$11", if resource_instance { "$11" } else { "$10" })
+}
+
+/// Buckets of `width` ms (a multiple of the tier's width), aligned from the
+/// epoch, of one numeric series in [from, to], given the watermark `mark`:
+/// the tier's rows for the whole tier buckets inside the range, plus from
+/// `resource` the values in the partial tier buckets at both ends and the
+/// values not yet rolled up (id > mark). Together every value in the range
+/// counts exactly once. The caller checks that the watermark did not move
+/// while this ran (`resource::series_buckets`).
+#[allow(clippy::too_many_arguments)]
+pub async fn tier_buckets<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    tier: Tier,
+    key: &SeriesKey,
+    from: i64,
+    to: i64,
+    width: i64,
+    mark: i64,
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    let (start, end) = tier.whole_buckets(from, to);
+    let sql = tier_sql(tier, key.resource_instance_id.is_some());
+    let mut q = sqlx::query(&sql)
+        .bind(key.endpoint_id)
+        .bind(key.resource_type_id)
+        .bind(key.instance_id)
+        .bind(key.resource_instance_id.unwrap_or(-1))
+        .bind(from)
+        .bind(to)
+        .bind(start)
+        .bind(end)
+        .bind(width);
+    if let Some(ri) = key.resource_instance_id {
+        q = q.bind(ri);
+    }
+    q.bind(mark)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| {
+            let k: i64 = row.try_get("k")?;
+            let sum: f64 = row.try_get("sum_v")?;
+            let count: i64 = row.try_get("n")?;
+            Ok(Bucket {
+                t: k * width,
+                min: row.try_get("min_v")?,
+                max: row.try_get("max_v")?,
+                avg: sum / count as f64,
+                count,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,438 @@
+//! Rollups (`server::rollup`, `db::rollup`): the downsampled series read
+//! from the minute and hour tiers equal the answer from the raw values, with
+//! values before and after the watermark, on both databases.
+mod common;
+
+use common::{Backend, TestDb};
+use flownexus::model::Bucket;
+use flownexus::server::db::resource::{
+    self, series_buckets, series_buckets_raw, Columns, NewResource, SeriesKey,
+};
+use flownexus::server::db::{self, rollup, Db, IdTable};
+use flownexus::server::rollup::run_once;
+use std::collections::BTreeMap;
+
+both_databases!(
+    tiered_buckets_equal_raw_buckets_before_and_after_the_watermark,
+    only_numeric_series_are_rolled_up_and_ingest_minute_counts_every_value,
+    ids_stay_above_the_watermark_after_the_newest_values_are_deleted,
+    tier_queries_read_by_key_and_find_new_values_by_id,
+);
+
+/// Not on an hour, minute or second boundary, so ranges and buckets cut
+/// tier buckets in two.
+const T0: i64 = 1_764_001_234_567;
+const HOUR: i64 = 3_600_000;
+const MINUTE: i64 = 60_000;
+
+/// A small deterministic generator (64-bit LCG), so a failure repeats.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: i64) -> i64 {
+        (self.next() % n as u64) as i64
+    }
+}
+
+async fn endpoint(db: &Db, name: &str) -> i64 {
+    sqlx::query_scalar("INSERT INTO endpoint (name, created_at) VALUES ($1, 0) RETURNING id")
+        .bind(name)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn type_id(db: &Db, object: i64, resource: i64) -> i64 {
+    db::resource_type::find(&db.pool, object, resource)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// A value to store, before its id is allocated.
+struct Row {
+    key: SeriesKey,
+    columns: Columns,
+    received_at: i64,
+}
+
+/// Stores rows the way the ingest writer does: ids allocated inside the
+/// writing transaction, multi-row inserts. Returns the ids.
+async fn store(db: &Db, rows: &[Row]) -> Vec<i64> {
+    let mut tx = db.pool.begin().await.unwrap();
+    let ids = db::allocate_ids(&mut tx, db.backend, IdTable::Resource, rows.len())
+        .await
+        .unwrap();
+    let new: Vec<NewResource> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(r, &id)| NewResource {
+            id,
+            endpoint_id: r.key.endpoint_id,
+            resource_type_id: r.key.resource_type_id,
+            object_instance_id: r.key.instance_id,
+            resource_instance_id: r.key.resource_instance_id,
+            columns: r.columns.clone(),
+            received_at: r.received_at,
+        })
+        .collect();
+    resource::insert_many(&mut tx, db.backend, &new)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    ids
+}
+
+/// The numeric series the tests fill: a float series on two endpoints and
+/// two object instances, an integer multi-instance resource (instances 1
+/// and 2) and a TIME series (numeric for charts).
+async fn numeric_series(db: &Db) -> Vec<(SeriesKey, &'static str)> {
+    let (a, b) = (endpoint(db, "a").await, endpoint(db, "b").await);
+    let temp = type_id(db, 3303, 5700).await;
+    let volts = type_id(db, 3, 7).await;
+    let time = type_id(db, 3, 13).await;
+    let key = |endpoint_id, resource_type_id, instance_id, resource_instance_id| SeriesKey {
+        endpoint_id,
+        resource_type_id,
+        instance_id,
+        resource_instance_id,
+    };
+    vec![
+        (key(a, temp, 0, None), "float"),
+        (key(a, temp, 1, None), "float"),
+        (key(b, temp, 0, None), "float"),
+        (key(a, volts, 0, Some(1)), "int"),
+        (key(a, volts, 0, Some(2)), "int"),
+        (key(b, time, 0, None), "int"),
+    ]
+}
+
+/// `n` values spread at random over the series and over [T0, T0 + span).
+fn random_rows(rng: &mut Lcg, series: &[(SeriesKey, &str)], n: usize, span: i64) -> Vec<Row> {
+    (0..n)
+        .map(|_| {
+            let (key, kind) = series[rng.below(series.len() as i64) as usize];
+            let mut columns = Columns::default();
+            match kind {
+                "float" => columns.float_value = Some(rng.below(20_000) as f64 / 8.0 - 1000.0),
+                _ => columns.int_value = Some(rng.below(1_000_000) - 500_000),
+            }
+            Row {
+                key,
+                columns,
+                received_at: T0 + rng.below(span),
+            }
+        })
+        .collect()
+}
+
+fn assert_same(tiered: &[Bucket], raw: &[Bucket], what: &str) {
+    assert_eq!(tiered.len(), raw.len(), "{what}: bucket count");
+    for (t, r) in tiered.iter().zip(raw) {
+        assert_eq!(
+            (t.t, t.count, t.min, t.max),
+            (r.t, r.count, r.min, r.max),
+            "{what}"
+        );
+        // Sums in another order differ in the last bits.
+        assert!(
+            (t.avg - r.avg).abs() <= 1e-9 * r.avg.abs().max(1.0),
+            "{what}: avg {} vs {}",
+            t.avg,
+            r.avg
+        );
+    }
+}
+
+/// Compares the tiered and raw answers over ranges and widths that use the
+/// hour tier, the minute tier and raw rows, with unaligned ends; returns
+/// how many values the compared answers held, so callers see they were
+/// not empty.
+async fn compare_all(db: &Db, series: &[(SeriesKey, &str)], span: i64) -> i64 {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let mut seen = 0;
+    let ranges = [
+        (T0, T0 + span),
+        (T0 + 17 * MINUTE + 4_321, T0 + span - 3 * HOUR - 999),
+        (T0 + 5 * HOUR + 1, T0 + 9 * HOUR + 59 * MINUTE),
+        (T0 - HOUR, T0 + 2 * HOUR + 7),
+    ];
+    for (key, _) in series {
+        for (from, to) in ranges {
+            for width in [HOUR, 3 * HOUR, MINUTE, 7 * MINUTE, 10_000] {
+                let what = format!("{key:?} [{from}, {to}] by {width}");
+                let tiered = series_buckets(&mut conn, key, from, to, width)
+                    .await
+                    .unwrap();
+                let raw = series_buckets_raw(&db.pool, key, from, to, width)
+                    .await
+                    .unwrap();
+                assert_same(&tiered, &raw, &what);
+                for b in &tiered {
+                    assert_eq!(b.t % width, 0, "{what}: aligned from the epoch");
+                    assert!(b.t + width > from && b.t <= to, "{what}: {b:?}");
+                }
+                seen += tiered.iter().map(|b| b.count).sum::<i64>();
+            }
+        }
+    }
+    seen
+}
+
+async fn tiered_buckets_equal_raw_buckets_before_and_after_the_watermark(backend: Backend) {
+    let tdb = TestDb::new(backend).await;
+    let db = &tdb.db;
+    let series = numeric_series(db).await;
+    let mut rng = Lcg(7);
+    let span = 30 * HOUR;
+
+    // Nothing rolled up yet: the tiers answer from raw rows alone.
+    let first = random_rows(&mut rng, &series, 3_000, span);
+    let ids = store(db, &first).await;
+    assert_eq!(rollup::watermark(&db.pool).await.unwrap(), 0);
+    assert!(compare_all(db, &series, span).await > 0);
+
+    assert_eq!(run_once(db).await.unwrap(), 3_000);
+    let mark = rollup::watermark(&db.pool).await.unwrap();
+    assert_eq!(mark, *ids.iter().max().unwrap());
+    assert_eq!(
+        run_once(db).await.unwrap(),
+        0,
+        "a second run has nothing to do"
+    );
+    assert_eq!(rollup::watermark(&db.pool).await.unwrap(), mark);
+    let hour_rows: i64 =
+        sqlx::query_scalar("SELECT CAST(SUM(value_count) AS BIGINT) FROM resource_rollup_hour")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(hour_rows, 3_000);
+    assert!(compare_all(db, &series, span).await > 0);
+
+    // Newer rows after the watermark, many of them in buckets that are
+    // already rolled up: rollups and raw rows are merged.
+    let second = random_rows(&mut rng, &series, 2_000, span);
+    store(db, &second).await;
+    assert!(compare_all(db, &series, span).await > 0);
+    assert_eq!(run_once(db).await.unwrap(), 2_000);
+    assert!(compare_all(db, &series, span).await > 0);
+
+    // The tiers are really read: change a rolled-up value behind the
+    // rollups' back and the tiered answer keeps the value rolled up.
+    let (key, _) = series[0];
+    let (from, to) = (T0, T0 + span);
+    let mut conn = db.pool.acquire().await.unwrap();
+    let before = series_buckets(&mut conn, &key, from, to, HOUR)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE resource SET float_value = 1e9 WHERE id = (SELECT MIN(id) FROM resource \
+         WHERE endpoint_id = $1 AND resource_type_id = $2 AND object_instance_id = $3 \
+         AND received_at >= $4 AND received_at < $5)",
+    )
+    .bind(key.endpoint_id)
+    .bind(key.resource_type_id)
+    .bind(key.instance_id)
+    // Inside the whole hours of the range, which the tier answers.
+    .bind(T0 / HOUR * HOUR + HOUR)
+    .bind((T0 + span + 1) / HOUR * HOUR)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let after = series_buckets(&mut conn, &key, from, to, HOUR)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "hour buckets come from the rollups");
+    let raw = series_buckets_raw(&db.pool, &key, from, to, HOUR)
+        .await
+        .unwrap();
+    assert!(raw.iter().any(|b| b.max == 1e9), "the raw rows did change");
+}
+
+async fn only_numeric_series_are_rolled_up_and_ingest_minute_counts_every_value(backend: Backend) {
+    let tdb = TestDb::new(backend).await;
+    let db = &tdb.db;
+    let series = numeric_series(db).await;
+    let ep = series[0].0.endpoint_id;
+    let mut rng = Lcg(11);
+    let span = 3 * HOUR;
+    let mut rows = random_rows(&mut rng, &series, 500, span);
+    // Text, boolean and opaque values beside them.
+    for (object, res, columns) in [
+        (
+            3,
+            0,
+            Columns {
+                text_value: Some("ACME".into()),
+                ..Columns::default()
+            },
+        ),
+        (
+            5,
+            4,
+            Columns {
+                int_value: Some(1),
+                ..Columns::default()
+            },
+        ),
+        (
+            5,
+            0,
+            Columns {
+                bytes_value: Some(vec![1, 2, 3]),
+                ..Columns::default()
+            },
+        ),
+    ] {
+        let key = SeriesKey {
+            endpoint_id: ep,
+            resource_type_id: type_id(db, object, res).await,
+            instance_id: 0,
+            resource_instance_id: None,
+        };
+        for _ in 0..100 {
+            rows.push(Row {
+                key,
+                columns: columns.clone(),
+                received_at: T0 + rng.below(span),
+            });
+        }
+    }
+    store(db, &rows).await;
+    assert_eq!(run_once(db).await.unwrap(), 800);
+
+    for table in ["resource_rollup_minute", "resource_rollup_hour"] {
+        let types: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT DISTINCT t.data_type FROM {table} r \
+             JOIN resource_type t ON t.id = r.resource_type_id ORDER BY 1"
+        ))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(types, ["FLOAT", "INTEGER", "TIME"], "{table}");
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(SUM(value_count) AS BIGINT) FROM {table}"
+        ))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(n, 500, "{table}");
+    }
+
+    // Every value counts in ingest_minute, whatever its type.
+    let mut expected = BTreeMap::<i64, i64>::new();
+    for r in &rows {
+        *expected.entry(r.received_at / MINUTE * MINUTE).or_default() += 1;
+    }
+    let all = rollup::points_per_minute(&db.pool, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(all, expected.clone().into_iter().collect::<Vec<_>>());
+    // A range: minutes starting in it.
+    let (from, to) = (T0 + HOUR, T0 + 2 * HOUR);
+    let part = rollup::points_per_minute(&db.pool, from, to).await.unwrap();
+    let want: Vec<(i64, i64)> = expected.range(from..=to).map(|(&k, &v)| (k, v)).collect();
+    assert!(!want.is_empty());
+    assert_eq!(part, want);
+}
+
+/// SQLite hands out MAX(id) + 1 unless told otherwise: after the newest
+/// values are deleted, new values must still get ids above the watermark,
+/// or the rollups would never see them and charts would skip them.
+async fn ids_stay_above_the_watermark_after_the_newest_values_are_deleted(backend: Backend) {
+    let tdb = TestDb::new(backend).await;
+    let db = &tdb.db;
+    let series = numeric_series(db).await;
+    let mut rng = Lcg(3);
+    store(db, &random_rows(&mut rng, &series, 100, HOUR)).await;
+    assert_eq!(run_once(db).await.unwrap(), 100);
+    let mark = rollup::watermark(&db.pool).await.unwrap();
+    sqlx::query("DELETE FROM resource")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let ids = store(db, &random_rows(&mut rng, &series, 10, HOUR)).await;
+    assert!(ids.iter().all(|&id| id > mark), "{ids:?} after {mark}");
+    assert_eq!(run_once(db).await.unwrap(), 10);
+    let n: i64 = sqlx::query_scalar("SELECT CAST(SUM(value_count) AS BIGINT) FROM ingest_minute")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 110);
+}
+
+/// The tiered query reads each tier by its primary key, the ends of the
+/// range from resource_series_idx and the values after the watermark by
+/// id; none of its parts scans `resource`.
+async fn tier_queries_read_by_key_and_find_new_values_by_id(backend: Backend) {
+    let tdb = TestDb::new(backend).await;
+    let db = &tdb.db;
+    let series = numeric_series(db).await;
+    let mut rng = Lcg(5);
+    store(db, &random_rows(&mut rng, &series, 20_000, 30 * HOUR)).await;
+    run_once(db).await.unwrap();
+    store(db, &random_rows(&mut rng, &series, 100, 30 * HOUR)).await;
+    if backend == Backend::Postgres {
+        sqlx::query("ANALYZE resource")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let mark = rollup::watermark(&db.pool).await.unwrap();
+    for tier in rollup::Tier::ALL {
+        for (key, _) in &series[2..4] {
+            let with_ri = key.resource_instance_id.is_some();
+            let sql = rollup::tier_sql(tier, with_ri);
+            let explain = common::explain(backend, &sql);
+            let (start, end) = tier.whole_buckets(T0, T0 + 30 * HOUR);
+            let mut q = sqlx::query(&explain)
+                .bind(key.endpoint_id)
+                .bind(key.resource_type_id)
+                .bind(key.instance_id)
+                .bind(key.resource_instance_id.unwrap_or(-1))
+                .bind(T0)
+                .bind(T0 + 30 * HOUR)
+                .bind(start)
+                .bind(end)
+                .bind(HOUR);
+            if let Some(ri) = key.resource_instance_id {
+                q = q.bind(ri);
+            }
+            let rows = q.bind(mark).fetch_all(&db.pool).await.unwrap();
+            let plan = common::plan_lines(backend, &rows);
+            let text = plan.join("\n");
+            match backend {
+                Backend::Sqlite => {
+                    assert!(
+                        text.contains("USING PRIMARY KEY (endpoint_id=?"),
+                        "{tier:?}:\n{text}"
+                    );
+                    assert_eq!(
+                        plan.iter()
+                            .filter(|l| l.contains("USING INDEX resource_series_idx"))
+                            .count(),
+                        2,
+                        "{tier:?}:\n{text}"
+                    );
+                    assert!(
+                        text.contains("USING INTEGER PRIMARY KEY (rowid>?)"),
+                        "{tier:?}:\n{text}"
+                    );
+                }
+                Backend::Postgres => {
+                    assert!(!text.contains("Seq Scan on resource "), "{tier:?}:\n{text}");
+                    assert!(text.contains("resource_pkey"), "{tier:?}:\n{text}");
+                }
+            }
+        }
+    }
+}
