@@ -248,7 +248,7 @@ async fn pages_render_their_url_state_on_the_server(backend: Backend) {
     assert!(html.contains(">dev-1<"), "{html}");
     assert!(!html.contains(">dev-2<") && !html.contains(">dev-0<"));
     assert!(html.contains("aria-sort=\"descending\""));
-    assert!(html.contains("2–2 of 4"), "{html}");
+    assert!(html.contains("3–3 of 4"), "{html}");
 
     // The search is rendered back into the form.
     let (_, _, html) = app.get_page("/endpoints?q=DEV-2", Some(&cookie)).await;

@@ -391,7 +391,7 @@ async fn tier_queries_read_by_key_and_find_new_values_by_id(backend: Backend) {
     for tier in rollup::Tier::ALL {
         for (key, _) in &series[2..4] {
             let with_ri = key.resource_instance_id.is_some();
-            let sql = rollup::tier_sql(tier, with_ri);
+            let sql = rollup::tier_sql(tier, with_ri, mark);
             let explain = common::explain(backend, &sql);
             let (start, end) = tier.whole_buckets(T0, T0 + 30 * HOUR);
             let mut q = sqlx::query(&explain)
@@ -407,7 +407,7 @@ async fn tier_queries_read_by_key_and_find_new_values_by_id(backend: Backend) {
             if let Some(ri) = key.resource_instance_id {
                 q = q.bind(ri);
             }
-            let rows = q.bind(mark).fetch_all(&db.pool).await.unwrap();
+            let rows = q.fetch_all(&db.pool).await.unwrap();
             let plan = common::plan_lines(backend, &rows);
             let text = plan.join("\n");
             match backend {

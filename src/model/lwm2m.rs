@@ -197,6 +197,10 @@ impl fmt::Display for ResourcePath {
     }
 }
 
+/// The pseudo-object through which the LwM2M server reports registrations:
+/// 10240/x/0 registered, /1 deregistered, /2 registration update.
+pub const REGISTRATION_OBJECT: i64 = 10240;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,7 +264,3 @@ mod tests {
         assert_eq!(path.to_string(), "/3/0/7/1");
     }
 }
-
-/// The pseudo-object through which the LwM2M server reports registrations:
-/// 10240/x/0 registered, /1 deregistered, /2 registration update.
-pub const REGISTRATION_OBJECT: i64 = 10240;

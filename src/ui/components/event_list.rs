@@ -2,7 +2,6 @@ use crate::model::{EventView, ResourceValue};
 use crate::ui::components::relative_time::RelativeTime;
 use crate::ui::style;
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 /// A value as text, with its unit.
 fn value_text(r: &ResourceValue) -> String {
@@ -55,9 +54,9 @@ pub fn EventList(
                                 crate::model::query::encode_component(&e.endpoint),
                             );
                             view! {
-                                <A href=href attr:class=format!("{} font-mono text-sm", style::LINK)>
+                                <a href=href class=format!("{} font-mono text-sm", style::LINK)>
                                     {e.endpoint.clone()}
-                                </A>
+                                </a>
                             }
                         });
                     view! {

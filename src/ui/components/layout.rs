@@ -3,7 +3,7 @@ use crate::server_fns::auth::whoami;
 use crate::ui::components::relative_time::provide_clock;
 use crate::ui::live_socket::{provide_live, LiveStatus};
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, A};
+use leptos_router::components::Outlet;
 use leptos_router::hooks::use_location;
 
 /// One entry of the navigation: its path, label and the least role that may
@@ -72,19 +72,19 @@ fn NavLinks(user: Option<CurrentUser>) -> impl IntoView {
             let href = item.href;
             let current = move || is_current(href, &location.pathname.get());
             view! {
-                <A
+                <a
                     href=href
-                    attr:class=move || {
+                    class=move || {
                         if current() {
                             "block rounded-md bg-slate-800 px-3 py-2 text-sm font-medium text-white"
                         } else {
                             "block rounded-md px-3 py-2 text-sm text-slate-300 hover:bg-slate-800/60 hover:text-white"
                         }
                     }
-                    attr:aria-current=move || current().then_some("page")
+                    aria-current=move || current().then_some("page")
                 >
                     {item.label}
-                </A>
+                </a>
             }
         })
         .collect_view()
@@ -122,10 +122,10 @@ pub fn Layout() -> impl IntoView {
         <div class="min-h-screen lg:flex">
             <aside class="bg-slate-900 text-slate-100 lg:fixed lg:inset-y-0 lg:flex lg:w-60 lg:flex-col">
                 <div class="flex h-14 items-center gap-2 px-4">
-                    <A href="/" attr:class="flex items-center gap-2 text-lg font-semibold tracking-tight text-white">
+                    <a href="/" class="flex items-center gap-2 text-lg font-semibold tracking-tight text-white">
                         <span class="inline-block h-6 w-6 rounded-md bg-gradient-to-br from-blue-500 to-emerald-400"></span>
                         "flownexus"
-                    </A>
+                    </a>
                 </div>
                 // Wide screens: always open.
                 <nav class="hidden flex-1 flex-col gap-1 px-3 py-2 lg:flex" aria-label="Main">
@@ -140,17 +140,17 @@ pub fn Layout() -> impl IntoView {
                 </details>
                 <div class="hidden items-center gap-2 border-t border-slate-800 px-4 py-3 text-sm lg:flex">
                     <Suspense fallback=|| ()>{who}</Suspense>
-                    <A href="/logout" attr:class="ml-auto text-slate-400 hover:text-white">
+                    <a href="/logout" class="ml-auto text-slate-400 hover:text-white">
                         "Sign out"
-                    </A>
+                    </a>
                 </div>
             </aside>
             <div class="flex min-h-screen flex-1 flex-col lg:pl-60">
                 <div class="flex items-center justify-end gap-4 px-4 pt-3 text-sm sm:px-6 lg:px-8">
                     <LiveIndicator status=live.status />
-                    <A href="/logout" attr:class="text-slate-500 hover:text-slate-900 lg:hidden dark:text-slate-400 dark:hover:text-white">
+                    <a href="/logout" class="text-slate-500 hover:text-slate-900 lg:hidden dark:text-slate-400 dark:hover:text-white">
                         "Sign out"
-                    </A>
+                    </a>
                 </div>
                 <main class="mx-auto w-full max-w-7xl flex-1 px-4 py-6 sm:px-6 lg:px-8">
                     <Outlet />

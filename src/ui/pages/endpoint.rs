@@ -14,7 +14,7 @@ use crate::ui::live_socket;
 use crate::ui::style;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// One endpoint: identity, charts over a chosen range, latest values,
@@ -175,7 +175,7 @@ fn EndpointView(
     view! {
         <Title text=name.clone() />
         <nav aria-label="Breadcrumb" class=format!("mb-2 text-sm {}", style::MUTED)>
-            <A href="/endpoints" attr:class=style::LINK>"Endpoints"</A>
+            <a href="/endpoints" class=style::LINK>"Endpoints"</a>
             " / "
         </nav>
         <PageHeader title=name.clone()>
@@ -239,12 +239,12 @@ fn EndpointView(
             <section aria-labelledby="events-heading">
                 <div class="mb-3 flex items-center justify-between">
                     <h2 id="events-heading" class=format!("{} mb-0", style::H2)>"Events"</h2>
-                    <A
+                    <a
                         href=format!("/events?endpoint={}", crate::model::query::encode_component(&name))
-                        attr:class=format!("{} text-sm", style::LINK)
+                        class=format!("{} text-sm", style::LINK)
                     >
                         "All events of this endpoint"
-                    </A>
+                    </a>
                 </div>
                 <div class=style::CARD>
                     <EventList events=detail.events.clone() />
@@ -272,13 +272,13 @@ fn RangePicker(base: String, range: ChartRange, from: i64, to: i64) -> impl Into
                 "rounded-md px-2.5 py-1 text-xs font-medium text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
             };
             view! {
-                <A
+                <a
                     href=format!("{base}{}", ChartRange::Last(p).to_query())
-                    attr:class=class
-                    attr:aria-current=current.then_some("true")
+                    class=class
+                    aria-current=current.then_some("true")
                 >
                     {p.label()}
-                </A>
+                </a>
             }
         })
         .collect_view();

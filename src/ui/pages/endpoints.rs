@@ -7,7 +7,7 @@ use crate::ui::components::relative_time::RelativeTime;
 use crate::ui::style;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 /// Every endpoint in a table that is searched, filtered, sorted and paged on
@@ -88,9 +88,9 @@ fn FilterForm(query: EndpointListQuery, data: EndpointListPage) -> impl IntoView
             {(!query.search.is_empty() || query.presence.is_some())
                 .then(|| {
                     view! {
-                        <A href="/endpoints" attr:class=format!("{} self-center text-sm", style::LINK)>
+                        <a href="/endpoints" class=format!("{} self-center text-sm", style::LINK)>
                             "Clear"
-                        </A>
+                        </a>
                     }
                 })}
         </Form>
@@ -134,10 +134,10 @@ fn SortHeader(
     };
     view! {
         <th scope="col" class=class aria-sort=aria>
-            <A href=href attr:class="hover:text-slate-900 dark:hover:text-white">
+            <a href=href class="hover:text-slate-900 dark:hover:text-white">
                 {label}
                 {arrow}
-            </A>
+            </a>
         </th>
     }
 }
@@ -177,9 +177,9 @@ fn endpoint_row(row: EndpointRow) -> impl IntoView {
     view! {
         <tr class=style::TR>
             <td class=format!("{} font-mono", style::TD)>
-                <A href=href attr:class=style::LINK>
+                <a href=href class=style::LINK>
                     {e.name.clone()}
-                </A>
+                </a>
             </td>
             <td class=style::TD>
                 <PresenceBadge presence=e.presence />
@@ -253,9 +253,9 @@ fn EndpointTable(query: EndpointListQuery, data: EndpointListPage) -> impl IntoV
                 {match prev {
                     Some(href) => {
                         view! {
-                            <A href=href attr:class=style::BUTTON_SECONDARY attr:rel="prev">
+                            <a href=href class=style::BUTTON_SECONDARY rel="prev">
                                 "Previous"
-                            </A>
+                            </a>
                         }
                             .into_any()
                     }
@@ -265,9 +265,9 @@ fn EndpointTable(query: EndpointListQuery, data: EndpointListPage) -> impl IntoV
                 {match next {
                     Some(href) => {
                         view! {
-                            <A href=href attr:class=style::BUTTON_SECONDARY attr:rel="next">
+                            <a href=href class=style::BUTTON_SECONDARY rel="next">
                                 "Next"
-                            </A>
+                            </a>
                         }
                             .into_any()
                     }

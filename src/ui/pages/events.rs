@@ -8,7 +8,7 @@ use crate::ui::style;
 use crate::ui::throttle::Throttle;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 /// Event types the ingest path records (composite reports add one per
@@ -73,18 +73,18 @@ pub fn EventsPage() -> impl IntoView {
                                     {newest
                                         .map(|href| {
                                             view! {
-                                                <A href=href attr:class=style::BUTTON_SECONDARY>
+                                                <a href=href class=style::BUTTON_SECONDARY>
                                                     "Newest"
-                                                </A>
+                                                </a>
                                             }
                                         })}
                                     <span class="flex-1"></span>
                                     {older
                                         .map(|href| {
                                             view! {
-                                                <A href=href attr:class=style::BUTTON_SECONDARY attr:rel="next">
+                                                <a href=href class=style::BUTTON_SECONDARY rel="next">
                                                     "Older events"
-                                                </A>
+                                                </a>
                                             }
                                         })}
                                 </nav>
@@ -143,9 +143,9 @@ fn EventFilterForm(query: EventListQuery) -> impl IntoView {
                 .is_filtered()
                 .then(|| {
                     view! {
-                        <A href="/events" attr:class=format!("{} self-center text-sm", style::LINK)>
+                        <a href="/events" class=format!("{} self-center text-sm", style::LINK)>
                             "Clear"
-                        </A>
+                        </a>
                     }
                 })}
         </Form>

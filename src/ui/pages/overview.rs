@@ -9,7 +9,6 @@ use crate::ui::style;
 use crate::ui::throttle::Throttle;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 /// The fleet at a glance. Refreshes itself when devices register or
 /// deregister, events are recorded or telemetry arrives (at most every two
@@ -50,16 +49,16 @@ fn StatCard(
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     view! {
-        <A
+        <a
             href=href
-            attr:class=format!("{} block p-4 transition hover:border-blue-300 dark:hover:border-blue-700", style::CARD)
+            class=format!("{} block p-4 transition hover:border-blue-300 dark:hover:border-blue-700", style::CARD)
         >
             <p class=format!("text-xs font-medium uppercase tracking-wide {}", style::MUTED)>{label}</p>
             <p class=format!("mt-1 text-3xl font-semibold tabular-nums {accent}") data-testid=label>
                 {value}
             </p>
             {children.map(|c| c())}
-        </A>
+        </a>
     }
 }
 
@@ -91,7 +90,7 @@ fn OverviewView(overview: Overview) -> impl IntoView {
         <section aria-labelledby="latest-events" class="mt-8">
             <div class="mb-3 flex items-center justify-between">
                 <h2 id="latest-events" class=style::H2>"Latest events"</h2>
-                <A href="/events" attr:class=format!("{} text-sm", style::LINK)>"All events"</A>
+                <a href="/events" class=format!("{} text-sm", style::LINK)>"All events"</a>
             </div>
             <div class=style::CARD>
                 <EventList events=overview.latest_events show_endpoint=true />
