@@ -237,10 +237,11 @@ async fn pages_render_their_url_state_on_the_server(backend: Backend) {
     .await;
     let cookie = app.login_cookie().await;
 
-    // Sorted by name, descending, second page of one row each.
+    // Sorted by name, descending (urn:imei:..., dev-2, dev-1, dev-0), third
+    // page of one row each.
     let (status, _, html) = app
         .get_page(
-            "/endpoints?sort=name&dir=desc&per_page=1&page=2",
+            "/endpoints?sort=name&dir=desc&per_page=1&page=3",
             Some(&cookie),
         )
         .await;

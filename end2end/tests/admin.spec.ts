@@ -18,7 +18,7 @@ async function createUser(page: Page, username: string, password: string, role: 
   await expect(page.getByRole("heading", { name: "Users", level: 1 })).toBeVisible();
   await page.getByLabel("Username", { exact: true }).fill(username);
   await page.getByLabel("Initial password", { exact: true }).fill(password);
-  await page.getByLabel("Role", { exact: true }).selectOption(role);
+  await page.getByRole("combobox", { name: "Role", exact: true }).selectOption(role);
   await page.getByRole("button", { name: "Create user" }).click();
   const row = page.getByRole("row").filter({ hasText: username });
   await expect(row).toBeVisible();

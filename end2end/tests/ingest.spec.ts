@@ -1,6 +1,6 @@
 import { APIRequestContext, Page, expect, test } from "@playwright/test";
 import { readFileSync } from "node:fs";
-import { DEVICE_TOKEN, login, uniqueEndpoint } from "./helpers";
+import { DEVICE_TOKEN, endpointRow, login, uniqueEndpoint } from "./helpers";
 
 // Issue 3 seen from the operator's side: what devices post through the REST
 // API (as Leshan forwards it) shows up as presence and values in the pages,
@@ -62,7 +62,7 @@ test("@no-js a composite onboarding read shows every stored value on the endpoin
   expect(receipt.endpoint).toBe(name);
   expect(receipt.events).toEqual(["device"]);
   await login(page);
-  await page.getByRole("link", { name }).click();
+  await (await endpointRow(page, name)).getByRole("link", { name }).click();
   await expect(page.getByRole("heading", { name })).toBeVisible();
   // Every value the receipt echoed is a row of the latest-values table,
   // including both instances of the multi-instance resource /3/0/6.

@@ -338,6 +338,7 @@ fn LatestValues(latest: RwSignal<Vec<LatestValue>>) -> impl IntoView {
                         </caption>
                         <thead class=style::THEAD>
                             <tr>
+                                <th scope="col" class=style::TH>"Path"</th>
                                 <th scope="col" class=style::TH>"Resource"</th>
                                 <th scope="col" class=style::TH>"Value"</th>
                                 <th scope="col" class=style::TH>"Received"</th>
@@ -350,11 +351,11 @@ fn LatestValues(latest: RwSignal<Vec<LatestValue>>) -> impl IntoView {
                                     let row = move || latest.with(|l| l.get(i).cloned());
                                     view! {
                                         <tr class=style::TR>
+                                            <td class=format!("{} font-mono text-xs {}", style::TD, style::MUTED)>
+                                                {move || row().map(|r| r.path.to_string()).unwrap_or_default()}
+                                            </td>
                                             <td class=style::TD>
                                                 {move || row().map(|r| r.name).unwrap_or_default()}
-                                                <span class="ml-2 font-mono text-xs text-slate-400">
-                                                    {move || row().map(|r| r.path.to_string()).unwrap_or_default()}
-                                                </span>
                                             </td>
                                             <td class=format!("{} font-mono", style::TD) data-testid="latest-value">
                                                 {move || {
