@@ -274,7 +274,10 @@ async fn pages_render_their_url_state_on_the_server(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("chart, 1 points"), "{html}");
-    assert!(html.contains("aria-current=\"true\">15 min<"), "{html}");
+    assert!(
+        html.contains(r#"aria-current="true" class="rounded-md bg-blue-600"#),
+        "{html}"
+    );
     // A range in the past has no points.
     let (_, _, html) = app
         .get_page(

@@ -96,7 +96,7 @@ test("@no-js the endpoint page shows identity, grouped values, charts with range
 
   // CSV of the chart's range.
   const csv = await request.get(
-    (await page.getByRole("link", { name: "CSV" }).first().getAttribute("href"))!,
+    (await page.getByRole("figure").filter({ hasText: "temperature" }).getByRole("link", { name: "CSV" }).getAttribute("href"))!,
     { headers: { Cookie: (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ") } },
   );
   expect(csv.status()).toBe(200);
