@@ -1,6 +1,6 @@
 //! SQL for `resource` (stored values) and `resource_latest`.
 use super::Backend;
-use crate::model::{DataType, LatestValue, Point, ResourcePath, Value};
+use crate::model::{DataType, LatestValue, ResourcePath, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
@@ -240,49 +240,6 @@ pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
         .collect()
 }
 
-/// Numeric points of one series in [from, to], oldest first, at most `limit`
-/// (the newest ones when there are more).
-pub async fn series_points<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    endpoint_id: i64,
-    resource_type_id: i64,
-    path: &ResourcePath,
-    from: i64,
-    to: i64,
-    limit: i64,
-) -> Result<Vec<Point>, sqlx::Error> {
-    // The resource_instance_id predicate is written so that both the NULL
-    // (single resource) and the set case use resource_series_idx.
-    let rows = sqlx::query(
-        "SELECT received_at, int_value, float_value FROM resource \
-         WHERE endpoint_id = $1 AND resource_type_id = $2 AND object_instance_id = $3 \
-         AND ((resource_instance_id IS NULL AND $4 = -1) OR resource_instance_id = $4) \
-         AND received_at BETWEEN $5 AND $6 \
-         ORDER BY received_at DESC LIMIT $7",
-    )
-    .bind(endpoint_id)
-    .bind(resource_type_id)
-    .bind(path.instance_id)
-    .bind(path.resource_instance_id.unwrap_or(-1))
-    .bind(from)
-    .bind(to)
-    .bind(limit)
-    .fetch_all(executor)
-    .await?;
-    let mut points = rows
-        .iter()
-        .filter_map(|row| {
-            let t: i64 = row.try_get("received_at").ok()?;
-            let f: Option<f64> = row.try_get("float_value").ok()?;
-            let i: Option<i64> = row.try_get("int_value").ok()?;
-            let v = f.or(i.map(|i| i as f64))?;
-            Some(Point { t, v })
-        })
-        .collect::<Vec<_>>();
-    points.reverse();
-    Ok(points)
-}
-
 /// Every stored value of the resource type with this name, oldest first, as
 /// (received_at, value). For the compatibility data API.
 pub async fn values_by_type_name(
@@ -419,6 +376,12 @@ mod reads {
     /// generic (cached) PostgreSQL plan could not turn into an index condition.
     /// Its placeholder is always the last one, bound only when set, so both
     /// spellings share the numbering of the others.
+    ///
+    /// The ordered queries sort by resource_instance_id first although it is
+    /// fixed: PostgreSQL does not count `IS NULL` as pinning a column, so
+    /// without it the index order (…, resource_instance_id, received_at) does
+    /// not look like `ORDER BY received_at` and it sorted the whole series
+    /// (2.4 s for the first 1,441 of 10 million values, 2.5 ms with it).
     macro_rules! series_sql {
         ($select:literal, $ri:literal, $rest:literal) => {
             concat!(
@@ -452,22 +415,22 @@ mod reads {
             (Oldest, false) => series_sql!(
                 "received_at, int_value, float_value, text_value, bytes_value",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id LIMIT $6"
+                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id LIMIT $6"
             ),
             (Oldest, true) => series_sql!(
                 "received_at, int_value, float_value, text_value, bytes_value",
                 "= $7",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id LIMIT $6"
+                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id LIMIT $6"
             ),
             (Newest, false) => series_sql!(
                 "received_at, int_value, float_value, text_value, bytes_value",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at DESC, id DESC LIMIT $6"
+                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id DESC, received_at DESC, id DESC LIMIT $6"
             ),
             (Newest, true) => series_sql!(
                 "received_at, int_value, float_value, text_value, bytes_value",
                 "= $7",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at DESC, id DESC LIMIT $6"
+                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id DESC, received_at DESC, id DESC LIMIT $6"
             ),
             // The cast makes AVG a double on PostgreSQL too (AVG of BIGINT is
             // NUMERIC there, which the Any driver cannot decode). GROUP BY 1:
@@ -493,12 +456,12 @@ mod reads {
             (All, false) => series_sql!(
                 "received_at, int_value, float_value, text_value, bytes_value",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id"
+                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id"
             ),
             (All, true) => series_sql!(
                 "received_at, int_value, float_value, text_value, bytes_value",
                 "= $6",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY received_at, id"
+                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id"
             ),
         }
     }

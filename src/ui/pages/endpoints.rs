@@ -7,7 +7,6 @@ use crate::ui::components::relative_time::RelativeTime;
 use crate::ui::style;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 /// Every endpoint in a table that is searched, filtered, sorted and paged on
@@ -40,7 +39,11 @@ fn FilterForm(query: EndpointListQuery, data: EndpointListPage) -> impl IntoView
     let counts = data.counts;
     let selected = query.presence;
     view! {
-        <Form method="GET" action="/endpoints" attr:class="mb-4 flex flex-wrap items-end gap-3" attr:role="search">
+        // A plain GET form: the router's <Form> reads a memo in its action
+        // attribute, which under load was sometimes disposed while the page
+        // rendered on the server; the render task panicked and the page never
+        // finished. Submitting loads the filtered page, JavaScript or not.
+        <form method="get" action="/endpoints" class="mb-4 flex flex-wrap items-end gap-3" role="search">
             <label class=style::LABEL>
                 "Search by name"
                 <input
@@ -93,7 +96,7 @@ fn FilterForm(query: EndpointListQuery, data: EndpointListPage) -> impl IntoView
                         </a>
                     }
                 })}
-        </Form>
+        </form>
     }
 }
 

@@ -8,7 +8,6 @@ use crate::ui::style;
 use crate::ui::throttle::Throttle;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 /// Event types the ingest path records (composite reports add one per
@@ -100,7 +99,11 @@ pub fn EventsPage() -> impl IntoView {
 #[component]
 fn EventFilterForm(query: EventListQuery) -> impl IntoView {
     view! {
-        <Form method="GET" action="/events" attr:class="mb-4 flex flex-wrap items-end gap-3" attr:role="search">
+        // A plain GET form: the router's <Form> reads a memo in its action
+        // attribute, which under load was sometimes disposed while the page
+        // rendered on the server; the render task panicked and the page never
+        // finished. Submitting loads the filtered page, JavaScript or not.
+        <form method="get" action="/events" class="mb-4 flex flex-wrap items-end gap-3" role="search">
             <label class=style::LABEL>
                 "Endpoint"
                 <input type="search" name="endpoint" value=query.endpoint.clone() class=style::INPUT />
@@ -148,6 +151,6 @@ fn EventFilterForm(query: EventListQuery) -> impl IntoView {
                         </a>
                     }
                 })}
-        </Form>
+        </form>
     }
 }
