@@ -198,26 +198,6 @@ impl ChartRange {
     }
 }
 
-/// A command as listed on the endpoint page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CommandView {
-    pub id: i64,
-    pub path: String,
-    pub operation_type: String,
-    pub status: String,
-}
-
-/// A firmware update as listed on the endpoint page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FirmwareUpdateView {
-    pub id: i64,
-    pub version: String,
-    pub state: super::FirmwareUpdateState,
-    pub result: Option<i64>,
-    pub created_at: EpochMs,
-    pub updated_at: EpochMs,
-}
-
 /// Everything the endpoint page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointDetail {
@@ -236,8 +216,10 @@ pub struct EndpointDetail {
     pub to: EpochMs,
     /// The newest events of this endpoint.
     pub events: Vec<super::EventView>,
-    pub commands: Vec<CommandView>,
-    pub firmware_updates: Vec<FirmwareUpdateView>,
+    pub commands: Vec<super::CommandView>,
+    pub firmware_updates: Vec<super::UpdateView>,
+    /// Resources this endpoint has that can be written or executed.
+    pub command_targets: Vec<super::CommandTarget>,
 }
 
 impl EndpointDetail {

@@ -29,6 +29,8 @@ pub enum Topic {
     /// Fleet changes: registrations, deregistrations, and a once-a-second
     /// tick while telemetry arrives (what the overview shows).
     Fleet,
+    /// Commands and firmware updates: every change of their status.
+    Commands,
 }
 
 /// What the browser sends on the multiplexed websocket.
@@ -65,6 +67,18 @@ pub enum FleetNotice {
     },
 }
 
+/// A command or a firmware update changed (the page refetches what it shows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandNotice {
+    pub endpoint: String,
+    /// The command that changed, if it was one.
+    pub command_id: Option<i64>,
+    /// The firmware update that changed, or that the command belongs to.
+    pub update_id: Option<i64>,
+    /// Its new status or state, e.g. `confirmed` or `downloading`.
+    pub status: String,
+}
+
 /// What the server sends on the multiplexed websocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
@@ -72,6 +86,7 @@ pub enum LiveMessage {
     Value(LiveValue),
     Event(EventNotice),
     Fleet(FleetNotice),
+    Command(CommandNotice),
 }
 
 /// The query parameter that selects the multiplexed protocol on

@@ -2,6 +2,7 @@
 //! what the live websocket carries, and the LwM2M value model.
 pub mod admin;
 pub mod api;
+pub mod command;
 pub mod endpoint;
 pub mod event_query;
 pub mod firmware;
@@ -14,6 +15,7 @@ pub mod user;
 
 pub use admin::*;
 pub use api::*;
+pub use command::*;
 pub use endpoint::*;
 pub use event_query::*;
 pub use firmware::*;

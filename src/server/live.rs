@@ -5,7 +5,9 @@
 //! behind is disconnected with a warning (its page reconnects and refetches).
 use super::auth;
 use super::state::AppState;
-use crate::model::{ClientMessage, EventNotice, FleetNotice, LiveMessage, LiveValue, Topic};
+use crate::model::{
+    ClientMessage, CommandNotice, EventNotice, FleetNotice, LiveMessage, LiveValue, Topic,
+};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -40,6 +42,7 @@ struct Inner {
     endpoints: RwLock<HashMap<String, broadcast::Sender<Arc<LiveMessage>>>>,
     events: broadcast::Sender<Arc<LiveMessage>>,
     fleet: broadcast::Sender<Arc<LiveMessage>>,
+    commands: broadcast::Sender<Arc<LiveMessage>>,
     /// Values stored since start, for the fleet tick.
     ingested: AtomicU64,
 }
@@ -54,6 +57,7 @@ impl LiveHub {
             endpoints: RwLock::default(),
             events: broadcast::channel(capacity).0,
             fleet: broadcast::channel(capacity).0,
+            commands: broadcast::channel(capacity).0,
             ingested: AtomicU64::new(0),
         });
         tokio::spawn(tick(Arc::downgrade(&inner)));
@@ -113,6 +117,16 @@ impl LiveHub {
         }
     }
 
+    /// A command or firmware update changed (published after its commit).
+    pub fn publish_command(&self, notice: CommandNotice) {
+        if self.inner.commands.receiver_count() > 0 {
+            let _ = self
+                .inner
+                .commands
+                .send(Arc::new(LiveMessage::Command(notice)));
+        }
+    }
+
     /// Every value of every endpoint (the original protocol without a filter).
     pub fn subscribe_all_values(&self) -> broadcast::Receiver<Arc<LiveValue>> {
         self.inner.all_values.subscribe()
@@ -122,6 +136,7 @@ impl LiveHub {
         match topic {
             Topic::Events => self.inner.events.subscribe(),
             Topic::Fleet => self.inner.fleet.subscribe(),
+            Topic::Commands => self.inner.commands.subscribe(),
             Topic::Endpoint { name } => {
                 let mut map = self
                     .inner

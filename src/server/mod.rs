@@ -1,6 +1,7 @@
 //! Everything that only runs on the server.
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;

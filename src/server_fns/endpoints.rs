@@ -24,7 +24,7 @@ pub const DETAIL_LIST_LIMIT: i64 = 20;
 /// ranges), its newest events, commands and firmware updates.
 #[server(prefix = "/sfn", endpoint = "endpoints/detail")]
 pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, AppError> {
-    use crate::model::{Band, Chart, CommandView, Point, Series, SeriesData};
+    use crate::model::{Band, Chart, Point, Series, SeriesData};
     use crate::server::db::event::EventFilter;
     use crate::server::db::resource::SeriesKey;
     use crate::server::{context, db, series};
@@ -129,20 +129,27 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
         detail.events = db::event::page(pool, &events, DETAIL_LIST_LIMIT)
             .await?
             .events;
-        let mut commands = db::endpoint_operation::list_for_endpoint(pool, id).await?;
-        commands.reverse();
-        commands.truncate(DETAIL_LIST_LIMIT as usize);
-        detail.commands = commands
-            .into_iter()
-            .map(|(id, path, operation_type, status)| CommandView {
-                id,
-                path,
-                operation_type,
-                status,
-            })
-            .collect();
-        detail.firmware_updates =
-            db::firmware_update::list_for_endpoint(pool, id, DETAIL_LIST_LIMIT).await?;
+        let name = detail.summary.name.clone();
+        detail.commands = crate::server::commands::list(
+            &state,
+            &crate::model::CommandQuery {
+                endpoint: name.clone(),
+                ..Default::default()
+            },
+        )
+        .await?
+        .commands;
+        detail.commands.truncate(DETAIL_LIST_LIMIT as usize);
+        detail.firmware_updates = crate::server::commands::list_updates(
+            &state,
+            &crate::model::UpdateQuery {
+                endpoint: name,
+                active: false,
+            },
+        )
+        .await?;
+        detail.firmware_updates.truncate(DETAIL_LIST_LIMIT as usize);
+        detail.command_targets = crate::server::commands::command_targets(&state, id).await?;
         Ok(detail)
     })
     .await

@@ -14,6 +14,7 @@
 //! | `account::change_password` (own password)   | viewer (any signed-in)    |
 pub mod account;
 pub mod auth;
+pub mod commands;
 pub mod endpoints;
 pub mod events;
 pub mod overview;

@@ -31,6 +31,7 @@ pub fn topic_of(message: &LiveMessage) -> Topic {
         },
         LiveMessage::Event(_) => Topic::Events,
         LiveMessage::Fleet(_) => Topic::Fleet,
+        LiveMessage::Command(_) => Topic::Commands,
     }
 }
 

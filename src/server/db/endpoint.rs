@@ -157,6 +157,7 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         events: Vec::new(),
         commands: Vec::new(),
         firmware_updates: Vec::new(),
+        command_targets: Vec::new(),
     }))
 }
 

@@ -173,33 +173,3 @@ pub async fn count_active<'e, E: Executor<'e, Database = Any>>(
     .fetch_one(executor)
     .await
 }
-
-/// The newest updates of one endpoint with their firmware versions.
-pub async fn list_for_endpoint<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    endpoint_id: i64,
-    limit: i64,
-) -> Result<Vec<crate::model::FirmwareUpdateView>, sqlx::Error> {
-    sqlx::query(
-        "SELECT u.id, f.version, u.state, u.result, u.created_at, u.updated_at \
-         FROM firmware_update u JOIN firmware f ON f.id = u.firmware_id \
-         WHERE u.endpoint_id = $1 ORDER BY u.created_at DESC, u.id DESC LIMIT $2",
-    )
-    .bind(endpoint_id)
-    .bind(limit)
-    .fetch_all(executor)
-    .await?
-    .iter()
-    .map(|row| {
-        let state: String = row.try_get("state")?;
-        Ok(crate::model::FirmwareUpdateView {
-            id: row.try_get("id")?,
-            version: row.try_get("version")?,
-            state: FirmwareUpdateState::parse(&state).unwrap_or(FirmwareUpdateState::Pending),
-            result: row.try_get("result")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    })
-    .collect()
-}

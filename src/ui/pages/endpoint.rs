@@ -405,9 +405,9 @@ fn Commands(detail: EndpointDetail) -> impl IntoView {
                             .map(|c| {
                                 view! {
                                     <tr class=style::TR>
-                                        <td class=style::TD>{c.operation_type}</td>
+                                        <td class=style::TD>{c.kind.as_str()}</td>
                                         <td class=format!("{} font-mono", style::TD)>{c.path}</td>
-                                        <td class=style::TD>{c.status}</td>
+                                        <td class=style::TD>{c.status.as_str()}</td>
                                     </tr>
                                 }
                             })
