@@ -1,5 +1,5 @@
-//! SQL for `firmware_update` (and the `firmware` it targets), as far as
-//! ingest needs it: the active update of an endpoint and its progress.
+//! SQL for `firmware_update`, as far as ingest needs it: the active update
+//! of an endpoint and its progress. (The images themselves: `db::firmware`.)
 use super::get_bool;
 use crate::model::FirmwareUpdateState;
 use sqlx::{Any, AnyConnection, Executor, Row};
@@ -132,30 +132,6 @@ pub async fn progress<'e, E: Executor<'e, Database = Any>>(
         row.try_get("result")?,
         row.try_get("execute_operation_id")?,
     )))
-}
-
-/// Registers an uploaded firmware image. Returns its id.
-pub async fn insert_firmware<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    version: &str,
-    file_name: &str,
-    size_bytes: i64,
-    sha256: &str,
-    stored_file: &str,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO firmware (version, file_name, size_bytes, sha256, stored_file, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(version)
-    .bind(file_name)
-    .bind(size_bytes)
-    .bind(sha256)
-    .bind(stored_file)
-    .bind(now)
-    .fetch_one(executor)
-    .await
 }
 
 /// Updates in an active state (the partial unique index covers them).
