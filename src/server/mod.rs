@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod firmware_store;
 pub mod ingest;
 pub mod live;
 pub mod rest;

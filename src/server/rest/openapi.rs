@@ -4,7 +4,7 @@
 //! method its documentation names and collects the same documentation into
 //! the document, so a route cannot be served without being documented, nor
 //! documented at another path than the one served.
-use super::{leshan, v1};
+use super::{firmware, leshan, v1};
 use crate::error::AppError;
 use crate::model::{DataType, LiveValue, ResourcePath};
 use crate::server::state::AppState;
@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 /// Where the document is served.
@@ -35,6 +36,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::series))
         .routes(routes!(v1::events))
         .routes(routes!(v1::live))
+        // Uploads are streamed to disk and bounded by firmware_max_bytes in
+        // the handler; axum's default 2 MB extractor limit would cut them off.
+        .routes(routes!(firmware::upload).layer(axum::extract::DefaultBodyLimit::disable()))
+        .routes(routes!(firmware::list))
+        .routes(routes!(firmware::delete))
+        .routes(routes!(firmware::download))
         .routes(routes!(openapi_json))
 }
 
@@ -64,6 +71,7 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         (name = "series", description = "Time series of one resource, downsampled on the server; CSV export"),
         (name = "events", description = "Registration and report events; CSV export"),
         (name = "live", description = "Values as they are stored, over a websocket"),
+        (name = "firmware", description = "Firmware images: upload, list, delete, and the public download that package URIs point at"),
         (name = "system", description = "Health and this document"),
     )
 )]
