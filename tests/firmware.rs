@@ -24,6 +24,7 @@ both_databases!(
     unknown_and_crafted_names_are_not_served,
     unused_firmware_is_deleted_with_its_file,
     firmware_in_use_is_not_deleted,
+    the_firmware_page_lists_images_and_offers_upload_to_admins,
 );
 
 const BOUNDARY: &str = "fxtestboundary7MA4YWxkTrZu0gW";
@@ -621,4 +622,26 @@ async fn firmware_in_use_is_not_deleted(backend: Backend) {
     let (status, _, body) = get(&app, &url[url.find("/binaries/").unwrap()..], &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, b"in use");
+}
+
+async fn the_firmware_page_lists_images_and_offers_upload_to_admins(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let token = api_token(&app).await;
+    let (_, fw) = upload(&app, &token, "8.0", &image(2048, 3)).await;
+    let admin = app.login_cookie().await;
+    let (status, _, html) = app.get_page("/firmware?uploaded=8.0", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
+    assert!(html.contains("up to 16 MiB"), "{html}");
+    assert!(html.contains("Uploaded firmware 8.0."), "{html}");
+    assert!(html.contains(fw["sha256"].as_str().unwrap()));
+    assert!(html.contains("2 KiB"));
+    assert!(html.contains(">Delete<"), "{html}");
+    let viewer = session_of(&app, "vera", Role::Viewer).await;
+    let (status, _, html) = app.get_page("/firmware", Some(&viewer)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(fw["sha256"].as_str().unwrap()));
+    assert!(html.contains(fw["download_url"].as_str().unwrap()));
+    assert!(!html.contains("multipart/form-data"));
+    assert!(!html.contains(">Delete<"));
 }
