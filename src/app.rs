@@ -2,8 +2,9 @@
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage, endpoint::EndpointPage, endpoints::EndpointsPage, events::EventsPage,
-    login::LoginPage, logout::LogoutPage, not_found::NotFound, overview::OverviewPage,
-    resource_types::ResourceTypesPage, tokens::TokensPage, users::UsersPage,
+    firmware::FirmwarePage, login::LoginPage, logout::LogoutPage, not_found::NotFound,
+    overview::OverviewPage, resource_types::ResourceTypesPage, tokens::TokensPage,
+    users::UsersPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -46,6 +47,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
                     <Route path=path!("/endpoints/:id") view=EndpointPage ssr=SsrMode::Async />
                     <Route path=path!("/resource-types") view=ResourceTypesPage ssr=SsrMode::Async />
+                    <Route path=path!("/firmware") view=FirmwarePage ssr=SsrMode::Async />
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async />
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />

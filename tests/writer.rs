@@ -187,7 +187,7 @@ async fn start_update(app: &TestApp, ep: &str) -> (i64, i64) {
             .unwrap();
     let firmware_id = match existing {
         Some(id) => id,
-        None => db::firmware_update::insert_firmware(
+        None => db::firmware::insert(
             pool,
             "2.0.0",
             "fw.bin",

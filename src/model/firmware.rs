@@ -82,8 +82,75 @@ pub fn update_result_text(code: i64) -> &'static str {
     }
 }
 
+/// An uploaded firmware image, as the API and the firmware page show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FirmwareView {
+    pub id: i64,
+    /// Unique; what devices report in 3/0/3 once updated.
+    #[cfg_attr(feature = "ssr", schema(example = "1.2.3"))]
+    pub version: String,
+    /// The uploaded file's name (sanitised).
+    pub file_name: String,
+    pub size_bytes: i64,
+    /// Hex SHA-256 of the image; also the download's ETag.
+    pub sha256: String,
+    /// Absolute URL of the image under `/binaries/`, built from the
+    /// configured public base URL: what devices are told to download.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(example = "http://127.0.0.1:3000/binaries/1.2.3-0123456789abcdef.bin")
+    )]
+    pub download_url: String,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    /// Firmware updates (of any state) that reference it; it can only be
+    /// deleted at 0.
+    pub updates_count: i64,
+}
+
+/// The firmware page: every image, whether the viewer may upload and
+/// delete, and the configured size limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirmwareList {
+    pub firmware: Vec<FirmwareView>,
+    pub can_manage: bool,
+    pub max_bytes: u64,
+}
+
+/// A byte count for people: "512 B", "1.5 KiB", "16 MiB", "2.3 GiB".
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    // Whole numbers without ".0": the limit reads "16 MiB".
+    if (value - value.round()).abs() < 0.05 {
+        format!("{:.0} {}", value.round(), UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn byte_counts_read_well() {
+        use super::format_bytes;
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1 KiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_bytes(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(format_bytes(5 * 1024 * 1024 * 1024 / 2), "2.5 GiB");
+    }
+
     use super::*;
 
     #[test]

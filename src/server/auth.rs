@@ -418,6 +418,9 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/sfn/")
         || path.starts_with("/api/")
         || path.starts_with("/leshan_api/")
+        // Firmware downloads: devices fetch their package URI without a
+        // token; the route serves only names of uploaded images.
+        || path.starts_with("/binaries/")
 }
 
 /// Redirects page requests without a valid session to /login.

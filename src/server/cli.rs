@@ -136,6 +136,14 @@ async fn serve(settings: Settings) -> CliResult {
         Ok(None) => {}
         Err(e) => return Err(format!("cannot create the admin user: {e}")),
     }
+    // Uploads also create it, but a directory that cannot be created should
+    // stop the start, not the first upload.
+    std::fs::create_dir_all(&settings.firmware_dir).map_err(|e| {
+        format!(
+            "invalid setting firmware_dir: cannot create {}: {e}",
+            settings.firmware_dir.display()
+        )
+    })?;
     let listen = settings.listen_addr;
     let public = settings.public_base_url.clone();
     let admin_from_env = settings.admin_password.is_some();

@@ -585,13 +585,15 @@ pub async fn start_updates(
             "at most 1000 endpoints at once",
         ));
     }
-    let Some((version, stored_file)) = updates::firmware_file(pool, new.firmware_id).await? else {
+    let Some(firmware) = db::firmware::find_by_id(pool, new.firmware_id).await? else {
         return Err(AppError::invalid_field(
             "firmware_id",
             format!("no firmware has id {}", new.firmware_id),
         ));
     };
-    let package_uri = package_uri(&state.settings.public_base_url, &stored_file);
+    let version = firmware.version;
+    let package_uri =
+        super::firmware_store::package_uri(&state.settings.public_base_url, &firmware.stored_file);
     let uri_type = db::resource_type::find(pool, 5, 1).await?;
     let mut results = Vec::with_capacity(names.len());
     for name in names {
@@ -668,29 +670,6 @@ pub async fn start_updates(
         });
     }
     Ok(results)
-}
-
-/// What must be escaped in one URL path segment.
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
-
-/// The absolute URL devices download a firmware image from.
-pub fn package_uri(public_base_url: &str, stored_file: &str) -> String {
-    format!(
-        "{}/binaries/{}",
-        public_base_url.trim_end_matches('/'),
-        percent_encoding::utf8_percent_encode(stored_file, PATH_SEGMENT)
-    )
 }
 
 async fn update_view(state: &AppState, id: i64) -> Result<UpdateView, AppError> {
@@ -852,7 +831,14 @@ pub async fn command_targets(
 
 /// The firmware images an update can target, newest first.
 pub async fn firmware_choices(state: &AppState) -> Result<Vec<FirmwareChoice>, AppError> {
-    Ok(updates::firmware_choices(&state.db.pool).await?)
+    Ok(db::firmware::list(&state.db.pool)
+        .await?
+        .into_iter()
+        .map(|f| FirmwareChoice {
+            id: f.id,
+            version: f.version,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -903,13 +889,5 @@ mod tests {
             Ok(Value::Opaque(vec![0x0a, 0xff]))
         );
         assert!(parse_command_value(&json!("x"), DataType::None).is_err());
-    }
-
-    #[test]
-    fn package_uris_are_absolute() {
-        assert_eq!(
-            package_uri("https://fx.example.com/", "fw 1.2-abc.bin"),
-            "https://fx.example.com/binaries/fw%201.2-abc.bin"
-        );
     }
 }

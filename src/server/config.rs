@@ -28,6 +28,9 @@ pub struct Settings {
     /// Days of telemetry to keep; 0 keeps everything.
     pub retention_days: u32,
     pub max_body_bytes: usize,
+    /// Largest accepted firmware image, in bytes. Separate from
+    /// `max_body_bytes`: images are streamed to disk, never held in memory.
+    pub firmware_max_bytes: u64,
     pub session_ttl_hours: u32,
     /// Where cargo-leptos put the compiled site (pkg/, assets).
     pub site_root: PathBuf,
@@ -55,6 +58,7 @@ struct FileSettings {
     ingest_auth: Option<String>,
     retention_days: Option<u32>,
     max_body_bytes: Option<usize>,
+    firmware_max_bytes: Option<u64>,
     session_ttl_hours: Option<u32>,
     site_root: Option<String>,
     command_timeout_secs: Option<u64>,
@@ -77,6 +81,9 @@ pub enum ConfigError {
     #[error("invalid setting {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
 }
+
+/// `firmware_max_bytes` unless configured: 16 MiB.
+pub const DEFAULT_FIRMWARE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The environment variable names, in one place for the README and `--help`.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -108,6 +115,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "days of telemetry kept, 0 = forever",
     ),
     ("FLOWNEXUS_MAX_BODY_BYTES", "largest accepted request body"),
+    (
+        "FLOWNEXUS_FIRMWARE_MAX_BYTES",
+        "largest accepted firmware image",
+    ),
     ("FLOWNEXUS_SESSION_TTL_HOURS", "login session lifetime"),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
     (
@@ -143,9 +154,11 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .or(file_value.filter(|v| !v.is_empty()))
         };
+        // `key` is the setting's name (errors name it as in Leptos.toml);
+        // its variable is FLOWNEXUS_<KEY>.
         let parse_num =
             |key: &'static str, file_value: Option<String>| -> Result<Option<u64>, ConfigError> {
-                pick(key, file_value)
+                pick(&key.to_uppercase(), file_value)
                     .map(|v| {
                         v.parse::<u64>().map_err(|_| ConfigError::Invalid {
                             key,
@@ -205,9 +218,9 @@ impl Settings {
                 })
             }
         };
-        let retention_days = parse_num("RETENTION_DAYS", f.retention_days.map(|v| v.to_string()))?
+        let retention_days = parse_num("retention_days", f.retention_days.map(|v| v.to_string()))?
             .unwrap_or(0) as u32;
-        let max_body_bytes = parse_num("MAX_BODY_BYTES", f.max_body_bytes.map(|v| v.to_string()))?
+        let max_body_bytes = parse_num("max_body_bytes", f.max_body_bytes.map(|v| v.to_string()))?
             .unwrap_or(1024 * 1024) as usize;
         if max_body_bytes < 1024 {
             return Err(ConfigError::Invalid {
@@ -215,8 +228,19 @@ impl Settings {
                 reason: "must be at least 1024".into(),
             });
         }
+        let firmware_max_bytes = parse_num(
+            "firmware_max_bytes",
+            f.firmware_max_bytes.map(|v| v.to_string()),
+        )?
+        .unwrap_or(DEFAULT_FIRMWARE_MAX_BYTES);
+        if firmware_max_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "firmware_max_bytes",
+                reason: "must be at least 1".into(),
+            });
+        }
         let session_ttl_hours = parse_num(
-            "SESSION_TTL_HOURS",
+            "session_ttl_hours",
             f.session_ttl_hours.map(|v| v.to_string()),
         )?
         .unwrap_or(24 * 7) as u32;
@@ -268,6 +292,7 @@ impl Settings {
             ingest_auth,
             retention_days,
             max_body_bytes,
+            firmware_max_bytes,
             session_ttl_hours,
             site_root,
             admin_password: env("FLOWNEXUS_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
@@ -324,6 +349,19 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1024 * 1024);
         assert_eq!(s.public_base_url, "http://127.0.0.1:3000");
         assert_eq!(s.firmware_dir, PathBuf::from("data/firmware"));
+        assert_eq!(s.firmware_max_bytes, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn firmware_limit_is_configurable_and_validated() {
+        let s = load("[flownexus]\nfirmware_max_bytes = 1000\n", &[]).unwrap();
+        assert_eq!(s.firmware_max_bytes, 1000);
+        let s = load("", &[("FLOWNEXUS_FIRMWARE_MAX_BYTES", "2048")]).unwrap();
+        assert_eq!(s.firmware_max_bytes, 2048);
+        for bad in ["0", "lots", "-1"] {
+            let err = load("", &[("FLOWNEXUS_FIRMWARE_MAX_BYTES", bad)]).unwrap_err();
+            assert!(err.to_string().contains("firmware_max_bytes"), "{err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod dispatch;
 pub mod domain;
+pub mod firmware_store;
 pub mod ingest;
 pub mod live;
 pub mod rest;

@@ -19,6 +19,9 @@ pub fn build(state: AppState) -> Router {
     let api = api
         .route("/api/{*rest}", any(openapi::no_such_route))
         .route("/leshan_api/{*rest}", any(openapi::no_such_route))
+        // Deeper paths under /binaries/ are never images: JSON 404 too.
+        .route("/binaries/", any(openapi::no_such_route))
+        .route("/binaries/{file}/{*rest}", any(openapi::no_such_route))
         .method_not_allowed_fallback(openapi::method_not_allowed);
     Router::new()
         .merge(api)

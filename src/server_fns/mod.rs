@@ -11,12 +11,15 @@
 //! | `resource_types`: update, create            | admin                     |
 //! | `users`: everything                         | admin                     |
 //! | `tokens`: everything                        | admin                     |
+//! | `firmware::list_firmware`                   | viewer                    |
+//! | `firmware::delete_firmware`                 | admin                     |
 //! | `account::change_password` (own password)   | viewer (any signed-in)    |
 pub mod account;
 pub mod auth;
 pub mod commands;
 pub mod endpoints;
 pub mod events;
+pub mod firmware;
 pub mod overview;
 pub mod resource_types;
 pub mod tokens;

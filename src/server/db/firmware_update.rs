@@ -1,5 +1,5 @@
-//! SQL for `firmware_update` (and the `firmware` it targets), as far as
-//! ingest needs it: the active update of an endpoint and its progress.
+//! SQL for `firmware_update`, as far as ingest needs it: the active update
+//! of an endpoint and its progress. (The images themselves: `db::firmware`.)
 use super::get_bool;
 use crate::model::FirmwareUpdateState;
 use sqlx::{Any, AnyConnection, Executor, Row};
@@ -134,30 +134,6 @@ pub async fn progress<'e, E: Executor<'e, Database = Any>>(
     )))
 }
 
-/// Registers an uploaded firmware image. Returns its id.
-pub async fn insert_firmware<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    version: &str,
-    file_name: &str,
-    size_bytes: i64,
-    sha256: &str,
-    stored_file: &str,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO firmware (version, file_name, size_bytes, sha256, stored_file, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(version)
-    .bind(file_name)
-    .bind(size_bytes)
-    .bind(sha256)
-    .bind(stored_file)
-    .bind(now)
-    .fetch_one(executor)
-    .await
-}
-
 /// Updates in an active state (the partial unique index covers them).
 pub async fn count_active<'e, E: Executor<'e, Database = Any>>(
     executor: E,
@@ -197,36 +173,6 @@ pub async fn create_by<'e, E: Executor<'e, Database = Any>>(
     .bind(now)
     .fetch_one(executor)
     .await
-}
-
-/// (version, stored file name) of a firmware image.
-pub async fn firmware_file<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    firmware_id: i64,
-) -> Result<Option<(String, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT version, stored_file FROM firmware WHERE id = $1")
-        .bind(firmware_id)
-        .fetch_optional(executor)
-        .await?;
-    row.map(|r| Ok((r.try_get("version")?, r.try_get("stored_file")?)))
-        .transpose()
-}
-
-/// Every firmware image, newest first, as a choice for an update.
-pub async fn firmware_choices<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-) -> Result<Vec<crate::model::FirmwareChoice>, sqlx::Error> {
-    sqlx::query("SELECT id, version FROM firmware ORDER BY created_at DESC, id DESC")
-        .fetch_all(executor)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(crate::model::FirmwareChoice {
-                id: r.try_get("id")?,
-                version: r.try_get("version")?,
-            })
-        })
-        .collect()
 }
 
 /// (endpoint id, firmware id, state) of one update.

@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod endpoint;
 pub mod endpoint_operation;
 pub mod event;
+pub mod firmware;
 pub mod firmware_update;
 pub mod resource;
 pub mod resource_type;

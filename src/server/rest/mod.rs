@@ -7,11 +7,14 @@
 //! |----------------------------------------|--------------|-----------|--------------------|
 //! | `POST /leshan_api/resource/*` (ingest) | yes          | yes       | operator or admin  |
 //! | every read (`/api/v1/*`, data API)     | no (403)     | yes       | any role           |
+//! | `POST`/`DELETE /api/v1/firmware`       | no (403)     | yes       | admin              |
 //! | `/api/v1/health`, `/api/openapi.json`  | public       | public    | public             |
+//! | `/binaries/{file}` (firmware download) | public       | public    | public             |
 //!
 //! A deactivated user has no session (see `db::sessions::find_user`).
 pub mod commands;
 pub mod csv;
+pub mod firmware;
 pub mod leshan;
 pub mod metrics;
 pub mod openapi;

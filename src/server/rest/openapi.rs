@@ -4,7 +4,7 @@
 //! method its documentation names and collects the same documentation into
 //! the document, so a route cannot be served without being documented, nor
 //! documented at another path than the one served.
-use super::{commands, leshan, v1};
+use super::{commands, firmware, leshan, v1};
 use crate::error::AppError;
 use crate::model::{DataType, LiveValue, ResourcePath};
 use crate::server::state::AppState;
@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 /// Where the document is served.
@@ -42,6 +43,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::updates, commands::start))
         .routes(routes!(commands::cancel_update))
         .routes(routes!(commands::retry_update))
+        // Uploads are streamed to disk and bounded by firmware_max_bytes in
+        // the handler; axum's default 2 MB extractor limit would cut them off.
+        .routes(routes!(firmware::upload).layer(axum::extract::DefaultBodyLimit::disable()))
+        .routes(routes!(firmware::list))
+        .routes(routes!(firmware::delete))
+        .routes(routes!(firmware::download))
         .routes(routes!(openapi_json))
 }
 
@@ -75,6 +82,7 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
             through the LwM2M server's REST API; a sleeping device gets them when it wakes"),
         (name = "firmware updates", description = "Over-the-air updates: started here, moved along \
             by the device's reports of object 5"),
+        (name = "firmware", description = "Firmware images: upload, list, delete, and the public download that package URIs point at"),
         (name = "system", description = "Health and this document"),
     )
 )]

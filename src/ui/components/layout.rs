@@ -36,6 +36,11 @@ const NAV: &[NavItem] = &[
         least: Role::Viewer,
     },
     NavItem {
+        href: "/firmware",
+        label: "Firmware",
+        least: Role::Viewer,
+    },
+    NavItem {
         href: "/users",
         label: "Users",
         least: Role::Admin,

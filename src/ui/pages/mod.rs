@@ -2,6 +2,7 @@ pub mod account;
 pub mod endpoint;
 pub mod endpoints;
 pub mod events;
+pub mod firmware;
 pub mod login;
 pub mod logout;
 pub mod not_found;
