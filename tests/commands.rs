@@ -800,6 +800,41 @@ async fn wait_update(app: &TestApp, token: &str, ep: &str, state: &str) -> Json 
     }
 }
 
+/// Waits until the newest command of `ep` has `status` (and `path`).
+async fn wait_newest(app: &TestApp, token: &str, ep: &str, path: &str, status: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, page) = call(
+            app,
+            Method::GET,
+            &format!("/api/v1/commands?endpoint={ep}"),
+            token,
+            None,
+        )
+        .await;
+        if page["commands"][0]["status"] == status && page["commands"][0]["path"] == path {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} {status}: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the fake has received `n` requests for `ep`.
+async fn wait_received(fake: &FakeLeshan, ep: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while fake.received(ep).len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} requests for {ep}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn the_whole_firmware_update_succeeds(backend: Backend) {
     let (app, fake, token) = app_with_fake(backend, 5).await;
     register(&app, "ota-ok", false).await;
@@ -861,11 +896,7 @@ async fn the_whole_firmware_update_succeeds(backend: Backend) {
     assert_eq!(update(&app, &token, "ota-ok").await["state"], "downloading");
     report(&app, "ota-ok", 5, 3, "INTEGER", json!("2")).await;
     // ... and the server executes 5/0/2.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while fake.received("ota-ok").len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "update executed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_received(&fake, "ota-ok", 2).await;
     let execute = &fake.received("ota-ok")[1];
     assert_eq!(
         (execute.method.clone(), execute.path.as_str()),

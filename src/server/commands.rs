@@ -228,12 +228,14 @@ pub async fn create(
                         format!("{} ({path}) is not executable", t.name),
                     ))
                 }
-                None => return Err(AppError::invalid_field(
-                    "path",
-                    format!(
+                None => {
+                    return Err(AppError::invalid_field(
+                        "path",
+                        format!(
                         "{path} is not a known resource type; add it on the Resource types page"
                     ),
-                )),
+                    ))
+                }
             }
             let arguments = match &new.value {
                 None | Some(Json::Null) => None,
@@ -329,46 +331,56 @@ pub async fn get(state: &AppState, id: i64) -> Result<CommandView, AppError> {
 
 /// Cancels a queued command (409 in any other status).
 pub async fn cancel(state: &AppState, actor: &Actor, id: i64) -> Result<CommandView, AppError> {
-    let current = get(state, id).await?;
-    let now = db::now_ms();
-    let mut tx = state.db.pool.begin().await?;
-    let Some(endpoint_id) = ops::cancel(&mut *tx, id, now).await? else {
-        return Err(AppError::Conflict(format!(
-            "command {id} is {}, only a queued command can be cancelled",
-            current.status
-        )));
-    };
-    db::event::insert_audit(
-        &mut *tx,
-        endpoint_id,
-        "command_cancelled",
-        Some(&actor.name),
-        Some(&command_words(&current)),
-        None,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(operation = id, by = actor.name, "command cancelled");
-    publish(&state.hub, &current.endpoint, Some(id), None, "cancelled");
-    get(state, id).await
+    change(state, actor, id, Change::Cancel).await
 }
 
 /// Queues a failed command again (409 in any other status).
 pub async fn retry(state: &AppState, actor: &Actor, id: i64) -> Result<CommandView, AppError> {
+    change(state, actor, id, Change::Retry).await
+}
+
+/// What an operator does to an existing command.
+#[derive(Clone, Copy, PartialEq)]
+enum Change {
+    Cancel,
+    Retry,
+}
+
+/// Cancels or retries a command in one transaction with its audit event;
+/// a command in another status is a 409 that says which it is.
+async fn change(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    change: Change,
+) -> Result<CommandView, AppError> {
     let current = get(state, id).await?;
     let now = db::now_ms();
     let mut tx = state.db.pool.begin().await?;
-    let Some(endpoint_id) = ops::requeue_failed(&mut *tx, id, now).await? else {
+    let (changed, only, event_type, status) = match change {
+        Change::Cancel => (
+            ops::cancel(&mut *tx, id, now).await?,
+            "only a queued command can be cancelled",
+            "command_cancelled",
+            "cancelled",
+        ),
+        Change::Retry => (
+            ops::requeue_failed(&mut *tx, id, now).await?,
+            "only a failed command can be retried",
+            "command_retried",
+            "queued",
+        ),
+    };
+    let Some(endpoint_id) = changed else {
         return Err(AppError::Conflict(format!(
-            "command {id} is {}, only a failed command can be retried",
+            "command {id} is {}, {only}",
             current.status
         )));
     };
     db::event::insert_audit(
         &mut *tx,
         endpoint_id,
-        "command_retried",
+        event_type,
         Some(&actor.name),
         Some(&command_words(&current)),
         None,
@@ -376,12 +388,19 @@ pub async fn retry(state: &AppState, actor: &Actor, id: i64) -> Result<CommandVi
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(operation = id, by = actor.name, "command queued again");
-    state.domain.publish(DomainEvent::OperationQueued {
-        operation_id: id,
-        endpoint_id,
-    });
-    publish(&state.hub, &current.endpoint, Some(id), None, "queued");
+    tracing::info!(
+        operation = id,
+        by = actor.name,
+        event_type,
+        "command changed"
+    );
+    if change == Change::Retry {
+        state.domain.publish(DomainEvent::OperationQueued {
+            operation_id: id,
+            endpoint_id,
+        });
+    }
+    publish(&state.hub, &current.endpoint, Some(id), None, status);
     get(state, id).await
 }
 
