@@ -139,9 +139,14 @@ test("an operator writes a resource and watches it reach confirmed without a rel
   await expect(row).toContainText("CHANGED");
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 
-  // The server's refusal shows next to the form, naming the field.
+  // The server's refusal shows on the card, naming the field.
+  const read = page.getByRole("form", { name: "Read" });
+  await read.getByLabel("Path to read").fill("/abc");
+  await read.getByRole("button", { name: "Read" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "path:" })).toContainText("not an LwM2M path");
+  // TIME takes a UTC date and time.
   const time = page.getByRole("form", { name: "Write current_time" });
-  await expect(time.getByLabel("current_time (/3/0/13) (UTC)")).toBeVisible();
+  await expect(time.getByLabel("current_time (/3/0/13) (UTC)")).toHaveAttribute("type", "datetime-local");
   await screenshot(page, testInfo, "endpoint-commands");
 
   // The Commands page lists it, filtered by endpoint and status.

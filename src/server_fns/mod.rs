@@ -20,4 +20,5 @@ pub mod events;
 pub mod overview;
 pub mod resource_types;
 pub mod tokens;
+pub mod update_forms;
 pub mod users;

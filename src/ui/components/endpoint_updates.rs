@@ -1,5 +1,5 @@
 use crate::model::UpdateView;
-use crate::server_fns::commands::StartUpdates;
+use crate::server_fns::update_forms::StartUpdatesForm;
 use crate::ui::components::firmware_select::FirmwareSelect;
 use crate::ui::components::form_status::{action_error, FormStatus};
 use crate::ui::components::update_start_results::UpdateStartResults;
@@ -14,7 +14,7 @@ pub fn EndpointUpdates(
     endpoint: String,
     updates: RwSignal<Vec<UpdateView>>,
     /// None for viewers.
-    actions: Option<(ServerAction<StartUpdates>, UpdateActions)>,
+    actions: Option<(ServerAction<StartUpdatesForm>, UpdateActions)>,
 ) -> impl IntoView {
     let row_actions = actions.map(|(_, a)| a);
     let row_error = Signal::derive(move || {
@@ -38,7 +38,6 @@ pub fn EndpointUpdates(
             </div>
             {actions
                 .map(|(start, _)| {
-                    let result = Signal::derive(move || start.value().get());
                     view! {
                         <div class=format!("{} p-4", style::CARD)>
                             <h3 class="mb-3 text-sm font-semibold">"Start update"</h3>
@@ -49,7 +48,7 @@ pub fn EndpointUpdates(
                                 <FirmwareSelect button="Start update" />
                             </ActionForm>
                             <div class="mt-3">
-                                <UpdateStartResults result />
+                                <UpdateStartResults action=start />
                             </div>
                         </div>
                     }

@@ -64,7 +64,7 @@ pub fn SendCommandCard(
                         <h4 class=format!("mb-2 text-xs font-medium uppercase tracking-wide {}", style::MUTED)>
                             "Write"
                         </h4>
-                        <div class="mb-4 grid gap-3 sm:grid-cols-2">{write_forms}</div>
+                        <div class="mb-4 grid gap-3 md:grid-cols-2 xl:grid-cols-3">{write_forms}</div>
                     }
                 })}
             {(!no_executes)

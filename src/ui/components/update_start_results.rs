@@ -1,17 +1,18 @@
-use crate::error::AppError;
-use crate::model::UpdateStart;
+use crate::server_fns::update_forms::{outcome_from_param, StartUpdatesForm, OUTCOME_PARAM};
 use crate::ui::components::form_status::action_error;
 use crate::ui::style;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
-/// What a "Start update" did, per endpoint: started (with a link to the
-/// update) or why not.
+/// What a "Start update" did, per endpoint: started or why not. After a
+/// hydrated submit the action holds it; after a plain form post the
+/// redirect's URL does.
 #[component]
-pub fn UpdateStartResults(
-    #[prop(into)] result: Signal<Option<Result<Vec<UpdateStart>, AppError>>>,
-) -> impl IntoView {
+pub fn UpdateStartResults(action: ServerAction<StartUpdatesForm>) -> impl IntoView {
+    let params = use_query_map();
+    let from_url = Memo::new(move |_| outcome_from_param(params.with(|p| p.get(OUTCOME_PARAM))));
     move || {
-        let result = result.get()?;
+        let result = action.value().get().or_else(|| from_url.get().map(Ok))?;
         if let Some(text) = action_error(Some(result.clone())) {
             return Some(view! { <p role="alert" class=style::ALERT_ERROR>{text}</p> }.into_any());
         }

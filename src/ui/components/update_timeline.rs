@@ -12,9 +12,18 @@ pub fn step_text(step: &UpdateStep) -> String {
         None => words.to_string(),
     };
     let t = step.event_type.as_str();
-    let about = |path: &str| detail.as_deref().is_some_and(|d| d.contains(path));
+    // Command details read "write /5/0/1 = coap://…" or "execute /5/0/2".
+    let about = |path: &str| {
+        detail
+            .as_deref()
+            .is_some_and(|d| d.split_whitespace().nth(1) == Some(path))
+    };
     match t {
-        "firmware_update_started" | "firmware_started" => with_detail("Update started"),
+        // Its detail is "to <version>".
+        "firmware_update_started" => match &detail {
+            Some(d) => format!("Update {d} started"),
+            None => "Update started".into(),
+        },
         "firmware_pending" => "Pending".into(),
         "firmware_downloading" => "Downloading".into(),
         "firmware_downloaded" => "Downloaded".into(),
@@ -112,8 +121,19 @@ mod tests {
             "Failed: integrity check failed"
         );
         assert_eq!(
-            step_text(&step("command_confirmed", Some("write /5/0/1"))),
+            step_text(&step(
+                "command_confirmed",
+                Some("write /5/0/1 = coap://fw/1.bin")
+            )),
             "Package URI written"
+        );
+        assert_eq!(
+            step_text(&step("command_confirmed", Some("execute /5/0/2"))),
+            "Update executed"
+        );
+        assert_eq!(
+            step_text(&step("firmware_update_started", Some("to 1.2.3"))),
+            "Update to 1.2.3 started"
         );
         assert_eq!(step_text(&step("something_new", None)), "Something new");
     }

@@ -3,8 +3,9 @@ use crate::model::{
     to_datetime_local, Chart, ChartRange, CommandQuery, EndpointDetail, LatestValue, LiveMessage,
     LiveValue, Point, Presence, RangePreset, Topic, UpdateQuery,
 };
-use crate::server_fns::commands::{list_commands, list_updates, SendCommand, StartUpdates};
+use crate::server_fns::commands::{list_commands, list_updates, SendCommand};
 use crate::server_fns::endpoints::{get_endpoint, DETAIL_LIST_LIMIT};
+use crate::server_fns::update_forms::StartUpdatesForm;
 use crate::ui::components::command_table::CommandActions;
 use crate::ui::components::current_user::{may_operate, use_current_user};
 use crate::ui::components::endpoint_commands::EndpointCommands;
@@ -248,6 +249,18 @@ fn EndpointView(
             <LatestValues latest />
         </section>
 
+        // Commands get the full width: their table has many columns and the
+        // send card a grid of forms.
+        <div class="mb-8">
+            <EndpointCommands
+                endpoint=name.clone()
+                commands=activity.commands
+                targets=detail.command_targets.clone()
+                read_paths=read_paths(&detail.latest)
+                current=current_values(&detail.latest)
+                actions=activity.command_actions
+            />
+        </div>
         <div class="grid gap-8 xl:grid-cols-2">
             <section aria-labelledby="events-heading">
                 <div class="mb-3 flex items-center justify-between">
@@ -263,15 +276,7 @@ fn EndpointView(
                     <EventList events=detail.events.clone() />
                 </div>
             </section>
-            <div class="flex min-w-0 flex-col gap-8">
-                <EndpointCommands
-                    endpoint=name.clone()
-                    commands=activity.commands
-                    targets=detail.command_targets.clone()
-                    read_paths=read_paths(&detail.latest)
-                    current=current_values(&detail.latest)
-                    actions=activity.command_actions
-                />
+            <div class="min-w-0">
                 <EndpointUpdates
                     endpoint=name.clone()
                     updates=activity.updates
@@ -288,7 +293,7 @@ struct Activity {
     commands: RwSignal<Vec<crate::model::CommandView>>,
     updates: RwSignal<Vec<crate::model::UpdateView>>,
     command_actions: Option<(ServerAction<SendCommand>, CommandActions)>,
-    update_actions: Option<(ServerAction<StartUpdates>, UpdateActions)>,
+    update_actions: Option<(ServerAction<StartUpdatesForm>, UpdateActions)>,
 }
 
 /// Keeps the commands and updates live: they are read again (not the whole
@@ -334,8 +339,12 @@ fn live_activity(detail: &EndpointDetail, operate: bool) -> Activity {
     );
     let command_actions =
         operate.then(|| (ServerAction::<SendCommand>::new(), CommandActions::new()));
-    let update_actions =
-        operate.then(|| (ServerAction::<StartUpdates>::new(), UpdateActions::new()));
+    let update_actions = operate.then(|| {
+        (
+            ServerAction::<StartUpdatesForm>::new(),
+            UpdateActions::new(),
+        )
+    });
     if let (Some((send, c)), Some((start, u))) = (command_actions, update_actions) {
         // Effects run only in the browser: a completed action refetches.
         Effect::new(move |previous: Option<[usize; 6]>| {

@@ -1,6 +1,6 @@
 use crate::model::{EndpointListPage, EndpointListQuery, EndpointRow, EndpointSort, Presence};
-use crate::server_fns::commands::StartUpdates;
 use crate::server_fns::endpoints::list_endpoints;
+use crate::server_fns::update_forms::StartUpdatesForm;
 use crate::ui::components::current_user::{may_operate, use_current_user};
 use crate::ui::components::error_view::ErrorView;
 use crate::ui::components::firmware_select::FirmwareSelect;
@@ -26,7 +26,7 @@ pub fn EndpointsPage() -> impl IntoView {
     let user = use_current_user();
     // Lives with the page, not the table, so that its results outlast the
     // table's re-render.
-    let start = ServerAction::<StartUpdates>::new();
+    let start = ServerAction::<StartUpdatesForm>::new();
     view! {
         <Title text="Endpoints" />
         <PageHeader title="Endpoints" subtitle="Every device that has reported, with its presence." />
@@ -233,7 +233,7 @@ fn EndpointTable(
     query: EndpointListQuery,
     data: EndpointListPage,
     /// The bulk update action, for operators.
-    start: Option<ServerAction<StartUpdates>>,
+    start: Option<ServerAction<StartUpdatesForm>>,
 ) -> impl IntoView {
     let select = start.is_some();
     let pages = data.page_count(query.per_page);
@@ -280,22 +280,19 @@ fn EndpointTable(
     let table = match start {
         // One form around the table: the checked rows and the firmware go
         // to `start_updates` together, with or without JavaScript.
-        Some(start) if !empty => {
-            let result = Signal::derive(move || start.value().get());
-            view! {
-                <ActionForm action=start attr:aria-label="Update the selected endpoints">
-                    {table}
-                    <div class=format!("{} mt-3 flex flex-wrap items-end gap-3 p-3", style::CARD)>
-                        <p class="self-center text-sm font-medium">"Update the selected endpoints"</p>
-                        <FirmwareSelect button="Start update" />
-                    </div>
-                </ActionForm>
-                <div class="mt-3">
-                    <UpdateStartResults result />
+        Some(start) if !empty => view! {
+            <ActionForm action=start attr:aria-label="Update the selected endpoints">
+                {table}
+                <div class=format!("{} mt-3 flex flex-wrap items-end gap-3 p-3", style::CARD)>
+                    <p class="self-center text-sm font-medium">"Update the selected endpoints"</p>
+                    <FirmwareSelect button="Start update" />
                 </div>
-            }
-            .into_any()
+            </ActionForm>
+            <div class="mt-3">
+                <UpdateStartResults action=start />
+            </div>
         }
+        .into_any(),
         _ => table.into_any(),
     };
     view! {
