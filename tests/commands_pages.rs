@@ -143,7 +143,11 @@ async fn plain_form_posts_queue_commands_and_come_back(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::FOUND);
-    assert_eq!(location.as_deref(), Some(back.as_str()));
+    // server_fn strips an earlier error from the URL and may leave a "?".
+    assert_eq!(
+        location.as_deref().map(|l| l.trim_end_matches('?')),
+        Some(back.as_str())
+    );
     let (_, _, html) = app
         .get_page(&format!("/endpoints/{id}"), Some(&operator))
         .await;

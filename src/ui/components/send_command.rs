@@ -116,7 +116,10 @@ fn hidden_fields(endpoint: &str, kind: CommandKind, path: &str) -> impl IntoView
 /// TIME, text for the rest.
 fn value_input(t: &CommandTarget, label: String, hint: Option<String>) -> AnyView {
     let input_class = format!("{} min-w-0 flex-1", style::INPUT);
-    let placeholder = hint.map(|h| format!("now {h}")).unwrap_or_default();
+    let placeholder = hint
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("now {h}"))
+        .unwrap_or_default();
     match t.data_type {
         DataType::Integer | DataType::UnsignedInteger | DataType::Float => {
             let step = if t.data_type == DataType::Float { "any" } else { "1" };

@@ -190,23 +190,23 @@ fn BatteryLevel(level: Option<i64>) -> impl IntoView {
 fn endpoint_row(i: usize, row: EndpointRow, select: bool) -> impl IntoView {
     let e = row.summary;
     let href = format!("/endpoints/{}", e.id);
+    // In the name cell, not a column of its own: the columns stay the same
+    // for every role.
     let checkbox = select.then(|| {
         view! {
-            <td class="w-8 py-2 pl-4">
-                <input
-                    type="checkbox"
-                    name=format!("endpoints[{i}]")
-                    value=e.name.clone()
-                    aria-label=format!("Select {}", e.name)
-                    class="h-4 w-4 rounded border-slate-300 dark:border-slate-600"
-                />
-            </td>
+            <input
+                type="checkbox"
+                name=format!("endpoints[{i}]")
+                value=e.name.clone()
+                aria-label=format!("Select {}", e.name)
+                class="mr-3 h-4 w-4 rounded border-slate-300 align-middle dark:border-slate-600"
+            />
         }
     });
     view! {
         <tr class=style::TR>
-            {checkbox}
             <td class=format!("{} font-mono", style::TD)>
+                {checkbox}
                 <a href=href class=style::LINK>
                     {e.name.clone()}
                 </a>
@@ -253,7 +253,6 @@ fn EndpointTable(
                 <caption class="sr-only">"Endpoints"</caption>
                 <thead class=style::THEAD>
                     <tr>
-                        {select.then(|| view! { <th scope="col" class="w-8 py-2 pl-4"><span class="sr-only">"Select"</span></th> })}
                         <SortHeader query=query.clone() sort=EndpointSort::Name label="Name" />
                         <SortHeader query=query.clone() sort=EndpointSort::Presence label="Presence" />
                         <SortHeader query=query.clone() sort=EndpointSort::LastSeen label="Last seen" />
