@@ -138,6 +138,13 @@ pub struct EventView {
     pub created_at: EpochMs,
     /// The stored values linked to the event, in path order.
     pub resources: Vec<ResourceValue>,
+    /// Who caused it, for audit events (commands, updates): a username or
+    /// `token <name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// What it was about, in words (e.g. `write /3/0/13 = 1700000000000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// `GET /api/v1/events`: one page, newest first.

@@ -144,6 +144,7 @@ async fn serve(settings: Settings) -> CliResult {
     let state = AppState::new(db, settings)
         .await
         .map_err(|e| e.to_string())?;
+    super::dispatch::spawn(&state);
     let app = super::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -33,6 +33,12 @@ pub struct Settings {
     pub site_root: PathBuf,
     /// Initial admin password for an empty database; random if unset.
     pub admin_password: Option<String>,
+    /// The dispatcher's timeout for one call to the LwM2M server.
+    pub command_timeout_secs: u64,
+    /// Sends of a command (timeouts, 5xx) before it is failed.
+    pub command_max_attempts: u32,
+    /// A firmware update without progress for this long is timed out.
+    pub firmware_update_timeout_minutes: u64,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -51,6 +57,9 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     session_ttl_hours: Option<u32>,
     site_root: Option<String>,
+    command_timeout_secs: Option<u64>,
+    command_max_attempts: Option<u32>,
+    firmware_update_timeout_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +90,18 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("FLOWNEXUS_FIRMWARE_DIR", "firmware directory"),
     ("FLOWNEXUS_PUBLIC_BASE_URL", "public base URL"),
     ("FLOWNEXUS_LWM2M_REST_URL", "LwM2M server REST base URL"),
+    (
+        "FLOWNEXUS_COMMAND_TIMEOUT_SECS",
+        "timeout of one call to the LwM2M server",
+    ),
+    (
+        "FLOWNEXUS_COMMAND_MAX_ATTEMPTS",
+        "sends of a command before it fails",
+    ),
+    (
+        "FLOWNEXUS_FIRMWARE_UPDATE_TIMEOUT_MINUTES",
+        "firmware update without progress this long: timed out",
+    ),
     ("FLOWNEXUS_INGEST_AUTH", "token or open"),
     (
         "FLOWNEXUS_RETENTION_DAYS",
@@ -166,6 +187,14 @@ impl Settings {
             .unwrap_or_else(|| "http://127.0.0.1:8080".into())
             .trim_end_matches('/')
             .to_string();
+        // The dispatcher's client speaks plain HTTP: the LwM2M server's REST
+        // API is an internal service (put a TLS proxy in front otherwise).
+        if !lwm2m_rest_url.starts_with("http://") {
+            return Err(ConfigError::Invalid {
+                key: "lwm2m_rest_url",
+                reason: format!("{lwm2m_rest_url:?} must start with http://"),
+            });
+        }
         let ingest_auth = match pick("INGEST_AUTH", f.ingest_auth).as_deref() {
             None | Some("token") => IngestAuth::Token,
             Some("open") => IngestAuth::Open,
@@ -196,6 +225,39 @@ impl Settings {
                 .or_else(|| env("LEPTOS_SITE_ROOT"))
                 .unwrap_or_else(|| "target/site".into()),
         );
+        let command_timeout_secs = parse_num(
+            "COMMAND_TIMEOUT_SECS",
+            f.command_timeout_secs.map(|v| v.to_string()),
+        )?
+        .unwrap_or(15);
+        if !(1..=600).contains(&command_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "command_timeout_secs",
+                reason: "must be between 1 and 600".into(),
+            });
+        }
+        let command_max_attempts = parse_num(
+            "COMMAND_MAX_ATTEMPTS",
+            f.command_max_attempts.map(|v| v.to_string()),
+        )?
+        .unwrap_or(3);
+        if !(1..=100).contains(&command_max_attempts) {
+            return Err(ConfigError::Invalid {
+                key: "command_max_attempts",
+                reason: "must be between 1 and 100".into(),
+            });
+        }
+        let firmware_update_timeout_minutes = parse_num(
+            "FIRMWARE_UPDATE_TIMEOUT_MINUTES",
+            f.firmware_update_timeout_minutes.map(|v| v.to_string()),
+        )?
+        .unwrap_or(60);
+        if firmware_update_timeout_minutes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "firmware_update_timeout_minutes",
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(Settings {
             listen_addr,
             database_url,
@@ -209,6 +271,9 @@ impl Settings {
             session_ttl_hours,
             site_root,
             admin_password: env("FLOWNEXUS_ADMIN_PASSWORD").filter(|p| !p.is_empty()),
+            command_timeout_secs,
+            command_max_attempts: command_max_attempts as u32,
+            firmware_update_timeout_minutes,
         })
     }
 

@@ -23,6 +23,9 @@ pub enum DomainEvent {
         endpoint: String,
         at: i64,
     },
+    /// These endpoints were heard from (any uplink) in one commit: a
+    /// queue-mode device listens for a short while after it reports.
+    EndpointsHeard { endpoint_ids: Vec<i64> },
     /// A command was queued for a device (e.g. the firmware Execute).
     OperationQueued { operation_id: i64, endpoint_id: i64 },
     /// An active firmware update moved to a new state.

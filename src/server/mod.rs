@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod dispatch;
 pub mod domain;
 pub mod ingest;
 pub mod live;

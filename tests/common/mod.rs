@@ -3,6 +3,8 @@
 //! postgres://postgres@127.0.0.1:5432/test, dropped afterwards).
 #![allow(dead_code)]
 
+pub mod leshan_fake;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;

@@ -56,6 +56,85 @@ pub async fn link_many(
     Ok(())
 }
 
+/// Records an event the application adds itself: an audit entry (who
+/// queued, cancelled or retried a command, started an update) or a step of
+/// a firmware update. Returns its id.
+pub async fn insert_audit<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+    event_type: &str,
+    actor: Option<&str>,
+    detail: Option<&str>,
+    firmware_update_id: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO event (endpoint_id, event_type, created_at, actor, detail, \
+         firmware_update_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(endpoint_id)
+    .bind(event_type)
+    .bind(now)
+    .bind(actor)
+    .bind(detail)
+    .bind(firmware_update_id)
+    .fetch_one(executor)
+    .await
+}
+
+/// Firmware-update steps of these endpoints since `since`, oldest first:
+/// (endpoint id, update id if linked, type, detail, actor, time). Steps the
+/// ingest tracker records (`firmware_*`) are not linked to their update;
+/// the caller places them by time (one active update per endpoint).
+pub async fn update_steps<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_ids: &[i64],
+    since: i64,
+) -> Result<
+    Vec<(
+        i64,
+        Option<i64>,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+    )>,
+    sqlx::Error,
+> {
+    if endpoint_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (2..endpoint_ids.len() + 2)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT endpoint_id, firmware_update_id, event_type, detail, actor, created_at FROM event \
+         WHERE endpoint_id IN ({list}) AND created_at >= $1 \
+         AND (firmware_update_id IS NOT NULL OR event_type LIKE 'firmware%') \
+         ORDER BY created_at, id"
+    );
+    let mut q = sqlx::query(&sql).bind(since);
+    for id in endpoint_ids {
+        q = q.bind(*id);
+    }
+    q.fetch_all(executor)
+        .await?
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            Ok((
+                r.try_get("endpoint_id")?,
+                r.try_get("firmware_update_id")?,
+                r.try_get("event_type")?,
+                r.try_get("detail")?,
+                r.try_get("actor")?,
+                r.try_get("created_at")?,
+            ))
+        })
+        .collect()
+}
+
 /// Event types per endpoint, newest first: (type, time).
 pub async fn recent_for_endpoint<'e, E: Executor<'e, Database = Any>>(
     executor: E,
@@ -178,8 +257,8 @@ mod reads {
         args.push(Arg::Int(limit));
         let q = EventQuery {
             sql: format!(
-                "SELECT ev.id, e.name AS endpoint, ev.event_type, ev.created_at \
-                 FROM event ev JOIN endpoint e ON e.id = ev.endpoint_id{clause} \
+                "SELECT ev.id, e.name AS endpoint, ev.event_type, ev.created_at, ev.actor, \
+                 ev.detail FROM event ev JOIN endpoint e ON e.id = ev.endpoint_id{clause} \
                  ORDER BY ev.id DESC LIMIT ${}",
                 args.len()
             ),
@@ -196,6 +275,8 @@ mod reads {
                     event_type: row.try_get("event_type")?,
                     created_at: row.try_get("created_at")?,
                     resources: Vec::new(),
+                    actor: row.try_get("actor")?,
+                    detail: row.try_get("detail")?,
                 })
             })
             .collect()

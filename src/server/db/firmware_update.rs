@@ -173,3 +173,192 @@ pub async fn count_active<'e, E: Executor<'e, Database = Any>>(
     .fetch_one(executor)
     .await
 }
+
+// ---------------------------------------------------------------------------
+// Starting, cancelling and listing updates (the commands service).
+
+/// Starts an update on behalf of `actor`. Fails with a unique violation
+/// when the endpoint already has an active update.
+pub async fn create_by<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+    firmware_id: i64,
+    actor: Option<(i64, &str)>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO firmware_update (endpoint_id, firmware_id, state, created_by, actor, \
+         created_at, updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(endpoint_id)
+    .bind(firmware_id)
+    .bind(actor.map(|a| a.0))
+    .bind(actor.map(|a| a.1))
+    .bind(now)
+    .fetch_one(executor)
+    .await
+}
+
+/// (version, stored file name) of a firmware image.
+pub async fn firmware_file<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    firmware_id: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query("SELECT version, stored_file FROM firmware WHERE id = $1")
+        .bind(firmware_id)
+        .fetch_optional(executor)
+        .await?;
+    row.map(|r| Ok((r.try_get("version")?, r.try_get("stored_file")?)))
+        .transpose()
+}
+
+/// Every firmware image, newest first, as a choice for an update.
+pub async fn firmware_choices<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<Vec<crate::model::FirmwareChoice>, sqlx::Error> {
+    sqlx::query("SELECT id, version FROM firmware ORDER BY created_at DESC, id DESC")
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::model::FirmwareChoice {
+                id: r.try_get("id")?,
+                version: r.try_get("version")?,
+            })
+        })
+        .collect()
+}
+
+/// (endpoint id, firmware id, state) of one update.
+pub async fn get<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    update_id: i64,
+) -> Result<Option<(i64, i64, FirmwareUpdateState)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT endpoint_id, firmware_id, state FROM firmware_update WHERE id = $1")
+            .bind(update_id)
+            .fetch_optional(executor)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let state: String = row.try_get("state")?;
+    Ok(Some((
+        row.try_get("endpoint_id")?,
+        row.try_get("firmware_id")?,
+        FirmwareUpdateState::parse(&state).unwrap_or(FirmwareUpdateState::Pending),
+    )))
+}
+
+/// Ends an active update in `state` (failed, timed out, cancelled) with a
+/// reason. Returns the endpoint id, or None when it was not active.
+pub async fn finish<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    update_id: i64,
+    state: FirmwareUpdateState,
+    error: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE firmware_update SET state = $2, error = $3, updated_at = $4 \
+         WHERE id = $1 AND state IN ('pending', 'downloading', 'downloaded', 'updating') \
+         RETURNING endpoint_id",
+    )
+    .bind(update_id)
+    .bind(state.as_str())
+    .bind(error)
+    .bind(now)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Active updates without progress since `cutoff`: (id, endpoint id).
+pub async fn stalled<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    cutoff: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, endpoint_id FROM firmware_update \
+         WHERE state IN ('pending', 'downloading', 'downloaded', 'updating') AND updated_at < $1",
+    )
+    .bind(cutoff)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("endpoint_id")?)))
+        .collect()
+}
+
+/// The update a command belongs to, and whether it is the package URI
+/// write (else the Execute).
+pub async fn of_operation<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    operation_id: i64,
+) -> Result<Option<(i64, bool)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, CASE WHEN send_uri_operation_id = $1 THEN 1 ELSE 0 END AS is_uri \
+         FROM firmware_update WHERE send_uri_operation_id = $1 OR execute_operation_id = $1",
+    )
+    .bind(operation_id)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, get_bool(&r, "is_uri")?)))
+        .transpose()
+}
+
+/// Updates as listed (without their steps), newest first.
+pub async fn list_views<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: Option<i64>,
+    active_only: bool,
+    limit: i64,
+) -> Result<Vec<crate::model::UpdateView>, sqlx::Error> {
+    let mut conditions = Vec::new();
+    if endpoint_id.is_some() {
+        conditions.push("u.endpoint_id = $2".to_string());
+    }
+    if active_only {
+        conditions.push("u.state IN ('pending', 'downloading', 'downloaded', 'updating')".into());
+    }
+    let sql = format!(
+        "SELECT u.id, u.endpoint_id, e.name AS endpoint, u.firmware_id, f.version, u.state, \
+         u.result, u.error, u.actor, u.created_at, u.updated_at \
+         FROM firmware_update u JOIN firmware f ON f.id = u.firmware_id \
+         JOIN endpoint e ON e.id = u.endpoint_id {} \
+         ORDER BY u.id DESC LIMIT $1",
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        }
+    );
+    let mut q = sqlx::query(&sql).bind(limit);
+    if let Some(id) = endpoint_id {
+        q = q.bind(id);
+    }
+    q.fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| {
+            let state: String = row.try_get("state")?;
+            let state = FirmwareUpdateState::parse(&state).unwrap_or(FirmwareUpdateState::Pending);
+            let result: Option<i64> = row.try_get("result")?;
+            let mut error: Option<String> = row.try_get("error")?;
+            if error.is_none() && state == FirmwareUpdateState::Failed {
+                error = result.map(|r| crate::model::update_result_text(r).to_string());
+            }
+            Ok(crate::model::UpdateView {
+                id: row.try_get("id")?,
+                endpoint: row.try_get("endpoint")?,
+                endpoint_id: row.try_get("endpoint_id")?,
+                firmware_id: row.try_get("firmware_id")?,
+                version: row.try_get("version")?,
+                state,
+                result,
+                error,
+                created_by: row.try_get("actor")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                steps: Vec::new(),
+            })
+        })
+        .collect()
+}

@@ -171,3 +171,31 @@ pub async fn update_name_unit<'e, E: Executor<'e, Database = Any>>(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The writable and executable resources of the object instances an
+/// endpoint has reported, in path order: (object, instance, type).
+pub async fn command_targets<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+) -> Result<Vec<(i64, ResourceType)>, sqlx::Error> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT i.object_instance_id, {columns} FROM resource_type t \
+         JOIN (SELECT DISTINCT rt.object_id, l.object_instance_id FROM resource_latest l \
+               JOIN resource_type rt ON rt.id = l.resource_type_id WHERE l.endpoint_id = $1) i \
+         ON i.object_id = t.object_id \
+         WHERE t.writable OR t.executable \
+         ORDER BY t.object_id, i.object_instance_id, t.resource_id"
+    );
+    sqlx::query(&sql)
+        .bind(endpoint_id)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("object_instance_id")?, from_row(row)?)))
+        .collect()
+}

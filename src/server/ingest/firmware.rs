@@ -47,6 +47,14 @@ fn event_type(state: State) -> &'static str {
 /// are stored as telemetry all the same.
 pub fn apply(update: &mut ActiveUpdate, key: (i64, i64), value: &Value) -> Option<Step> {
     if !update.state.is_active() {
+        // The new version and the result 1 come in one read of the device:
+        // when the version concluded it first, keep the result too.
+        if update.state == State::Succeeded
+            && key == FW_RESULT
+            && matches!(value, Value::Integer(1) | Value::UnsignedInteger(1))
+        {
+            update.result = Some(1);
+        }
         return None;
     }
     let next = match (key, value) {
@@ -114,6 +122,16 @@ mod tests {
 
     fn int(v: i64) -> Value {
         Value::Integer(v)
+    }
+
+    #[test]
+    fn a_result_after_the_version_concluded_success_is_kept() {
+        let mut u = update(State::Updating);
+        u.executed = true;
+        let step = apply(&mut u, FW_VERSION, &Value::String("2.0.0".into())).unwrap();
+        assert_eq!(step.state, State::Succeeded);
+        assert_eq!(apply(&mut u, FW_RESULT, &int(1)), None);
+        assert_eq!((u.state, u.result), (State::Succeeded, Some(1)));
     }
 
     #[test]

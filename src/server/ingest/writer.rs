@@ -355,7 +355,9 @@ impl WriterTask {
         let mut planned_events: Vec<(i64, String, i64, Vec<i64>)> = Vec::new();
         let mut events_per_job: Vec<Vec<String>> = Vec::with_capacity(checked.len());
         let mut registrations: Vec<(i64, RegistrationChange, i64)> = Vec::new();
-        let mut domain = Vec::new();
+        let mut domain = vec![DomainEvent::EndpointsHeard {
+            endpoint_ids: endpoint_ids.values().copied().collect(),
+        }];
         let mut changed_updates: Vec<i64> = Vec::new();
         let mut execute_needed: Vec<i64> = Vec::new();
         let mut next_id = ids.iter().copied();

@@ -10,6 +10,7 @@
 //! | `/api/v1/health`, `/api/openapi.json`  | public       | public    | public             |
 //!
 //! A deactivated user has no session (see `db::sessions::find_user`).
+pub mod commands;
 pub mod csv;
 pub mod leshan;
 pub mod metrics;
@@ -68,4 +69,51 @@ pub async fn authorize_api(state: &AppState, headers: &HeaderMap) -> Result<Call
         Some(caller) => Ok(caller),
         None => Err(AppError::Unauthorized),
     }
+}
+
+/// Authorises a request that acts on devices (commands, updates): an API
+/// token, or the session of an operator or admin. Viewers and device tokens
+/// get 403.
+pub async fn authorize_operator(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+    let caller = authorize_api(state, headers).await?;
+    if let Caller::User(user) = &caller {
+        if !user.role.allows(Role::Operator) {
+            return Err(AppError::Forbidden);
+        }
+    }
+    Ok(caller)
+}
+
+/// Reads a JSON request body: malformed JSON is a 400, JSON of the wrong
+/// shape a 422 naming the offending field by its path.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        use serde_json::error::Category;
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let reason = inner.to_string();
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => AppError::bad_request(
+                "malformed JSON",
+                vec![crate::error::FieldError::new("body", reason)],
+            ),
+            Category::Data => {
+                // A missing field is reported at its parent; name the field.
+                let path = match reason.strip_prefix("missing field `") {
+                    Some(rest) => {
+                        let field = rest.split('`').next().unwrap_or_default();
+                        if path == "." || path.is_empty() {
+                            field.to_string()
+                        } else {
+                            format!("{path}.{field}")
+                        }
+                    }
+                    None if path == "." || path.is_empty() => "body".to_string(),
+                    None => path,
+                };
+                AppError::invalid_field(path, reason)
+            }
+        }
+    })
 }

@@ -4,7 +4,7 @@
 //! method its documentation names and collects the same documentation into
 //! the document, so a route cannot be served without being documented, nor
 //! documented at another path than the one served.
-use super::{leshan, v1};
+use super::{commands, leshan, v1};
 use crate::error::AppError;
 use crate::model::{DataType, LiveValue, ResourcePath};
 use crate::server::state::AppState;
@@ -35,6 +35,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(v1::series))
         .routes(routes!(v1::events))
         .routes(routes!(v1::live))
+        .routes(routes!(commands::list, commands::create))
+        .routes(routes!(commands::one))
+        .routes(routes!(commands::cancel))
+        .routes(routes!(commands::retry))
+        .routes(routes!(commands::updates, commands::start))
+        .routes(routes!(commands::cancel_update))
+        .routes(routes!(commands::retry_update))
         .routes(routes!(openapi_json))
 }
 
@@ -64,6 +71,10 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         (name = "series", description = "Time series of one resource, downsampled on the server; CSV export"),
         (name = "events", description = "Registration and report events; CSV export"),
         (name = "live", description = "Values as they are stored, over a websocket"),
+        (name = "commands", description = "Writes, executes and reads queued for devices and sent \
+            through the LwM2M server's REST API; a sleeping device gets them when it wakes"),
+        (name = "firmware updates", description = "Over-the-air updates: started here, moved along \
+            by the device's reports of object 5"),
         (name = "system", description = "Health and this document"),
     )
 )]
