@@ -1,10 +1,10 @@
 //! The shell, the router and the route table.
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
-    account::AccountPage, endpoint::EndpointPage, endpoints::EndpointsPage, events::EventsPage,
-    firmware::FirmwarePage, login::LoginPage, logout::LogoutPage, not_found::NotFound,
-    overview::OverviewPage, resource_types::ResourceTypesPage, tokens::TokensPage,
-    users::UsersPage,
+    account::AccountPage, commands::CommandsPage, endpoint::EndpointPage, endpoints::EndpointsPage,
+    events::EventsPage, firmware::FirmwarePage, login::LoginPage, logout::LogoutPage,
+    not_found::NotFound, overview::OverviewPage, resource_types::ResourceTypesPage,
+    tokens::TokensPage, updates::UpdatesPage, users::UsersPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -46,6 +46,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/endpoints") view=EndpointsPage ssr=SsrMode::Async />
                     <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
                     <Route path=path!("/endpoints/:id") view=EndpointPage ssr=SsrMode::Async />
+                    <Route path=path!("/commands") view=CommandsPage ssr=SsrMode::Async />
+                    <Route path=path!("/updates") view=UpdatesPage ssr=SsrMode::Async />
                     <Route path=path!("/resource-types") view=ResourceTypesPage ssr=SsrMode::Async />
                     <Route path=path!("/firmware") view=FirmwarePage ssr=SsrMode::Async />
                     <Route path=path!("/users") view=UsersPage ssr=SsrMode::Async />

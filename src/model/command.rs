@@ -286,6 +286,27 @@ pub struct UpdateQuery {
 
 impl UpdateQuery {
     pub const PAGE_SIZE: i64 = 100;
+
+    /// Reads `endpoint` and `active` (`1`, `true` or a checkbox's `on`)
+    /// from a URL's parameters; anything else is left out.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        UpdateQuery {
+            endpoint: get("endpoint")
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default(),
+            active: get("active").is_some_and(|v| matches!(v.trim(), "1" | "true" | "on")),
+        }
+    }
+
+    pub fn to_query(&self) -> String {
+        super::query::query_string(&[
+            (
+                "endpoint",
+                (!self.endpoint.is_empty()).then(|| self.endpoint.clone()),
+            ),
+            ("active", self.active.then(|| "1".to_string())),
+        ])
+    }
 }
 
 /// A resource the endpoint page offers a command for: writable resources get
@@ -340,5 +361,20 @@ mod tests {
         assert_eq!(q.before, Some(17));
         let bad = CommandQuery::from_params(|k| (k == "status").then(|| "nope".into()));
         assert_eq!(bad.status, None);
+    }
+
+    #[test]
+    fn update_query_reads_and_writes_its_url_parameters() {
+        let q = UpdateQuery::from_params(|k| match k {
+            "endpoint" => Some("dev 1".into()),
+            "active" => Some("on".into()),
+            _ => None,
+        });
+        assert_eq!(q.endpoint, "dev 1");
+        assert!(q.active);
+        assert_eq!(q.to_query(), "?endpoint=dev%201&active=1");
+        assert_eq!(UpdateQuery::from_params(|_| None), UpdateQuery::default());
+        assert_eq!(UpdateQuery::default().to_query(), "");
+        assert!(!UpdateQuery::from_params(|k| (k == "active").then(|| "0".into())).active);
     }
 }

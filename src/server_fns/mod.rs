@@ -23,4 +23,5 @@ pub mod firmware;
 pub mod overview;
 pub mod resource_types;
 pub mod tokens;
+pub mod update_forms;
 pub mod users;

@@ -1,5 +1,5 @@
 use crate::model::{CurrentUser, Role};
-use crate::server_fns::auth::whoami;
+use crate::ui::components::current_user::provide_current_user;
 use crate::ui::components::relative_time::provide_clock;
 use crate::ui::live_socket::{provide_live, LiveStatus};
 use leptos::prelude::*;
@@ -28,6 +28,16 @@ const NAV: &[NavItem] = &[
     NavItem {
         href: "/events",
         label: "Events",
+        least: Role::Viewer,
+    },
+    NavItem {
+        href: "/commands",
+        label: "Commands",
+        least: Role::Viewer,
+    },
+    NavItem {
+        href: "/updates",
+        label: "Updates",
         least: Role::Viewer,
     },
     NavItem {
@@ -102,7 +112,8 @@ fn NavLinks(user: Option<CurrentUser>) -> impl IntoView {
 pub fn Layout() -> impl IntoView {
     provide_clock();
     let live = provide_live();
-    let user = Resource::new(|| (), |_| whoami());
+    // Pages read the same resource to learn the user's role.
+    let user = provide_current_user();
     let nav = move || {
         Suspend::new(async move {
             let user = user.await.ok().flatten();

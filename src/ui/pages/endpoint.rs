@@ -1,17 +1,25 @@
 use crate::chart::push_point;
 use crate::model::{
-    to_datetime_local, update_result_text, Chart, ChartRange, EndpointDetail, LatestValue,
-    LiveMessage, LiveValue, Point, Presence, RangePreset, Topic,
+    to_datetime_local, Chart, ChartRange, CommandQuery, EndpointDetail, LatestValue, LiveMessage,
+    LiveValue, Point, Presence, RangePreset, Topic, UpdateQuery,
 };
-use crate::server_fns::endpoints::get_endpoint;
+use crate::server_fns::commands::{list_commands, list_updates, SendCommand};
+use crate::server_fns::endpoints::{get_endpoint, DETAIL_LIST_LIMIT};
+use crate::server_fns::update_forms::StartUpdatesForm;
+use crate::ui::components::command_table::CommandActions;
+use crate::ui::components::current_user::{may_operate, use_current_user};
+use crate::ui::components::endpoint_commands::EndpointCommands;
+use crate::ui::components::endpoint_updates::EndpointUpdates;
 use crate::ui::components::error_view::ErrorView;
 use crate::ui::components::event_list::EventList;
 use crate::ui::components::live_chart::LiveChart;
 use crate::ui::components::page_header::PageHeader;
 use crate::ui::components::presence_badge::PresenceBadge;
 use crate::ui::components::relative_time::RelativeTime;
+use crate::ui::components::update_table::UpdateActions;
 use crate::ui::live_socket;
 use crate::ui::style;
+use crate::ui::throttle::Throttle;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -36,13 +44,15 @@ pub fn EndpointPage() -> impl IntoView {
             }
         },
     );
+    let user = use_current_user();
     view! {
         <Transition fallback=|| view! { <p class=style::MUTED>"Loading endpoint…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorView errors /> }>
                 {move || Suspend::new(async move {
+                    let operate = may_operate(&user.await);
                     detail
                         .await
-                        .map(|d| view! { <EndpointView detail=d refetch=move || detail.refetch() /> })
+                        .map(|d| view! { <EndpointView detail=d operate refetch=move || detail.refetch() /> })
                 })}
             </ErrorBoundary>
         </Transition>
@@ -117,6 +127,8 @@ fn Fact(label: &'static str, children: Children) -> impl IntoView {
 #[component]
 fn EndpointView(
     detail: EndpointDetail,
+    /// Whether the user may send commands and start updates.
+    operate: bool,
     refetch: impl Fn() + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let name = detail.summary.name.clone();
@@ -143,6 +155,8 @@ fn EndpointView(
         },
         on_resync,
     );
+
+    let activity = live_activity(&detail, operate);
 
     let s = detail.summary.clone();
     let identity = IDENTITY
@@ -235,6 +249,18 @@ fn EndpointView(
             <LatestValues latest />
         </section>
 
+        // Commands get the full width: their table has many columns and the
+        // send card a grid of forms.
+        <div class="mb-8">
+            <EndpointCommands
+                endpoint=name.clone()
+                commands=activity.commands
+                targets=detail.command_targets.clone()
+                read_paths=read_paths(&detail.latest)
+                current=current_values(&detail.latest)
+                actions=activity.command_actions
+            />
+        </div>
         <div class="grid gap-8 xl:grid-cols-2">
             <section aria-labelledby="events-heading">
                 <div class="mb-3 flex items-center justify-between">
@@ -250,12 +276,119 @@ fn EndpointView(
                     <EventList events=detail.events.clone() />
                 </div>
             </section>
-            <div class="flex flex-col gap-8">
-                <Commands detail=detail.clone() />
-                <FirmwareUpdates detail=detail.clone() />
+            <div class="min-w-0">
+                <EndpointUpdates
+                    endpoint=name.clone()
+                    updates=activity.updates
+                    actions=activity.update_actions
+                />
             </div>
         </div>
     }
+}
+
+/// The endpoint's commands and updates as the page shows them, and the
+/// operator's actions on them (None for viewers).
+struct Activity {
+    commands: RwSignal<Vec<crate::model::CommandView>>,
+    updates: RwSignal<Vec<crate::model::UpdateView>>,
+    command_actions: Option<(ServerAction<SendCommand>, CommandActions)>,
+    update_actions: Option<(ServerAction<StartUpdatesForm>, UpdateActions)>,
+}
+
+/// Keeps the commands and updates live: they are read again (not the whole
+/// page, whose charts would start over) when a notice for this endpoint
+/// arrives on the Commands topic, after a reconnect, and after the user's
+/// own action completed. Without JavaScript each action's form post reloads
+/// the page instead.
+fn live_activity(detail: &EndpointDetail, operate: bool) -> Activity {
+    let name = detail.summary.name.clone();
+    let commands = RwSignal::new(detail.commands.clone());
+    let updates = RwSignal::new(detail.firmware_updates.clone());
+    let reload = move || {
+        let name = name.clone();
+        leptos::task::spawn_local(async move {
+            let query = CommandQuery {
+                endpoint: name.clone(),
+                ..Default::default()
+            };
+            if let Ok(mut page) = list_commands(query).await {
+                page.commands.truncate(DETAIL_LIST_LIMIT as usize);
+                commands.set(page.commands);
+            }
+            let query = UpdateQuery {
+                endpoint: name,
+                active: false,
+            };
+            if let Ok(mut list) = list_updates(query).await {
+                list.truncate(DETAIL_LIST_LIMIT as usize);
+                updates.set(list);
+            }
+        });
+    };
+    let throttle = Throttle::new(500, reload.clone());
+    let mine = detail.summary.name.clone();
+    live_socket::subscribe(
+        vec![Topic::Commands],
+        move |message| {
+            if matches!(&message, LiveMessage::Command(n) if n.endpoint == mine) {
+                throttle.request();
+            }
+        },
+        reload,
+    );
+    let command_actions =
+        operate.then(|| (ServerAction::<SendCommand>::new(), CommandActions::new()));
+    let update_actions = operate.then(|| {
+        (
+            ServerAction::<StartUpdatesForm>::new(),
+            UpdateActions::new(),
+        )
+    });
+    if let (Some((send, c)), Some((start, u))) = (command_actions, update_actions) {
+        // Effects run only in the browser: a completed action refetches.
+        Effect::new(move |previous: Option<[usize; 6]>| {
+            let versions = [
+                send.version().get(),
+                c.cancel.version().get(),
+                c.retry.version().get(),
+                start.version().get(),
+                u.cancel.version().get(),
+                u.retry.version().get(),
+            ];
+            if previous.is_some_and(|p| p != versions) {
+                throttle.request();
+            }
+            versions
+        });
+    }
+    Activity {
+        commands,
+        updates,
+        command_actions,
+        update_actions,
+    }
+}
+
+/// What a read may ask for: each object the endpoint reported (not the
+/// server's registration pseudo-object).
+fn read_paths(latest: &[LatestValue]) -> Vec<String> {
+    let mut objects: Vec<i64> = latest
+        .iter()
+        .map(|l| l.path.object_id)
+        .filter(|o| *o != crate::model::REGISTRATION_OBJECT)
+        .collect();
+    objects.sort_unstable();
+    objects.dedup();
+    objects.into_iter().map(|o| format!("/{o}")).collect()
+}
+
+/// The latest values by path, shown as hints next to the write inputs.
+fn current_values(latest: &[LatestValue]) -> Vec<(String, String)> {
+    latest
+        .iter()
+        .map(|l| (l.path.to_string(), l.value.clone()))
+        .collect()
 }
 
 /// Range buttons (links, so they work without JavaScript and can be shared)
@@ -379,89 +512,6 @@ fn LatestValues(latest: RwSignal<Vec<LatestValue>>) -> impl IntoView {
                 </div>
             </For>
         </div>
-    }
-}
-
-#[component]
-fn Commands(detail: EndpointDetail) -> impl IntoView {
-    let empty = detail.commands.is_empty();
-    view! {
-        <section aria-labelledby="commands-heading">
-            <h2 id="commands-heading" class=style::H2>"Commands"</h2>
-            <div class=format!("{} overflow-x-auto", style::CARD)>
-                <table class=style::TABLE>
-                    <caption class="sr-only">"Commands"</caption>
-                    <thead class=style::THEAD>
-                        <tr>
-                            <th scope="col" class=style::TH>"Operation"</th>
-                            <th scope="col" class=style::TH>"Path"</th>
-                            <th scope="col" class=style::TH>"Status"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {detail
-                            .commands
-                            .into_iter()
-                            .map(|c| {
-                                view! {
-                                    <tr class=style::TR>
-                                        <td class=style::TD>{c.kind.as_str()}</td>
-                                        <td class=format!("{} font-mono", style::TD)>{c.path}</td>
-                                        <td class=style::TD>{c.status.as_str()}</td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-                {empty.then(|| view! { <p class=format!("p-4 text-sm {}", style::MUTED)>"No commands yet."</p> })}
-                // The write, execute and read actions arrive with the command
-                // dispatcher; they will sit here.
-                <p class=format!("border-t border-slate-100 px-4 py-2 text-xs dark:border-slate-800 {}", style::MUTED)>
-                    "Sending commands from the dashboard is not available yet."
-                </p>
-            </div>
-        </section>
-    }
-}
-
-#[component]
-fn FirmwareUpdates(detail: EndpointDetail) -> impl IntoView {
-    let empty = detail.firmware_updates.is_empty();
-    view! {
-        <section aria-labelledby="firmware-heading">
-            <h2 id="firmware-heading" class=style::H2>"Firmware updates"</h2>
-            <div class=format!("{} overflow-x-auto", style::CARD)>
-                <table class=style::TABLE>
-                    <caption class="sr-only">"Firmware updates"</caption>
-                    <thead class=style::THEAD>
-                        <tr>
-                            <th scope="col" class=style::TH>"Version"</th>
-                            <th scope="col" class=style::TH>"State"</th>
-                            <th scope="col" class=style::TH>"Result"</th>
-                            <th scope="col" class=style::TH>"Updated"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {detail
-                            .firmware_updates
-                            .into_iter()
-                            .map(|u| {
-                                view! {
-                                    <tr class=style::TR>
-                                        <td class=format!("{} font-mono", style::TD)>{u.version}</td>
-                                        <td class=style::TD>{u.state.as_str()}</td>
-                                        <td class=style::TD>{u.result.map(update_result_text).unwrap_or("–")}</td>
-                                        <td class=style::TD><RelativeTime ms=Some(u.updated_at) /></td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-                {empty.then(|| view! { <p class=format!("p-4 text-sm {}", style::MUTED)>"No firmware updates yet."</p> })}
-            </div>
-        </section>
     }
 }
 

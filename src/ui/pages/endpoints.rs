@@ -1,9 +1,13 @@
 use crate::model::{EndpointListPage, EndpointListQuery, EndpointRow, EndpointSort, Presence};
 use crate::server_fns::endpoints::list_endpoints;
+use crate::server_fns::update_forms::StartUpdatesForm;
+use crate::ui::components::current_user::{may_operate, use_current_user};
 use crate::ui::components::error_view::ErrorView;
+use crate::ui::components::firmware_select::FirmwareSelect;
 use crate::ui::components::page_header::PageHeader;
 use crate::ui::components::presence_badge::PresenceBadge;
 use crate::ui::components::relative_time::RelativeTime;
+use crate::ui::components::update_start_results::UpdateStartResults;
 use crate::ui::style;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -19,15 +23,21 @@ pub fn EndpointsPage() -> impl IntoView {
         params.with(|p| EndpointListQuery::from_params(|k| p.get(k).map(|v| v.to_string())))
     });
     let page = Resource::new(move || query.get(), list_endpoints);
+    let user = use_current_user();
+    // Lives with the page, not the table, so that its results outlast the
+    // table's re-render.
+    let start = ServerAction::<StartUpdatesForm>::new();
     view! {
         <Title text="Endpoints" />
         <PageHeader title="Endpoints" subtitle="Every device that has reported, with its presence." />
         <Suspense fallback=|| view! { <p class=style::MUTED>"Loading endpoints…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorView errors /> }>
                 {move || Suspend::new(async move {
+                    let operate = may_operate(&user.await);
                     let data = page.await?;
                     let q = query.get_untracked();
-                    Ok::<_, crate::error::AppError>(view! { <EndpointTable query=q data /> })
+                    let start = operate.then_some(start);
+                    Ok::<_, crate::error::AppError>(view! { <EndpointTable query=q data start /> })
                 })}
             </ErrorBoundary>
         </Suspense>
@@ -174,12 +184,29 @@ fn BatteryLevel(level: Option<i64>) -> impl IntoView {
     }
 }
 
-fn endpoint_row(row: EndpointRow) -> impl IntoView {
+/// One row; with `select` (operators), a checkbox first that puts the
+/// endpoint's name in the bulk update form as `endpoints[i]` (the indexed
+/// names serde_qs reads as a list; unchecked boxes are simply left out).
+fn endpoint_row(i: usize, row: EndpointRow, select: bool) -> impl IntoView {
     let e = row.summary;
     let href = format!("/endpoints/{}", e.id);
+    // In the name cell, not a column of its own: the columns stay the same
+    // for every role.
+    let checkbox = select.then(|| {
+        view! {
+            <input
+                type="checkbox"
+                name=format!("endpoints[{i}]")
+                value=e.name.clone()
+                aria-label=format!("Select {}", e.name)
+                class="mr-3 h-4 w-4 rounded border-slate-300 align-middle dark:border-slate-600"
+            />
+        }
+    });
     view! {
         <tr class=style::TR>
             <td class=format!("{} font-mono", style::TD)>
+                {checkbox}
                 <a href=href class=style::LINK>
                     {e.name.clone()}
                 </a>
@@ -202,7 +229,13 @@ fn endpoint_row(row: EndpointRow) -> impl IntoView {
 }
 
 #[component]
-fn EndpointTable(query: EndpointListQuery, data: EndpointListPage) -> impl IntoView {
+fn EndpointTable(
+    query: EndpointListQuery,
+    data: EndpointListPage,
+    /// The bulk update action, for operators.
+    start: Option<ServerAction<StartUpdatesForm>>,
+) -> impl IntoView {
+    let select = start.is_some();
     let pages = data.page_count(query.per_page);
     let first = query.offset() + 1;
     let last = query.offset() + data.rows.len() as u64;
@@ -214,8 +247,7 @@ fn EndpointTable(query: EndpointListQuery, data: EndpointListPage) -> impl IntoV
     let next = (query.page < pages)
         .then(|| format!("/endpoints{}", query.at_page(query.page + 1).to_query()));
     let rows = data.rows.clone();
-    view! {
-        <FilterForm query=query.clone() data=data.clone() />
+    let table = view! {
         <div class=format!("{} overflow-x-auto", style::CARD)>
             <table class=style::TABLE>
                 <caption class="sr-only">"Endpoints"</caption>
@@ -229,7 +261,9 @@ fn EndpointTable(query: EndpointListQuery, data: EndpointListPage) -> impl IntoV
                         <th scope="col" class=format!("{} text-right", style::TH)>"Resources"</th>
                     </tr>
                 </thead>
-                <tbody>{rows.into_iter().map(endpoint_row).collect_view()}</tbody>
+                <tbody>
+                    {rows.into_iter().enumerate().map(|(i, r)| endpoint_row(i, r, select)).collect_view()}
+                </tbody>
             </table>
             {empty
                 .then(|| {
@@ -241,6 +275,28 @@ fn EndpointTable(query: EndpointListQuery, data: EndpointListPage) -> impl IntoV
                     view! { <p class=format!("p-6 text-center {}", style::MUTED)>{text}</p> }
                 })}
         </div>
+    };
+    let table = match start {
+        // One form around the table: the checked rows and the firmware go
+        // to `start_updates` together, with or without JavaScript.
+        Some(start) if !empty => view! {
+            <ActionForm action=start attr:aria-label="Update the selected endpoints">
+                {table}
+                <div class=format!("{} mt-3 flex flex-wrap items-end gap-3 p-3", style::CARD)>
+                    <p class="self-center text-sm font-medium">"Update the selected endpoints"</p>
+                    <FirmwareSelect button="Start update" />
+                </div>
+            </ActionForm>
+            <div class="mt-3">
+                <UpdateStartResults action=start />
+            </div>
+        }
+        .into_any(),
+        _ => table.into_any(),
+    };
+    view! {
+        <FilterForm query=query.clone() data=data.clone() />
+        {table}
         <nav
             class="mt-4 flex flex-wrap items-center justify-between gap-3 text-sm"
             aria-label="Pagination"

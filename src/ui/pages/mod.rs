@@ -1,4 +1,5 @@
 pub mod account;
+pub mod commands;
 pub mod endpoint;
 pub mod endpoints;
 pub mod events;
@@ -9,4 +10,5 @@ pub mod not_found;
 pub mod overview;
 pub mod resource_types;
 pub mod tokens;
+pub mod updates;
 pub mod users;

@@ -1,5 +1,5 @@
 use crate::chart::render_sparkline;
-use crate::model::{LiveMessage, Overview, Presence, Topic};
+use crate::model::{LiveMessage, Overview, Presence, Topic, UpdateQuery};
 use crate::server_fns::overview::get_overview;
 use crate::ui::components::error_view::ErrorView;
 use crate::ui::components::event_list::EventList;
@@ -84,8 +84,8 @@ fn OverviewView(overview: Overview) -> impl IntoView {
                     inner_html=sparkline
                 ></div>
             </StatCard>
-            <StatCard label="Pending commands" value=overview.pending_commands href="/endpoints".to_string() />
-            <StatCard label="Active firmware updates" value=overview.active_updates href="/endpoints".to_string() />
+            <StatCard label="Pending commands" value=overview.pending_commands href="/commands?status=queued".to_string() />
+            <StatCard label="Active firmware updates" value=overview.active_updates href=format!("/updates{}", UpdateQuery { active: true, ..Default::default() }.to_query()) />
         </section>
         <section aria-labelledby="latest-events" class="mt-8">
             <div class="mb-3 flex items-center justify-between">
