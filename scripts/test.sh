@@ -42,11 +42,14 @@ e2e() {
   export FLOWNEXUS_LISTEN_ADDR="127.0.0.1:$port"
   export FLOWNEXUS_ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   export FLOWNEXUS_LOG="warn"
+  # The Playwright global setup starts a fake of the LwM2M server's REST API
+  # (end2end/fake-leshan.mjs, the documented downlink contract) on this port.
+  export FLOWNEXUS_LWM2M_REST_URL="http://127.0.0.1:${FAKE_LESHAN_PORT:-18080}"
   token="$(target/release/flownexus token create --name e2e --scope device)" || return 1
   export FLOWNEXUS_E2E_DEVICE_TOKEN="$token"
   local rc=0
   cargo leptos end-to-end --release || rc=1
-  unset FLOWNEXUS_DATA_DIR FLOWNEXUS_LISTEN_ADDR FLOWNEXUS_ADMIN_PASSWORD FLOWNEXUS_LOG FLOWNEXUS_E2E_DEVICE_TOKEN
+  unset FLOWNEXUS_DATA_DIR FLOWNEXUS_LISTEN_ADDR FLOWNEXUS_ADMIN_PASSWORD FLOWNEXUS_LOG FLOWNEXUS_E2E_DEVICE_TOKEN FLOWNEXUS_LWM2M_REST_URL
   rm -rf "$data"
   return $rc
 }
