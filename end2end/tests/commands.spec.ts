@@ -225,3 +225,56 @@ test("the Commands and Updates pages filter in the URL, page and look right", as
   await page.getByRole("link", { name: /Active firmware updates/ }).click();
   await expect(page).toHaveURL(/\/updates\?active=1/);
 });
+
+test("an operator starts a firmware update and watches it progress to success", async ({ page, request }, testInfo) => {
+  const name = uniqueEndpoint("ota");
+  const version = `9.${Date.now() % 100000}.0`;
+  await fakeMode(request, name, "ok");
+  await login(page);
+  await registeredDevice(page, request, name);
+  // An image to update to, uploaded with the admin's session.
+  const upload = await page.request.post("/api/v1/firmware", {
+    multipart: {
+      version,
+      file: { name: "fw.bin", mimeType: "application/octet-stream", buffer: Buffer.from(`image ${version}`) },
+    },
+  });
+  expect(upload.status(), await upload.text()).toBe(201);
+  await page.reload();
+  await expect(page.getByRole("status", { name: "Live updates" })).toHaveAttribute("data-live", "live");
+
+  const start = page.getByRole("form", { name: "Start update" });
+  await start.getByLabel("Firmware").selectOption({ label: version });
+  await start.getByRole("button", { name: "Start update" }).click();
+
+  const updates = page.getByRole("region", { name: "Firmware updates" });
+  const row = updates.getByRole("row").filter({ hasText: version }).first();
+  const state = row.locator("[data-state]");
+  // The package URI write goes out to the (fake) LwM2M server and is confirmed.
+  await expect(commandRow(page, "/5/0/1").locator("[data-status]")).toHaveAttribute("data-status", "confirmed", {
+    timeout: 15_000,
+  });
+  await expect(state).toHaveAttribute("data-state", "pending");
+
+  // The device reports its progress; the page follows without a reload.
+  const report = (file: string, value: string) =>
+    postPayload(request, file, name, (b) => (b.val.value = value));
+  await report("single__observe_fw_state_5_0_3.json", "1");
+  await expect(state).toHaveAttribute("data-state", "downloading", { timeout: 10_000 });
+  await report("single__observe_fw_state_5_0_3.json", "2");
+  await expect(state).toHaveAttribute("data-state", "downloaded", { timeout: 10_000 });
+  // At "downloaded" the server executes 5/0/2.
+  await expect(commandRow(page, "/5/0/2").locator("[data-status]")).toHaveAttribute("data-status", "confirmed", {
+    timeout: 15_000,
+  });
+  await report("single__observe_fw_state_5_0_3.json", "3");
+  await expect(state).toHaveAttribute("data-state", "updating", { timeout: 10_000 });
+  await report("single__observe_fw_update_result_5_0_5.json", "1");
+  await expect(state).toHaveAttribute("data-state", "succeeded", { timeout: 10_000 });
+
+  // The Updates page shows the whole timeline.
+  await page.goto(`/updates?endpoint=${encodeURIComponent(name)}`);
+  await expect(page.getByText("Package URI written").first()).toBeVisible();
+  await expect(page.getByText(/Succeeded/).first()).toBeVisible();
+  await screenshot(page, testInfo, "update-succeeded");
+});
