@@ -1034,6 +1034,10 @@ async fn openapi_document_covers_every_route(backend: Backend) {
         ("GET", "/api/v1/events"),
         ("GET", "/api/v1/live"),
         ("GET", "/api/openapi.json"),
+        ("GET", "/api/v1/firmware"),
+        ("POST", "/api/v1/firmware"),
+        ("DELETE", "/api/v1/firmware/{id}"),
+        ("GET", "/binaries/{file}"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -1110,9 +1114,38 @@ async fn openapi_document_covers_every_route(backend: Backend) {
     // are accepted, and its path answers with something other than the
     // unknown-route 404 or a 405.
     let op = |method: &str, path: &str| doc["paths"][path][method.to_lowercase()].clone();
-    // POSTs last: the GETs read the data posted above, unchanged.
+    // A firmware image for the firmware routes to read, download and
+    // delete.
+    let boundary = "openapitestboundary";
+    let firmware_body = |version: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n{version}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"fw.bin\"\r\n\r\n\
+             firmware image\r\n--{boundary}--\r\n"
+        )
+    };
+    let req = Request::post("/api/v1/firmware")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(firmware_body("openapi-1")))
+        .unwrap();
+    let (status, _, body) = app.request(req).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let firmware: Json = serde_json::from_slice(&body).unwrap();
+    let firmware_url = firmware["download_url"].as_str().unwrap();
+    let firmware_file = firmware_url.rsplit('/').next().unwrap().to_string();
+
+    // Reads first (they read the data posted above, unchanged), then the
+    // delete, then the POSTs.
     let mut ordered: Vec<&(String, String)> = documented.iter().collect();
-    ordered.sort_by_key(|(m, _)| *m == "POST");
+    ordered.sort_by_key(|(m, _)| match m.as_str() {
+        "POST" => 2,
+        "DELETE" => 1,
+        _ => 0,
+    });
     for (method, path) in ordered {
         let operation = op(method, path);
         assert!(operation["responses"]
@@ -1123,12 +1156,23 @@ async fn openapi_document_covers_every_route(backend: Backend) {
             .replace("{name}", "qemu_x86")
             .replace("{object}", "3303")
             .replace("{instance}", "0")
-            .replace("{resource}", "5700");
+            .replace("{resource}", "5700")
+            .replace("{id}", &firmware["id"].to_string())
+            .replace("{file}", &firmware_file);
         let mut req = Request::builder()
             .method(method.as_str())
             .uri(&concrete)
             .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        let body = if method == "POST" {
+        let multipart = operation["requestBody"]["content"]
+            .get("multipart/form-data")
+            .is_some();
+        let body = if method == "POST" && multipart {
+            req = req.header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            );
+            Body::from(firmware_body("openapi-2"))
+        } else if method == "POST" {
             let schema = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                 .as_str()
                 .unwrap()
@@ -1145,11 +1189,14 @@ async fn openapi_document_covers_every_route(backend: Backend) {
         let text = String::from_utf8_lossy(&body);
         let expected = match (method.as_str(), path.as_str()) {
             ("POST", _) => StatusCode::CREATED,
+            ("DELETE", _) => StatusCode::NO_CONTENT,
             (_, "/api/v1/live") => StatusCode::BAD_REQUEST, // not an upgrade request
             _ => StatusCode::OK,
         };
         assert_eq!(status, expected, "{method} {concrete}: {text}");
-        if path != "/api/openapi.json" && path != "/api/v1/health" {
+        // Public: the document, health, and firmware downloads (devices
+        // fetch their package URI without a token).
+        if path != "/api/openapi.json" && path != "/api/v1/health" && path != "/binaries/{file}" {
             assert!(
                 operation["security"]
                     .as_array()

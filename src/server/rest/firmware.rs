@@ -56,6 +56,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 #[utoipa::path(
     post,
     path = "/api/v1/firmware",
+    operation_id = "upload_firmware",
     tag = "firmware",
     security(("bearer" = []), ("session" = [])),
     request_body(content_type = "multipart/form-data", description = "Fields `version` (text) and `file` (the binary, with its file name)"),
@@ -279,6 +280,7 @@ async fn read_text(field: &mut Field<'_>, read: &mut u64) -> Result<String, AppE
 #[utoipa::path(
     get,
     path = "/api/v1/firmware",
+    operation_id = "list_firmware",
     tag = "firmware",
     security(("bearer" = []), ("session" = [])),
     responses(
@@ -309,6 +311,7 @@ pub async fn list(
 #[utoipa::path(
     delete,
     path = "/api/v1/firmware/{id}",
+    operation_id = "delete_firmware",
     tag = "firmware",
     security(("bearer" = []), ("session" = [])),
     params(("id" = i64, Path, description = "Firmware id")),
@@ -358,13 +361,16 @@ pub async fn delete_firmware(state: &AppState, id: i64) -> Result<(), AppError> 
 /// Download a firmware image.
 ///
 /// Public, so that devices can fetch the package URI written to them
-/// without a token; only names of uploaded images are served. Supports
-/// `HEAD`, one `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`; several ranges
+/// without a token; only names of uploaded images are served. `HEAD`
+/// answers the same headers without the body. Supports one `Range` (`bytes=a-b`, `bytes=a-`, `bytes=-n`; several ranges
 /// get the whole file), `If-Range` and `If-None-Match` against the ETag,
 /// which is the image's SHA-256.
+// Documented as GET only: axum answers HEAD from the GET route (and the
+// handler skips the body), and one operation id cannot name two methods.
 #[utoipa::path(
-    method(get, head),
+    get,
     path = "/binaries/{file}",
+    operation_id = "download_firmware",
     tag = "firmware",
     params(
         ("file" = String, Path, description = "The stored file name, as in `download_url`"),
