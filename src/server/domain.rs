@@ -32,6 +32,7 @@ pub enum DomainEvent {
     FirmwareUpdateChanged {
         update_id: i64,
         endpoint_id: i64,
+        endpoint: String,
         state: FirmwareUpdateState,
         result: Option<i64>,
     },

@@ -123,7 +123,7 @@ pub async fn count_pending<'e, E: Executor<'e, Database = Any>>(
 const VIEW_COLUMNS: &str = "o.id, o.endpoint_id, e.name AS endpoint, o.operation_type, o.path, \
      t.name AS type_name, t.data_type, o.int_value, o.float_value, o.text_value, o.bytes_value, \
      o.status, o.attempts, o.last_error, o.device_status, o.actor, o.created_at, o.updated_at, \
-     o.expires_at, e.registered, e.last_registration_at, e.last_update_at, e.last_seen_at, \
+     o.expires_at, o.wake_after, e.registered, e.last_registration_at, e.last_update_at, e.last_seen_at, \
      e.lifetime_s, e.queue_mode";
 
 const VIEW_FROM: &str = "FROM endpoint_operation o JOIN endpoint e ON e.id = o.endpoint_id \
@@ -169,8 +169,13 @@ fn view_from_row(row: &AnyRow, now: i64) -> Result<CommandView, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         expires_at: row.try_get("expires_at")?,
+        // Not listening now, or the LwM2M server said it sleeps (or is not
+        // registered) and it has not been heard from since.
         waits_for_wake: status == CommandStatus::Queued
-            && facts.presence(now) != crate::model::Presence::Online,
+            && (facts.presence(now) != crate::model::Presence::Online
+                || row
+                    .try_get::<Option<i64>, _>("wake_after")?
+                    .is_some_and(|w| facts.last_seen_at.is_none_or(|seen| seen <= w))),
     })
 }
 

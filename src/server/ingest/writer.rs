@@ -486,9 +486,16 @@ impl WriterTask {
                 });
             }
             db::firmware_update::save_progress(&mut *conn, update, now).await?;
+            // Rare (a firmware step): a scan of this batch's endpoints is fine.
+            let endpoint = endpoint_ids
+                .iter()
+                .find(|(_, id)| **id == eid)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_default();
             domain.push(DomainEvent::FirmwareUpdateChanged {
                 update_id: update.id,
                 endpoint_id: eid,
+                endpoint,
                 state: update.state,
                 result: update.result,
             });
@@ -597,6 +604,18 @@ impl WriterTask {
                         endpoint: endpoint.clone(),
                     })
                 }
+                // The pages that show updates refetch on it.
+                DomainEvent::FirmwareUpdateChanged {
+                    update_id,
+                    endpoint,
+                    state,
+                    ..
+                } => self.hub.publish_command(crate::model::CommandNotice {
+                    endpoint: endpoint.clone(),
+                    command_id: None,
+                    update_id: Some(*update_id),
+                    status: state.as_str().to_string(),
+                }),
                 _ => {}
             }
             self.domain.publish(event);
