@@ -852,14 +852,7 @@ async fn the_whole_firmware_update_succeeds(backend: Backend) {
     .await;
     assert_eq!(again[0]["error"], "an update is already active");
     // The server writes the absolute package URI.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while fake.received("ota-ok").is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "package URI written"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_received(&fake, "ota-ok", 1).await;
     let write = &fake.received("ota-ok")[0];
     assert_eq!(
         (write.method.clone(), write.path.as_str()),
@@ -872,25 +865,7 @@ async fn the_whole_firmware_update_succeeds(backend: Backend) {
     );
     assert_eq!(body["type"], "STRING");
     // Let the write's confirmation land before the device reports.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (_, page) = call(
-            &app,
-            Method::GET,
-            "/api/v1/commands?endpoint=ota-ok",
-            &token,
-            None,
-        )
-        .await;
-        if page["commands"][0]["status"] == "confirmed" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "URI write confirmed: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_newest(&app, &token, "ota-ok", "/5/0/1", "confirmed").await;
     // The device downloads ...
     report(&app, "ota-ok", 5, 3, "INTEGER", json!("1")).await;
     assert_eq!(update(&app, &token, "ota-ok").await["state"], "downloading");
@@ -902,25 +877,7 @@ async fn the_whole_firmware_update_succeeds(backend: Backend) {
         (execute.method.clone(), execute.path.as_str()),
         (Method::POST, "/5/0/2")
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (_, page) = call(
-            &app,
-            Method::GET,
-            "/api/v1/commands?endpoint=ota-ok",
-            &token,
-            None,
-        )
-        .await;
-        if page["commands"][0]["status"] == "confirmed" && page["commands"][0]["path"] == "/5/0/2" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "execute confirmed: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_newest(&app, &token, "ota-ok", "/5/0/2", "confirmed").await;
     report(&app, "ota-ok", 5, 3, "INTEGER", json!("3")).await;
     assert_eq!(update(&app, &token, "ota-ok").await["state"], "updating");
     // It reboots, registers again and reports the new version and result.
@@ -959,25 +916,7 @@ async fn a_failed_integrity_check_fails_the_update(backend: Backend) {
     register(&app, "ota-bad", false).await;
     let fw = firmware(&app, "3.0.0").await;
     start_update(&app, &token, "ota-bad", fw).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (_, page) = call(
-            &app,
-            Method::GET,
-            "/api/v1/commands?endpoint=ota-bad",
-            &token,
-            None,
-        )
-        .await;
-        if page["commands"][0]["status"] == "confirmed" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "URI write confirmed: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_newest(&app, &token, "ota-bad", "/5/0/1", "confirmed").await;
     assert_eq!(fake.received("ota-bad").len(), 1);
     report(&app, "ota-bad", 5, 3, "INTEGER", json!("1")).await;
     report(&app, "ota-bad", 5, 5, "INTEGER", json!("5")).await;
