@@ -58,10 +58,6 @@ impl Actor {
             Caller::Anonymous => Err(AppError::Unauthorized),
         }
     }
-
-    fn db_user(&self) -> Option<(i64, &str)> {
-        self.user_id.map(|id| (id, self.name.as_str()))
-    }
 }
 
 fn publish(
@@ -626,21 +622,27 @@ pub async fn start_updates(
         };
         let now = db::now_ms();
         let mut tx = pool.begin().await?;
-        let update_id =
-            match updates::create_by(&mut *tx, endpoint_id, new.firmware_id, actor.db_user(), now)
-                .await
-            {
-                Ok(id) => id,
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    results.push(UpdateStart {
-                        endpoint: name.to_string(),
-                        update_id: None,
-                        error: Some("an update is already active".into()),
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
+        let update_id = match updates::create_by(
+            &mut *tx,
+            endpoint_id,
+            new.firmware_id,
+            actor.user_id,
+            &actor.name,
+            now,
+        )
+        .await
+        {
+            Ok(id) => id,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                results.push(UpdateStart {
+                    endpoint: name.to_string(),
+                    update_id: None,
+                    error: Some("an update is already active".into()),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let op_id = ops::enqueue_by(
             &mut *tx,
             &NewOperation {

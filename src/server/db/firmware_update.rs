@@ -159,7 +159,8 @@ pub async fn create_by<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     endpoint_id: i64,
     firmware_id: i64,
-    actor: Option<(i64, &str)>,
+    created_by: Option<i64>,
+    actor: &str,
     now: i64,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -168,8 +169,8 @@ pub async fn create_by<'e, E: Executor<'e, Database = Any>>(
     )
     .bind(endpoint_id)
     .bind(firmware_id)
-    .bind(actor.map(|a| a.0))
-    .bind(actor.map(|a| a.1))
+    .bind(created_by)
+    .bind(actor)
     .bind(now)
     .fetch_one(executor)
     .await
