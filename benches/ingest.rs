@@ -919,7 +919,12 @@ impl Server {
                 .env("FLOWNEXUS_INGEST_AUTH", "token")
                 .env("FLOWNEXUS_RETENTION_DAYS", "0")
                 .env("FLOWNEXUS_ADMIN_PASSWORD", "bench-admin-password")
-                .env("FLOWNEXUS_LOG", "warn")
+                // BENCH_SERVER_LOG, e.g. "flownexus::server::ingest::writer=debug"
+                // with --keep, logs each commit's steps to server.log.
+                .env(
+                    "FLOWNEXUS_LOG",
+                    std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .env("NO_COLOR", "1");
         };
         let token = |scope: &str| -> Res<String> {

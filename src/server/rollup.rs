@@ -26,12 +26,16 @@ pub async fn run_batch(db: &Db, batch: i64) -> Result<Option<u64>, sqlx::Error> 
         return Ok(None);
     }
     let upto = max.min(after + batch.max(1));
+    // Aggregate first, outside the write transaction: rows up to `upto` are
+    // committed and never change (ids grow in commit order, see
+    // `db::rollup`), so the groups are still right when they are written.
+    let groups = db::rollup::aggregate(&db.pool, after, upto).await?;
     let mut tx = db.pool.begin().await?;
     if !db::rollup::claim(&mut *tx, after, upto).await? {
         // Another worker moved the watermark: roll back and look again.
         return Ok(Some(0));
     }
-    let rows = db::rollup::roll_up(&mut tx, db.backend, after, upto).await?;
+    let rows = db::rollup::apply(&mut tx, db.backend, &groups).await?;
     tx.commit().await?;
     Ok(Some(rows))
 }

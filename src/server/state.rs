@@ -10,8 +10,22 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
+/// A handle to the shared state: one `Arc`, because axum clones the state
+/// for every request (router, each middleware, the handler), and cloning
+/// the fields one by one showed up in the ingest profile (the Leptos
+/// options alone are a dozen strings).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub hub: LiveHub,
@@ -33,7 +47,7 @@ impl AppState {
         let hub = LiveHub::new(4096);
         let domain = DomainEvents::new(1024);
         let writer = IngestWriter::start(db.clone(), types.clone(), hub.clone(), domain.clone());
-        Ok(AppState {
+        Ok(AppState(Arc::new(SharedState {
             leptos_options: settings.leptos_options(),
             db,
             settings: Arc::new(settings),
@@ -43,7 +57,7 @@ impl AppState {
             domain,
             rejections: Arc::default(),
             tokens: Arc::default(),
-        })
+        })))
     }
 }
 

@@ -106,63 +106,161 @@ pub async fn claim<'e, E: Executor<'e, Database = Any>>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Adds the resource rows with id in (after, upto] to both tiers and to
-/// `ingest_minute`; returns how many rows that was. Run in the transaction
-/// that [`claim`]ed the range.
-pub async fn roll_up(
-    conn: &mut AnyConnection,
-    backend: Backend,
+/// The values of one series in one minute, or (`numeric` false) the count
+/// of the values of a series that is not rolled up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinuteGroup {
+    pub endpoint_id: i64,
+    pub resource_type_id: i64,
+    pub object_instance_id: i64,
+    pub resource_instance_key: i64,
+    pub bucket_start: i64,
+    /// min, max and sum of the numeric values; None for other types.
+    pub numeric: Option<(f64, f64, f64)>,
+    pub value_count: i64,
+}
+
+/// Reads the resource rows with id in (after, upto] as per-series,
+/// per-minute groups. A plain read: on SQLite it does not take the write
+/// lock, so ingest commits while it runs (the aggregation used to run
+/// inside the write transaction, and every ingest commit waited for it
+/// in SQLite's busy handler, which sleeps in steps of milliseconds).
+pub async fn aggregate<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
     after: i64,
     upto: i64,
+) -> Result<Vec<MinuteGroup>, sqlx::Error> {
+    let numeric = numeric_types();
+    let v = format!(
+        "CASE WHEN resource_type_id IN (SELECT id FROM resource_type WHERE data_type IN ({numeric})) \
+         THEN {VALUE} END"
+    );
+    let sql = format!(
+        "SELECT endpoint_id, resource_type_id, object_instance_id, \
+         COALESCE(resource_instance_id, -1) AS rik, received_at / {MINUTE_MS} * {MINUTE_MS} AS minute, \
+         MIN({v}) AS mn, MAX({v}) AS mx, SUM({v}) AS s, COUNT({v}) AS nv, COUNT(*) AS n \
+         FROM resource WHERE id > $1 AND id <= $2 GROUP BY 1, 2, 3, 4, 5"
+    );
+    sqlx::query(&sql)
+        .bind(after)
+        .bind(upto)
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|row| {
+            let numeric_values: i64 = row.try_get("nv")?;
+            let numeric = if numeric_values > 0 {
+                Some((
+                    row.try_get::<f64, _>("mn")?,
+                    row.try_get::<f64, _>("mx")?,
+                    row.try_get::<f64, _>("s")?,
+                ))
+            } else {
+                None
+            };
+            Ok(MinuteGroup {
+                endpoint_id: row.try_get(0)?,
+                resource_type_id: row.try_get(1)?,
+                object_instance_id: row.try_get(2)?,
+                resource_instance_key: row.try_get(3)?,
+                bucket_start: row.try_get(4)?,
+                numeric,
+                value_count: row.try_get("n")?,
+            })
+        })
+        .collect()
+}
+
+/// The rollup rows of one tier for `groups`: (series key, bucket start) ->
+/// (min, max, sum, count), in key order (the order rows are locked in).
+type TierRows = std::collections::BTreeMap<(i64, i64, i64, i64, i64), (f64, f64, f64, i64)>;
+
+fn tier_rows(groups: &[MinuteGroup], tier: Tier) -> TierRows {
+    let w = tier.width_ms();
+    let mut rows = TierRows::new();
+    for g in groups {
+        let Some((mn, mx, sum)) = g.numeric else {
+            continue;
+        };
+        let key = (
+            g.endpoint_id,
+            g.resource_type_id,
+            g.object_instance_id,
+            g.resource_instance_key,
+            g.bucket_start.div_euclid(w) * w,
+        );
+        let e = rows.entry(key).or_insert((mn, mx, 0.0, 0));
+        e.0 = e.0.min(mn);
+        e.1 = e.1.max(mx);
+        e.2 += sum;
+        e.3 += g.value_count;
+    }
+    rows
+}
+
+/// Adds `groups` (from [`aggregate`]) to both tiers and to `ingest_minute`;
+/// returns how many values that was. Run in the transaction that
+/// [`claim`]ed their range: only upserts of the aggregated rows, so the
+/// write lock is held briefly.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    groups: &[MinuteGroup],
 ) -> Result<u64, sqlx::Error> {
     let (least, greatest) = match backend {
         Backend::Sqlite => ("min", "max"),
         Backend::Postgres => ("LEAST", "GREATEST"),
     };
-    let numeric = numeric_types();
     for tier in Tier::ALL {
-        let (t, w) = (tier.table(), tier.width_ms());
-        // The WHERE clause also keeps SQLite from reading the upsert's ON
-        // as a join constraint.
-        let sql = format!(
-            "INSERT INTO {t} (endpoint_id, resource_type_id, object_instance_id, \
-             resource_instance_key, bucket_start, min_value, max_value, sum_value, value_count) \
-             SELECT endpoint_id, resource_type_id, object_instance_id, \
-             COALESCE(resource_instance_id, -1), received_at / {w} * {w}, \
-             MIN({VALUE}), MAX({VALUE}), SUM({VALUE}), COUNT(*) \
-             FROM resource WHERE id > $1 AND id <= $2 AND resource_type_id IN \
-             (SELECT id FROM resource_type WHERE data_type IN ({numeric})) \
-             GROUP BY 1, 2, 3, 4, 5 \
-             ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, \
-             resource_instance_key, bucket_start) DO UPDATE SET \
-             min_value = {least}({t}.min_value, excluded.min_value), \
-             max_value = {greatest}({t}.max_value, excluded.max_value), \
-             sum_value = {t}.sum_value + excluded.sum_value, \
-             value_count = {t}.value_count + excluded.value_count"
-        );
-        sqlx::query(&sql)
-            .bind(after)
-            .bind(upto)
-            .execute(&mut *conn)
-            .await?;
+        let t = tier.table();
+        let rows: Vec<_> = tier_rows(groups, tier).into_iter().collect();
+        for range in super::chunks(rows.len()) {
+            let sql = format!(
+                "INSERT INTO {t} (endpoint_id, resource_type_id, object_instance_id, \
+                 resource_instance_key, bucket_start, min_value, max_value, sum_value, value_count) \
+                 VALUES {} ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, \
+                 resource_instance_key, bucket_start) DO UPDATE SET \
+                 min_value = {least}({t}.min_value, excluded.min_value), \
+                 max_value = {greatest}({t}.max_value, excluded.max_value), \
+                 sum_value = {t}.sum_value + excluded.sum_value, \
+                 value_count = {t}.value_count + excluded.value_count",
+                super::values_list(backend, 9, range.len())
+            );
+            let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+            for ((e, ty, i, rik, b), (mn, mx, sum, n)) in &rows[range] {
+                query = query
+                    .bind(e)
+                    .bind(ty)
+                    .bind(i)
+                    .bind(rik)
+                    .bind(b)
+                    .bind(mn)
+                    .bind(mx)
+                    .bind(sum)
+                    .bind(n);
+            }
+            query.execute(&mut *conn).await?;
+        }
     }
-    sqlx::query(&format!(
-        "INSERT INTO ingest_minute (bucket_start, value_count) \
-         SELECT received_at / {MINUTE_MS} * {MINUTE_MS}, COUNT(*) \
-         FROM resource WHERE id > $1 AND id <= $2 GROUP BY 1 \
-         ON CONFLICT (bucket_start) DO UPDATE SET \
-         value_count = ingest_minute.value_count + excluded.value_count"
-    ))
-    .bind(after)
-    .bind(upto)
-    .execute(&mut *conn)
-    .await?;
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource WHERE id > $1 AND id <= $2")
-        .bind(after)
-        .bind(upto)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(rows as u64)
+    let mut per_minute = std::collections::BTreeMap::<i64, i64>::new();
+    for g in groups {
+        *per_minute.entry(g.bucket_start).or_default() += g.value_count;
+    }
+    let minutes: Vec<_> = per_minute.into_iter().collect();
+    for range in super::chunks(minutes.len()) {
+        let sql = format!(
+            "INSERT INTO ingest_minute (bucket_start, value_count) VALUES {} \
+             ON CONFLICT (bucket_start) DO UPDATE SET \
+             value_count = ingest_minute.value_count + excluded.value_count",
+            super::values_list(backend, 2, range.len())
+        );
+        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        for (minute, n) in &minutes[range] {
+            query = query.bind(minute).bind(n);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(minutes.iter().map(|(_, n)| *n as u64).sum())
 }
 
 /// Deletes the rollup and ingest_minute buckets that ended before `cutoff`
