@@ -119,6 +119,8 @@ struct Opts {
     server: Option<PathBuf>,
     /// Websocket clients subscribed during the half-load phase (0: none).
     live_clients: usize,
+    /// Offered rate of the half-load phase instead of 50% of target/max.
+    half_rate: Option<f64>,
 }
 
 const USAGE: &str = "\
@@ -133,6 +135,8 @@ ingest benchmark: cargo bench --features ssr --bench ingest -- [options]
   --devices N                      simulated endpoints (default 500)
   --threads N                      load generator runtime threads (default 1)
   --skip-half                      no half-load phase
+  --half-rate N                    offer N posts/s in the half-load phase (default: 50% of the
+                                   target, or of the measured maximum when that is lower)
   --skip-get                       no GET test
   --get-values N                   values posted for the GET test (default 10000)
   --get-runs N                     timed GETs (default 20)
@@ -163,6 +167,7 @@ fn parse_args() -> Result<Opts, String> {
         keep: false,
         server: None,
         live_clients: 100,
+        half_rate: None,
     };
     let mut half_duration = None;
     let mut args = std::env::args().skip(1);
@@ -224,6 +229,7 @@ fn parse_args() -> Result<Opts, String> {
                     .parse()
                     .map_err(|_| "--live-clients needs a number".to_string())?
             }
+            "--half-rate" => o.half_rate = Some(count(value()?)? as f64),
             "--get-values" => o.get_values = count(value()?)?,
             "--get-runs" => o.get_runs = count(value()?)?,
             "--server" => o.server = Some(PathBuf::from(value()?)),
@@ -1414,7 +1420,10 @@ async fn drive(
     if !opts.skip_half {
         let target_half = kind.target() / 2.0;
         let measured_half = max_rate / 2.0;
-        let (rate, basis) = if measured_half < target_half {
+        let (rate, basis) = if let Some(rate) = opts.half_rate {
+            // Fixed, so that two builds can be compared at the same load.
+            (rate, "--half-rate".to_string())
+        } else if measured_half < target_half {
             (
                 measured_half.max(1.0),
                 format!(

@@ -48,6 +48,13 @@ impl Backend {
 pub struct Db {
     pub pool: Pool,
     pub backend: Backend,
+    /// One connection of its own for the ingest writer, connected on first
+    /// use. Always the same connection, so its prepared statements and (on
+    /// SQLite) its page cache stay warm: SQLite empties a connection's cache
+    /// whenever another connection has written since its last transaction,
+    /// which with commits rotating over the pool's connections was every
+    /// commit.
+    pub writer: Pool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +80,7 @@ impl Db {
         let backend =
             Backend::from_url(url).ok_or_else(|| DbInitError::UnsupportedUrl(url.to_string()))?;
         let mut url = url.to_string();
-        let options = match backend {
+        let (options, writer_options) = match backend {
             Backend::Sqlite => {
                 if let Some(file) = sqlite_file(&url) {
                     if let Some(dir) = Path::new(&file).parent() {
@@ -88,34 +95,48 @@ impl Db {
                     url.push(if url.contains('?') { '&' } else { '?' });
                     url.push_str("mode=rwc");
                 }
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            // WAL lets the dashboard read while ingest writes;
-                            // NORMAL sync is durable across process crashes in WAL mode.
-                            // A 16 MiB page cache per connection (SQLite's default is
-                            // 2 MiB) keeps the indexes ingest writes to in memory
-                            // instead of re-reading them with a syscall per page;
-                            // temporary b-trees (sorts) stay in memory too.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                let options = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                // WAL lets the dashboard read while ingest writes;
+                                // NORMAL sync is durable across process crashes in WAL mode.
+                                // A 16 MiB page cache per connection (SQLite's default is
+                                // 2 MiB) keeps the indexes ingest writes to in memory
+                                // instead of re-reading them with a syscall per page;
+                                // temporary b-trees (sorts) stay in memory too.
+                                conn.execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                                  PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
-                            )
-                            .await?;
-                            Ok(())
+                                )
+                                .await?;
+                                Ok(())
+                            })
                         })
-                    })
+                };
+                (options(8), options(1))
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+            Backend::Postgres => (
+                AnyPoolOptions::new().max_connections(16),
+                AnyPoolOptions::new().max_connections(1),
+            ),
         };
         let pool = options
             .acquire_timeout(Duration::from_secs(30))
             .connect(&url)
             .await
             .map_err(DbInitError::Connect)?;
-        Ok(Db { pool, backend })
+        let writer = writer_options
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy(&url)
+            .map_err(DbInitError::Connect)?;
+        Ok(Db {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     /// Connects, applies pending migrations and seeds the resource types.

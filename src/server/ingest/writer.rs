@@ -281,7 +281,7 @@ impl WriterTask {
     ) -> Result<Committed, CommitError> {
         let backend = self.db.backend;
         let mut steps = Steps::start();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.writer.begin().await?;
         steps.mark("begin");
         let conn = &mut *tx;
 
