@@ -8,6 +8,7 @@ use flownexus::model::Bucket;
 use flownexus::server::db::resource::{
     self, series_buckets, series_buckets_raw, Columns, NewResource, SeriesKey,
 };
+use flownexus::server::db::script::Script;
 use flownexus::server::db::{self, rollup, Db, IdTable};
 use flownexus::server::rollup::run_once;
 use std::collections::BTreeMap;
@@ -85,9 +86,9 @@ async fn store(db: &Db, rows: &[Row]) -> Vec<i64> {
             received_at: r.received_at,
         })
         .collect();
-    resource::insert_many(&mut tx, db.backend, &new)
-        .await
-        .unwrap();
+    let mut insert = Script::new(db.backend);
+    resource::insert_many(&mut insert, &new);
+    insert.execute(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
     ids
 }

@@ -1,8 +1,9 @@
 //! SQL for `endpoint`.
 use super::get_bool;
+use super::script::Script;
 use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 /// What one ingest batch learned about an endpoint.
 #[derive(Debug, Clone)]
@@ -18,13 +19,9 @@ pub struct SeenEndpoint<'a> {
 /// Creates endpoints on first contact, marks them seen and records binding
 /// and lifetime when reported, with multi-row upserts (one row per endpoint:
 /// PostgreSQL refuses to update a row twice in one statement). Returns
-/// (name, id) pairs.
-pub async fn upsert_seen_many(
-    conn: &mut AnyConnection,
-    backend: super::Backend,
-    endpoints: &[SeenEndpoint<'_>],
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let mut ids = Vec::with_capacity(endpoints.len());
+/// rows of (name, id), read with `seen_id`.
+pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &[SeenEndpoint<'q>]) {
+    let backend = script.backend();
     for range in super::chunks(endpoints.len()) {
         let sql = format!(
             "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s) \
@@ -37,9 +34,9 @@ pub async fn upsert_seen_many(
              RETURNING name, id",
             super::values_list(backend, 6, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        script.push(&sql, super::keep_prepared(range.len()));
         for e in &endpoints[range] {
-            query = query
+            script
                 .bind(e.name)
                 .bind(e.seen_at)
                 .bind(e.seen_at)
@@ -47,11 +44,12 @@ pub async fn upsert_seen_many(
                 .bind(e.binding.is_some_and(|b| b.contains('Q')))
                 .bind(e.lifetime_s);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            ids.push((row.try_get("name")?, row.try_get("id")?));
-        }
     }
-    Ok(ids)
+}
+
+/// (name, id) of a row that `upsert_seen_many` returned.
+pub fn seen_id(row: &AnyRow) -> Result<(String, i64), sqlx::Error> {
+    Ok((row.try_get("name")?, row.try_get("id")?))
 }
 
 /// Registration-related change carried by pseudo-object 10240.
@@ -62,34 +60,47 @@ pub enum RegistrationChange {
     Deregistered,
 }
 
-pub async fn apply_registration<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
+/// Records a registration change. Each placeholder appears once, in bind
+/// order, because on SQLite the statement may be one of several in a script
+/// (where numbered placeholders would count across all of them).
+pub fn apply_registration(
+    script: &mut Script<'_>,
     endpoint_id: i64,
     change: RegistrationChange,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    let query = match change {
-        RegistrationChange::Registered => sqlx::query(
-            "UPDATE endpoint SET registered = $2, last_registration_at = $3, last_update_at = $3 \
-             WHERE id = $1",
-        )
-        .bind(endpoint_id)
-        .bind(true)
-        .bind(now),
-        RegistrationChange::Updated => {
-            sqlx::query("UPDATE endpoint SET registered = $2, last_update_at = $3 WHERE id = $1")
-                .bind(endpoint_id)
-                .bind(true)
-                .bind(now)
-        }
-        RegistrationChange::Deregistered => {
-            sqlx::query("UPDATE endpoint SET registered = $2 WHERE id = $1")
-                .bind(endpoint_id)
-                .bind(false)
-        }
+) {
+    let p = super::placeholder_list(script.backend(), 3);
+    let p: Vec<&str> = p.split(", ").collect();
+    match change {
+        RegistrationChange::Registered => script
+            .push(
+                &format!(
+                    "UPDATE endpoint SET registered = TRUE, last_registration_at = {}, \
+                     last_update_at = {} WHERE id = {}",
+                    p[0], p[1], p[2]
+                ),
+                true,
+            )
+            .bind(now)
+            .bind(now)
+            .bind(endpoint_id),
+        RegistrationChange::Updated => script
+            .push(
+                &format!(
+                    "UPDATE endpoint SET registered = TRUE, last_update_at = {} WHERE id = {}",
+                    p[0], p[1]
+                ),
+                true,
+            )
+            .bind(now)
+            .bind(endpoint_id),
+        RegistrationChange::Deregistered => script
+            .push(
+                &format!("UPDATE endpoint SET registered = FALSE WHERE id = {}", p[0]),
+                true,
+            )
+            .bind(endpoint_id),
     };
-    query.execute(executor).await?;
-    Ok(())
 }
 
 const SUMMARY_COLUMNS: &str = "e.id, e.name, e.registered, e.last_seen_at, \

@@ -1,6 +1,6 @@
 //! SQL for `event` and `event_resource`.
-use super::Backend;
-use sqlx::{Any, AnyConnection, Executor};
+use super::script::Script;
+use sqlx::{Any, Executor};
 
 /// One event to store, with its id already allocated (`db::allocate_ids`).
 #[derive(Debug, Clone)]
@@ -12,48 +12,38 @@ pub struct NewEvent {
 }
 
 /// Stores events with multi-row inserts.
-pub async fn insert_many(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    events: &[NewEvent],
-) -> Result<(), sqlx::Error> {
+pub fn insert_many<'q>(script: &mut Script<'q>, events: &'q [NewEvent]) {
+    let backend = script.backend();
     for range in super::chunks(events.len()) {
         let sql = format!(
             "INSERT INTO event (id, endpoint_id, event_type, created_at){} VALUES {}",
             super::overriding(backend),
             super::values_list(backend, 4, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        script.push(&sql, super::keep_prepared(range.len()));
         for e in &events[range] {
-            query = query
+            script
                 .bind(e.id)
                 .bind(e.endpoint_id)
                 .bind(e.event_type.as_str())
                 .bind(e.created_at);
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 /// Links stored values to events: (event id, resource id) pairs.
-pub async fn link_many(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    links: &[(i64, i64)],
-) -> Result<(), sqlx::Error> {
+pub fn link_many(script: &mut Script<'_>, links: &[(i64, i64)]) {
+    let backend = script.backend();
     for range in super::chunks(links.len()) {
         let sql = format!(
             "INSERT INTO event_resource (event_id, resource_id) VALUES {}",
             super::values_list(backend, 2, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        script.push(&sql, super::keep_prepared(range.len()));
         for (event_id, resource_id) in &links[range] {
-            query = query.bind(*event_id).bind(*resource_id);
+            script.bind(*event_id).bind(*resource_id);
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 /// Records an event the application adds itself: an audit entry (who

@@ -1,5 +1,5 @@
 //! SQL for `resource` (stored values) and `resource_latest`.
-use super::Backend;
+use super::script::Script;
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
@@ -107,11 +107,8 @@ pub struct NewResource {
 }
 
 /// Stores values with multi-row inserts, a few statements per batch.
-pub async fn insert_many(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    rows: &[NewResource],
-) -> Result<(), sqlx::Error> {
+pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
+    let backend = script.backend();
     for range in super::chunks(rows.len()) {
         let sql = format!(
             "INSERT INTO resource (id, endpoint_id, resource_type_id, object_instance_id, \
@@ -120,9 +117,9 @@ pub async fn insert_many(
             super::overriding(backend),
             super::values_list(backend, 10, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        script.push(&sql, super::keep_prepared(range.len()));
         for r in &rows[range] {
-            query = query
+            script
                 .bind(r.id)
                 .bind(r.endpoint_id)
                 .bind(r.resource_type_id)
@@ -134,19 +131,14 @@ pub async fn insert_many(
                 .bind(r.columns.bytes_value.as_deref())
                 .bind(r.received_at);
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 /// Points `resource_latest` at the newest stored value of each series.
 /// The caller passes at most one row per series (PostgreSQL refuses to
 /// update one row twice in a statement) and only the newest value of each.
-pub async fn set_latest_many(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    rows: &[&NewResource],
-) -> Result<(), sqlx::Error> {
+pub fn set_latest_many(script: &mut Script<'_>, rows: &[&NewResource]) {
+    let backend = script.backend();
     for range in super::chunks(rows.len()) {
         let sql = format!(
             "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
@@ -155,9 +147,9 @@ pub async fn set_latest_many(
              DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
             super::values_list(backend, 6, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        script.push(&sql, super::keep_prepared(range.len()));
         for r in &rows[range] {
-            query = query
+            script
                 .bind(r.endpoint_id)
                 .bind(r.resource_type_id)
                 .bind(r.object_instance_id)
@@ -165,9 +157,7 @@ pub async fn set_latest_many(
                 .bind(r.id)
                 .bind(r.received_at);
         }
-        query.execute(&mut *conn).await?;
     }
-    Ok(())
 }
 
 /// Deletes up to `batch` values received before `cutoff` (oldest first)

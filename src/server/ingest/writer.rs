@@ -20,7 +20,8 @@ use crate::server::db::endpoint_operation::{NewOperation, OperationType};
 use crate::server::db::event::NewEvent;
 use crate::server::db::firmware_update::ActiveUpdate;
 use crate::server::db::resource::{Columns, NewResource};
-use crate::server::db::{self, Db, IdTable};
+use crate::server::db::script::Script;
+use crate::server::db::{self, Db, IdSource, IdTable};
 use crate::server::domain::{DomainEvent, DomainEvents};
 use crate::server::live::LiveHub;
 use std::collections::{BTreeMap, HashMap};
@@ -274,18 +275,53 @@ impl WriterTask {
         (checked, discover)
     }
 
+    /// Writes a batch in one transaction. The transaction is opened and
+    /// closed with plain statements, so that on SQLite the opening
+    /// statements and the closing ones each go as one script (`Script`):
+    /// two round trips to the connection's thread in the common case.
     async fn commit(
         &self,
         checked: &[Checked],
         discover: &[(TypeKey, DataType)],
     ) -> Result<Committed, CommitError> {
+        let mut conn = self.db.writer.acquire().await?;
+        let result = self.write(&mut conn, checked, discover).await;
+        if result.is_err() {
+            db::rollback(&mut conn).await;
+        }
+        result
+    }
+
+    async fn write(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        checked: &[Checked],
+        discover: &[(TypeKey, DataType)],
+    ) -> Result<Committed, CommitError> {
         let backend = self.db.backend;
         let mut steps = Steps::start();
-        let mut tx = self.db.writer.begin().await?;
-        steps.mark("begin");
-        let conn = &mut *tx;
+        let seen = seen_endpoints(checked);
 
-        // Types first: the values reference them.
+        // Open: begin, (SQLite) the highest ids in use, and the endpoints'
+        // upsert, which returns their ids.
+        let mut open = Script::new(backend);
+        db::push_begin_write(&mut open);
+        IdSource::push_query(&mut open);
+        db::endpoint::upsert_seen_many(&mut open, &seen);
+        let mut opened = open.fetch_all(conn).await?.into_iter();
+        let mut ids = IdSource::read(backend, &mut opened)?;
+        let endpoint_ids: HashMap<String, i64> = opened
+            .map(|row| db::endpoint::seen_id(&row))
+            .collect::<Result<_, _>>()?;
+        steps.mark("open");
+        let endpoint_id = |name: &str| {
+            endpoint_ids
+                .get(name)
+                .copied()
+                .ok_or(CommitError::Db(sqlx::Error::RowNotFound))
+        };
+
+        // Types before the values that reference them.
         let mut discovered = Vec::with_capacity(discover.len());
         for (key, declared) in discover {
             let known = super::resolve_or_discover(conn, *key, *declared).await?;
@@ -303,68 +339,31 @@ impl WriterTask {
             TypeRef::Discovered(i) => discovered[i].1 .0,
         };
 
-        // Endpoints: one row each, carrying the last binding and lifetime
-        // the batch reported.
-        let mut seen: BTreeMap<&str, SeenEndpoint<'_>> = BTreeMap::new();
-        let mut firmware_endpoints = Vec::new();
-        for c in checked {
-            let up = &c.job.uplink;
-            let entry = seen.entry(up.endpoint.as_str()).or_insert(SeenEndpoint {
-                name: &up.endpoint,
-                seen_at: c.job.received_at,
-                binding: None,
-                lifetime_s: None,
-            });
-            entry.seen_at = entry.seen_at.max(c.job.received_at);
-            for r in &up.readings {
-                match ((r.path.object_id, r.path.resource_id), &r.value) {
-                    (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
-                    ((SERVER_OBJECT, SERVER_LIFETIME), Value::Integer(l)) => {
-                        entry.lifetime_s = Some(*l)
-                    }
-                    _ => {}
-                }
-            }
-            if up
-                .readings
-                .iter()
-                .any(|r| firmware::is_tracked((r.path.object_id, r.path.resource_id)))
-            {
-                firmware_endpoints.push(up.endpoint.as_str());
-            }
-        }
-        let seen: Vec<SeenEndpoint<'_>> = seen.into_values().collect();
-        let endpoint_ids: HashMap<String, i64> =
-            db::endpoint::upsert_seen_many(conn, backend, &seen)
-                .await
-                .inspect(|_| steps.mark("endpoints"))?
-                .into_iter()
-                .collect();
-        let endpoint_id = |name: &str| {
-            endpoint_ids
-                .get(name)
-                .copied()
-                .ok_or(CommitError::Db(sqlx::Error::RowNotFound))
-        };
-
-        // Active firmware updates of the endpoints that reported progress.
+        // Active firmware updates of the endpoints that reported progress
+        // (rare: a statement of its own).
         let mut updates: HashMap<i64, ActiveUpdate> = HashMap::new();
-        if !firmware_endpoints.is_empty() {
-            let mut ids = firmware_endpoints
-                .iter()
-                .map(|n| endpoint_id(n))
-                .collect::<Result<Vec<_>, _>>()?;
-            ids.sort_unstable();
-            ids.dedup();
-            for u in db::firmware_update::active_for_endpoints(conn, backend, &ids).await? {
+        let mut firmware_ids = checked
+            .iter()
+            .map(|c| &c.job.uplink)
+            .filter(|up| {
+                up.readings
+                    .iter()
+                    .any(|r| firmware::is_tracked((r.path.object_id, r.path.resource_id)))
+            })
+            .map(|up| endpoint_id(&up.endpoint))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !firmware_ids.is_empty() {
+            firmware_ids.sort_unstable();
+            firmware_ids.dedup();
+            for u in db::firmware_update::active_for_endpoints(conn, backend, &firmware_ids).await?
+            {
                 updates.insert(u.endpoint_id, u);
             }
         }
 
         // Values. Ids are allocated up front so events can link to them.
         let total: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
-        let ids = db::allocate_ids(conn, backend, IdTable::Resource, total).await?;
-        steps.mark("resource ids");
+        let resource_ids = ids.take(conn, IdTable::Resource, total).await?;
         let mut rows = Vec::with_capacity(total);
         let mut planned_events: Vec<(i64, String, i64, Vec<i64>)> = Vec::new();
         let mut events_per_job: Vec<Vec<String>> = Vec::with_capacity(checked.len());
@@ -374,7 +373,7 @@ impl WriterTask {
         }];
         let mut changed_updates: Vec<i64> = Vec::new();
         let mut execute_needed: Vec<i64> = Vec::new();
-        let mut next_id = ids.iter().copied();
+        let mut next_id = resource_ids.iter().copied();
         for c in checked {
             let up = &c.job.uplink;
             let at = c.job.received_at;
@@ -446,8 +445,6 @@ impl WriterTask {
             events_per_job.push(job_events);
         }
 
-        db::resource::insert_many(conn, backend, &rows).await?;
-        steps.mark("resources");
         // resource_latest: the newest value per series (rows are in arrival order).
         let mut newest: HashMap<(i64, i64, i64, i64), usize> = HashMap::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
@@ -470,11 +467,12 @@ impl WriterTask {
                 r.resource_instance_id,
             )
         });
-        db::resource::set_latest_many(conn, backend, &latest).await?;
-        steps.mark("latest");
-
+        // Close: everything else, then COMMIT, as one script on SQLite.
+        let mut close = Script::new(backend);
+        db::resource::insert_many(&mut close, &rows);
+        db::resource::set_latest_many(&mut close, &latest);
         for (eid, change, at) in registrations {
-            db::endpoint::apply_registration(&mut *conn, eid, change, at).await?;
+            db::endpoint::apply_registration(&mut close, eid, change, at);
         }
 
         let now = db::now_ms();
@@ -515,8 +513,7 @@ impl WriterTask {
             });
         }
 
-        let event_ids =
-            db::allocate_ids(conn, backend, IdTable::Event, planned_events.len()).await?;
+        let event_ids = ids.take(conn, IdTable::Event, planned_events.len()).await?;
         let mut events = Vec::with_capacity(planned_events.len());
         let mut links = Vec::new();
         for ((eid, event_type, at, linked), id) in planned_events.into_iter().zip(event_ids) {
@@ -550,12 +547,11 @@ impl WriterTask {
         } else {
             Vec::new()
         };
-        db::event::insert_many(conn, backend, &events).await?;
-        db::event::link_many(conn, backend, &links).await?;
-        steps.mark("events");
-
-        tx.commit().await?;
-        steps.mark("commit");
+        db::event::insert_many(&mut close, &events);
+        db::event::link_many(&mut close, &links);
+        db::push_commit(&mut close);
+        close.execute(conn).await?;
+        steps.mark("close");
         steps.warn_if_slow(checked.len(), total);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         Ok(Committed {
@@ -635,6 +631,32 @@ impl WriterTask {
             self.domain.publish(event);
         }
     }
+}
+
+/// The batch's endpoints, one row each, carrying the last binding and
+/// lifetime the batch reported.
+fn seen_endpoints(checked: &[Checked]) -> Vec<SeenEndpoint<'_>> {
+    let mut seen: BTreeMap<&str, SeenEndpoint<'_>> = BTreeMap::new();
+    for c in checked {
+        let up = &c.job.uplink;
+        let entry = seen.entry(up.endpoint.as_str()).or_insert(SeenEndpoint {
+            name: &up.endpoint,
+            seen_at: c.job.received_at,
+            binding: None,
+            lifetime_s: None,
+        });
+        entry.seen_at = entry.seen_at.max(c.job.received_at);
+        for r in &up.readings {
+            match ((r.path.object_id, r.path.resource_id), &r.value) {
+                (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
+                ((SERVER_OBJECT, SERVER_LIFETIME), Value::Integer(l)) => {
+                    entry.lifetime_s = Some(*l)
+                }
+                _ => {}
+            }
+        }
+    }
+    seen.into_values().collect()
 }
 
 /// Times the steps of a commit, to name the slow one when a commit stalls
