@@ -17,10 +17,8 @@ pub mod sessions;
 pub mod users;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -58,19 +56,7 @@ pub struct Db {
     /// which with commits rotating over the pool's connections was every
     /// commit.
     pub writer: Pool,
-    /// SQLite only: a small pool on sqlx's native SQLite driver for reads
-    /// that return thousands of rows (the data API's every-value answer).
-    /// Through the `Any` driver each row is converted to an `AnyRow`, its
-    /// column list rebuilt, and rows come back from the connection's thread
-    /// 50 at a time, each batch a thread wake-up; measured with `perf`, that
-    /// per-row work was most of a 10,000-value GET. The native driver keeps
-    /// the column list shared and takes a larger row buffer.
-    pub bulk_reader: Option<SqlitePool>,
 }
-
-/// Rows the native SQLite driver buffers between its connection thread and
-/// the reading task (sqlx's default is 50).
-const BULK_ROW_BUFFER: usize = 4_096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbInitError {
@@ -109,7 +95,6 @@ impl Db {
         let backend =
             Backend::from_url(url).ok_or_else(|| DbInitError::UnsupportedUrl(url.to_string()))?;
         let mut url = url.to_string();
-        let mut bulk_reader = None;
         let (options, writer_options) = match backend {
             Backend::Sqlite => {
                 if let Some(file) = sqlite_file(&url) {
@@ -139,22 +124,6 @@ impl Db {
                             })
                         })
                 };
-                let native = SqliteConnectOptions::from_str(&url)
-                    .map_err(DbInitError::Connect)?
-                    .row_buffer_size(BULK_ROW_BUFFER);
-                bulk_reader = Some(
-                    SqlitePoolOptions::new()
-                        .max_connections(2)
-                        .test_before_acquire(false)
-                        .acquire_timeout(Duration::from_secs(30))
-                        .after_connect(|conn, _meta| {
-                            Box::pin(async move {
-                                conn.execute(SQLITE_PRAGMAS).await?;
-                                Ok(())
-                            })
-                        })
-                        .connect_lazy_with(native),
-                );
                 (options(8), options(1))
             }
             Backend::Postgres => (
@@ -175,7 +144,6 @@ impl Db {
             pool,
             backend,
             writer,
-            bulk_reader,
         })
     }
 
