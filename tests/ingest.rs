@@ -17,6 +17,7 @@ both_databases!(
     ingest_needs_a_token_unless_opened,
     oversized_bodies_are_refused_with_413,
     compatibility_data_api_lists_values_by_resource_name,
+    compatibility_data_api_returns_every_type_as_stored,
     retention_deletes_old_values_with_their_latest_rows,
 );
 
@@ -480,6 +481,113 @@ async fn compatibility_data_api_lists_values_by_resource_name(backend: Backend) 
             .0,
         StatusCode::FORBIDDEN
     );
+}
+
+/// Every data type comes back from the compatibility data API as ingest
+/// echoed it, floats to the last bit, in arrival order. On SQLite this read
+/// goes through the native driver (`Db::bulk_reader`), elsewhere through
+/// `Any`: this holds both to the values ingest stored.
+async fn compatibility_data_api_returns_every_type_as_stored(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let samples: [(&str, Vec<serde_json::Value>); 9] = [
+        (
+            "INTEGER",
+            vec![json!(-9_223_372_036_854_775_807_i64), json!("42")],
+        ),
+        ("UNSIGNED_INTEGER", vec![json!(7), json!("4294967296")]),
+        (
+            "FLOAT",
+            vec![
+                json!("24.899181214836236"),
+                json!(0.1),
+                json!("3.0000000000000004"),
+                json!(-2.2250738585072014e-308),
+                json!(1.7976931348623157e308),
+                json!("5e-324"),
+            ],
+        ),
+        ("BOOLEAN", vec![json!(true), json!(false)]),
+        ("STRING", vec![json!("ünïcode \"quoted\""), json!("")]),
+        ("OPAQUE", vec![json!("00ff10AB"), json!("")]),
+        ("TIME", vec![json!(1_717_171_680_000_i64)]),
+        (
+            "OBJLNK",
+            vec![json!("3:0"), json!({"objectId": 5, "objectInstanceId": 1})],
+        ),
+        ("CORELINK", vec![json!("</3/0>;rt=\"oma.lwm2m\"")]),
+    ];
+    let (_, token) = flownexus::server::auth::create_token(
+        &app.state.db.pool,
+        "reader",
+        flownexus::server::db::api_token::Scope::Api,
+    )
+    .await
+    .unwrap();
+    for (resource_id, (data_type, values)) in samples.iter().enumerate() {
+        let mut echoed = Vec::new();
+        for value in values {
+            let body = json!({"ep": "typed", "obj_id": 33001, "val": {
+                "kind": "singleResource", "id": resource_id, "type": data_type, "value": value}});
+            let (status, receipt) = app
+                .ingest("/leshan_api/resource/single", body.to_string())
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "{data_type} {value}: {receipt}"
+            );
+            echoed.push(receipt["resources"][0]["value"].clone());
+        }
+        let type_id: i64 = sqlx::query_scalar(
+            "SELECT id FROM resource_type WHERE object_id = 33001 AND resource_id = $1",
+        )
+        .bind(resource_id as i64)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        let name = format!("typed_{}", data_type.to_lowercase());
+        assert!(flownexus::server::db::resource_type::update_name_unit(
+            &app.state.db.pool,
+            type_id,
+            &name,
+            None
+        )
+        .await
+        .unwrap());
+        let (status, _, body) = app
+            .request(
+                Request::get(format!("/leshan_api/data/{name}/"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+        let served: Vec<serde_json::Value> = rows.iter().map(|r| r["value"].clone()).collect();
+        assert_eq!(served, echoed, "{data_type}");
+        if *data_type == "FLOAT" {
+            // Compared as the doubles themselves, not only as JSON text.
+            let bits = |v: &serde_json::Value| v.as_f64().map(f64::to_bits);
+            // Not -0.0: SQLite stores a whole REAL as an integer, which
+            // drops the sign of zero (it compares equal to 0.0).
+            let expected: [f64; 6] = [
+                24.899181214836236,
+                0.1,
+                3.0000000000000004,
+                -2.2250738585072014e-308,
+                1.7976931348623157e308,
+                5e-324,
+            ];
+            assert_eq!(
+                served.iter().map(bits).collect::<Vec<_>>(),
+                expected
+                    .iter()
+                    .map(|f| Some(f.to_bits()))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
 }
 
 /// Retention deletes values older than the limit and the latest-value rows

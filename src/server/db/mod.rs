@@ -15,10 +15,13 @@ pub mod script;
 pub mod seed;
 pub mod sessions;
 pub mod users;
+pub mod wal;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -56,7 +59,39 @@ pub struct Db {
     /// which with commits rotating over the pool's connections was every
     /// commit.
     pub writer: Pool,
+    /// SQLite only: a small pool on sqlx's native SQLite driver for reads
+    /// that return thousands of rows (the data API's every-value answer).
+    /// Through the `Any` driver each row is converted to an `AnyRow`, its
+    /// column list rebuilt, and rows come back from the connection's thread
+    /// 50 at a time, each batch a thread wake-up; measured with `perf`, that
+    /// per-row work was most of a 10,000-value GET. The native driver keeps
+    /// the column list shared and takes a larger row buffer.
+    pub bulk_reader: Option<SqlitePool>,
+    /// SQLite only: the WAL checkpoints, done beside the ingest writer
+    /// instead of inside its commits (see `wal`).
+    pub wal: Option<std::sync::Arc<wal::Wal>>,
+    /// SQLite only: held by the ingest writer for each batch and by the
+    /// rollup worker for its transaction, so that one waits for the other
+    /// here and is woken as soon as the other commits. Meeting on SQLite's
+    /// lock instead, the loser waits in SQLite's busy handler, which sleeps
+    /// 1, 2, 5, 10 ms and so on between tries: measured, ingest commits
+    /// waited 4 to 20 ms once a second, when the rollup wrote.
+    pub write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
+
+impl Db {
+    /// Takes the write gate (SQLite) for the length of a write transaction.
+    pub async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// Rows the native SQLite driver buffers between its connection thread and
+/// the reading task (sqlx's default is 50).
+const BULK_ROW_BUFFER: usize = 4_096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbInitError {
@@ -80,13 +115,12 @@ static INSTALL_DRIVERS: Once = Once::new();
 /// indexes ingest writes to in memory instead of re-reading them with a
 /// syscall per page; temporary b-trees (sorts) stay in memory too.
 ///
-/// The WAL checkpoint stays SQLite's own, inside the commit that takes the
-/// log past 1,000 pages. A 4,000-page threshold was measured (2026-11-30):
-/// the same throughput, and the half-load p99 went from 44-46 ms to
-/// 78-89 ms, because each checkpoint stalled the writer longer.
+/// No connection checkpoints the WAL when it commits: a task of its own
+/// does (`wal::Wal`), so that ingest commits do not wait for the copy.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-     PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;";
+     PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
+     PRAGMA wal_autocheckpoint = 0;";
 
 impl Db {
     /// Connects without migrating.
@@ -95,6 +129,8 @@ impl Db {
         let backend =
             Backend::from_url(url).ok_or_else(|| DbInitError::UnsupportedUrl(url.to_string()))?;
         let mut url = url.to_string();
+        let mut bulk_reader = None;
+        let mut checkpointer = None;
         let (options, writer_options) = match backend {
             Backend::Sqlite => {
                 if let Some(file) = sqlite_file(&url) {
@@ -124,6 +160,28 @@ impl Db {
                             })
                         })
                 };
+                let native = SqliteConnectOptions::from_str(&url)
+                    .map_err(DbInitError::Connect)?
+                    .row_buffer_size(BULK_ROW_BUFFER);
+                bulk_reader = Some(
+                    SqlitePoolOptions::new()
+                        .max_connections(2)
+                        .test_before_acquire(false)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                conn.execute(SQLITE_PRAGMAS).await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_lazy_with(native),
+                );
+                checkpointer = Some(
+                    options(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .connect_lazy(&url)
+                        .map_err(DbInitError::Connect)?,
+                );
                 (options(8), options(1))
             }
             Backend::Postgres => (
@@ -140,10 +198,16 @@ impl Db {
             .acquire_timeout(Duration::from_secs(30))
             .connect_lazy(&url)
             .map_err(DbInitError::Connect)?;
+        let write_gate = (backend == Backend::Sqlite).then(std::sync::Arc::default);
         Ok(Db {
             pool,
             backend,
             writer,
+            bulk_reader,
+            wal: checkpointer
+                .zip(write_gate.clone())
+                .map(|(pool, gate)| wal::Wal::start(pool, gate)),
+            write_gate,
         })
     }
 

@@ -2,7 +2,7 @@
 use super::script::Script;
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 /// A value split into the typed storage columns.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -68,17 +68,19 @@ impl Columns {
 
     /// Reads a value of type `t` selected alone, as `column_of(t)`, at
     /// position `i`: the inverse of `column_of`, next to it so the two agree.
-    fn from_column_at(row: &AnyRow, i: usize, t: DataType) -> Result<Columns, sqlx::Error> {
+    /// Generic over the row type: the data API reads through the `Any`
+    /// driver on PostgreSQL and through the native one on SQLite.
+    fn from_column_at(row: &impl ValueRow, i: usize, t: DataType) -> Result<Columns, sqlx::Error> {
         let mut c = Columns::default();
         match t {
             DataType::Integer | DataType::UnsignedInteger | DataType::Time | DataType::Boolean => {
-                c.int_value = row.try_get(i)?
+                c.int_value = row.int_at(i)?
             }
-            DataType::Float => c.float_value = row.try_get(i)?,
+            DataType::Float => c.float_value = row.float_at(i)?,
             DataType::String | DataType::Corelink | DataType::Objlnk => {
-                c.text_value = row.try_get(i)?
+                c.text_value = row.text_at(i)?
             }
-            DataType::Opaque => c.bytes_value = row.try_get(i)?,
+            DataType::Opaque => c.bytes_value = row.bytes_at(i)?,
             DataType::None => {}
         }
         Ok(c)
@@ -91,6 +93,39 @@ impl Columns {
             text_value: row.try_get("text_value")?,
             bytes_value: row.try_get("bytes_value")?,
         })
+    }
+}
+
+/// A row of any driver whose columns decode to the storage columns' types:
+/// `AnyRow`, and `SqliteRow` for the bulk reads on SQLite
+/// (`Db::bulk_reader`). The decoding bounds are stated once, here.
+pub trait ValueRow {
+    fn int_at(&self, i: usize) -> Result<Option<i64>, sqlx::Error>;
+    fn float_at(&self, i: usize) -> Result<Option<f64>, sqlx::Error>;
+    fn text_at(&self, i: usize) -> Result<Option<String>, sqlx::Error>;
+    fn bytes_at(&self, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error>;
+}
+
+impl<R> ValueRow for R
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn int_at(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(i)
+    }
+    fn float_at(&self, i: usize) -> Result<Option<f64>, sqlx::Error> {
+        self.try_get(i)
+    }
+    fn text_at(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(i)
+    }
+    fn bytes_at(&self, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        self.try_get(i)
     }
 }
 
@@ -233,12 +268,12 @@ pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
 /// Every stored value of the resource type with this name, oldest first, as
 /// (received_at, value). For the compatibility data API.
 pub async fn values_by_type_name(
-    conn: &mut AnyConnection,
+    db: &super::Db,
     name: &str,
 ) -> Result<Option<(DataType, Vec<(i64, Value)>)>, sqlx::Error> {
     let Some(row) = sqlx::query("SELECT id, data_type FROM resource_type WHERE name = $1")
         .bind(name)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&db.pool)
         .await?
     else {
         return Ok(None);
@@ -251,18 +286,37 @@ pub async fn values_by_type_name(
     // column this type is stored in is read, by position: this answer can
     // be every value ever stored, so per-row work counts.
     let column = Columns::column_of(data_type);
-    let rows = sqlx::query(&format!(
+    let sql = format!(
         "SELECT received_at, {column} FROM resource WHERE resource_type_id = $1 ORDER BY id"
-    ))
-    .bind(type_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut values = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let columns = Columns::from_column_at(row, 1, data_type)?;
-        values.push((row.try_get(0)?, columns.to_value(data_type)));
-    }
+    );
+    let values = match &db.bulk_reader {
+        Some(sqlite) => timed_values(
+            &sqlx::query(&sql).bind(type_id).fetch_all(sqlite).await?,
+            data_type,
+        )?,
+        None => timed_values(
+            &sqlx::query(&sql).bind(type_id).fetch_all(&db.pool).await?,
+            data_type,
+        )?,
+    };
     Ok(Some((data_type, values)))
+}
+
+/// Decodes `received_at, <the type's column>` rows into (received_at, value).
+fn timed_values(
+    rows: &[impl ValueRow],
+    data_type: DataType,
+) -> Result<Vec<(i64, Value)>, sqlx::Error> {
+    let mut values = Vec::with_capacity(rows.len());
+    for row in rows {
+        let columns = Columns::from_column_at(row, 1, data_type)?;
+        let received_at = row.int_at(0)?.ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "received_at".into(),
+            source: "NULL in a NOT NULL column".into(),
+        })?;
+        values.push((received_at, columns.to_value(data_type)));
+    }
+    Ok(values)
 }
 
 // ---------------------------------------------------------------------------

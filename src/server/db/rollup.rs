@@ -285,7 +285,7 @@ pub async fn delete_older_than(pool: &super::Pool, cutoff: i64) -> Result<u64, s
 /// Stored values of every type per minute in [from_ms, to_ms], as
 /// (minute start, count), oldest first; minutes without values are left
 /// out. Counts values up to the rollup watermark, which trails ingest by
-/// about a second (`server::rollup::INTERVAL`).
+/// up to ten seconds (`server::rollup::INTERVAL`).
 pub async fn points_per_minute<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     from_ms: i64,

@@ -284,10 +284,13 @@ impl WriterTask {
         checked: &[Checked],
         discover: &[(TypeKey, DataType)],
     ) -> Result<Committed, CommitError> {
+        let _gate = self.db.gate().await;
         let mut conn = self.db.writer.acquire().await?;
         let result = self.write(&mut conn, checked, discover).await;
-        if result.is_err() {
-            db::rollback(&mut conn).await;
+        match (&result, &self.db.wal) {
+            (Err(_), _) => db::rollback(&mut conn).await,
+            (Ok(_), Some(wal)) => wal.committed(),
+            (Ok(_), None) => {}
         }
         result
     }

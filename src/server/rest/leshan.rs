@@ -99,12 +99,9 @@ pub async fn data(
 ) -> Result<axum::response::Response, AppError> {
     super::authorize_api(&state, &headers).await?;
     let name = name.trim_end_matches('/');
-    let (data_type, values) = crate::server::db::resource::values_by_type_name(
-        &mut *state.db.pool.acquire().await?,
-        name,
-    )
-    .await?
-    .ok_or_else(|| AppError::NotFound(format!("resource type {name:?}")))?;
+    let (data_type, values) = crate::server::db::resource::values_by_type_name(&state.db, name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("resource type {name:?}")))?;
     // Serialized straight from borrowed rows: no JSON map per value.
     #[derive(serde::Serialize)]
     struct Row<'a> {
