@@ -155,7 +155,7 @@ pub async fn create_user(
 pub async fn reset_password(pool: &db::Pool, user_id: i64, password: &str) -> Result<(), AppError> {
     validate_password(password)?;
     let hash = hash_password(password.to_string()).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     if !db::users::set_password(&mut *tx, user_id, &hash, now_ms()).await? {
         return Err(AppError::NotFound(format!("user {user_id}")));
     }
@@ -188,7 +188,7 @@ pub async fn change_own_password(
         None => e,
     })?;
     let hash = hash_password(new.to_string()).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     db::users::set_password(&mut *tx, user_id, &hash, now_ms()).await?;
     db::sessions::delete_others(&mut *tx, user_id, session_token_hash).await?;
     tx.commit().await?;
@@ -199,7 +199,7 @@ pub async fn change_own_password(
 /// Activates or deactivates a user. Deactivation ends their sessions in the
 /// same transaction, so they are signed out at once.
 pub async fn set_user_active(pool: &db::Pool, user_id: i64, active: bool) -> Result<(), AppError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     if !db::users::set_active(&mut *tx, user_id, active, now_ms()).await? {
         return Err(AppError::NotFound(format!("user {user_id}")));
     }

@@ -276,7 +276,7 @@ pub async fn create(
         }
     };
     let now = db::now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     let id = ops::enqueue_by(
         &mut *tx,
         &NewOperation {
@@ -352,7 +352,7 @@ async fn change(
 ) -> Result<CommandView, AppError> {
     let current = get(state, id).await?;
     let now = db::now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = db::begin_write(&state.db.pool).await?;
     let (changed, only, event_type, status) = match change {
         Change::Cancel => (
             ops::cancel(&mut *tx, id, now).await?,
@@ -446,7 +446,7 @@ pub async fn settle_command(
     settle: &Settle<'_>,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut tx = db_.pool.begin().await?;
+    let mut tx = db::begin_write(&db_.pool).await?;
     if !ops::settle(&mut *tx, id, settle, now).await? {
         tx.commit().await?;
         return Ok(None);
@@ -538,7 +538,7 @@ pub async fn time_out_updates(
     for (update_id, endpoint_id) in stalled {
         let minutes = (now - cutoff) / 60_000;
         let reason = format!("no progress for {minutes} min");
-        let mut tx = db_.pool.begin().await?;
+        let mut tx = db::begin_write(&db_.pool).await?;
         if updates::finish(
             &mut *tx,
             update_id,
@@ -621,7 +621,7 @@ pub async fn start_updates(
             continue;
         };
         let now = db::now_ms();
-        let mut tx = pool.begin().await?;
+        let mut tx = db::begin_write(pool).await?;
         let update_id = match updates::create_by(
             &mut *tx,
             endpoint_id,
@@ -716,7 +716,7 @@ pub async fn cancel_update(
         .ok_or_else(|| AppError::NotFound(format!("firmware update {id}")))?;
     let now = db::now_ms();
     let reason = format!("cancelled by {}", actor.name);
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = db::begin_write(&state.db.pool).await?;
     let Some(endpoint_id) =
         updates::finish(&mut *tx, id, FirmwareUpdateState::Cancelled, &reason, now).await?
     else {

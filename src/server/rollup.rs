@@ -36,7 +36,7 @@ pub async fn run_batch(db: &Db, batch: i64, until: i64) -> Result<Option<u64>, s
     let aggregated = started.elapsed();
     let _gate = db.gate().await;
     let gated = started.elapsed();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db::begin_write(&db.pool).await?;
     if !db::rollup::claim(&mut *tx, after, upto).await? {
         // Another worker moved the watermark: roll back and look again.
         return Ok(Some(0));

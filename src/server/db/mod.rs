@@ -485,6 +485,19 @@ impl IdSource {
     }
 }
 
+/// Starts a write transaction on a pooled connection. On SQLite it begins
+/// `IMMEDIATE`, taking the write lock at once (waiting for it under
+/// `busy_timeout`): a deferred transaction that reads first and writes
+/// after fails with SQLITE_BUSY_SNAPSHOT, at once and without retrying, when
+/// another connection (the ingest writer, the rollup) committed in between.
+pub async fn begin_write(pool: &Pool) -> Result<Tx<'static>, sqlx::Error> {
+    if pool.connect_options().database_url.scheme() == "sqlite" {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        pool.begin().await
+    }
+}
+
 /// Starts the ingest writer's transaction. On SQLite `IMMEDIATE` takes the
 /// write lock at once, which `IdSource` relies on (and a deferred
 /// transaction that reads first could not upgrade if another connection

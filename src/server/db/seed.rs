@@ -108,7 +108,7 @@ pub const SEED_TYPES: &[SeedType] = &[
 
 /// Inserts the seed rows that are missing. Idempotent.
 pub async fn seed_resource_types(pool: &super::Pool) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let mut added = 0;
     for t in SEED_TYPES {
         added += super::resource_type::insert_if_missing(

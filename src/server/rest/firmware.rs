@@ -341,7 +341,7 @@ pub async fn delete(
 /// Deletes an unused image and then its file (shared by the REST route and
 /// the page's server function).
 pub async fn delete_firmware(state: &AppState, id: i64) -> Result<(), AppError> {
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = db::begin_write(&state.db.pool).await?;
     let outcome = db::firmware::delete_unused(&mut tx, id).await?;
     match outcome {
         Deleted::Removed { stored_file } => {
