@@ -92,6 +92,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
+        // Errors by default; TEST_LOG=debug (a tracing filter) for more.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("TEST_LOG"))
+            .with_thread_names(true)
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match backend {
             Backend::Sqlite => (
@@ -147,8 +153,11 @@ impl TestApp {
         &self,
         req: Request<Body>,
     ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        tracing::debug!(%method, %uri, "test request");
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
+        tracing::debug!(%method, %uri, %status, "test response head");
         let headers = resp.headers().clone();
         let body = resp
             .into_body()
@@ -157,6 +166,7 @@ impl TestApp {
             .unwrap()
             .to_bytes()
             .to_vec();
+        tracing::debug!(%method, %uri, bytes = body.len(), "test response body");
         (status, headers, body)
     }
 

@@ -76,16 +76,15 @@ fn is_current(href: &str, path: &str) -> bool {
     }
 }
 
-/// The navigation links the user may open.
+/// The navigation links the user may open; `path` is the current page's.
 #[component]
-fn NavLinks(user: Option<CurrentUser>) -> impl IntoView {
-    let location = use_location();
+fn NavLinks(user: Option<CurrentUser>, path: Signal<String>) -> impl IntoView {
     let role = user.map(|u| u.role).unwrap_or(Role::Viewer);
     NAV.iter()
         .filter(|item| role.allows(item.least))
         .map(|item| {
             let href = item.href;
-            let current = move || is_current(href, &location.pathname.get());
+            let current = move || path.with(|path| is_current(href, path));
             view! {
                 <a
                     href=href
@@ -105,6 +104,23 @@ fn NavLinks(user: Option<CurrentUser>) -> impl IntoView {
         .collect_view()
 }
 
+/// The current page's path, for the navigation's highlight. In the browser
+/// it follows the router. On the server it is read once, here, and the
+/// navigation gets a plain value: both menus render in `Suspense` tasks
+/// that the server's worker threads run at the same time, and reading the
+/// router's `pathname` memo from both at once sometimes panicked in
+/// reactive_graph 0.2.16 ("already been disposed", or an `unwrap` on the
+/// memo's empty value). The panic ended the render task, so the page's
+/// response never finished and its request hung.
+fn current_path() -> Signal<String> {
+    let pathname = use_location().pathname;
+    if cfg!(feature = "ssr") {
+        Signal::stored(pathname.get_untracked())
+    } else {
+        pathname.into()
+    }
+}
+
 /// The frame of every signed-in page: a sidebar on wide screens, a
 /// collapsible menu on narrow ones (a `<details>`, so it opens without
 /// JavaScript), and the page body.
@@ -114,10 +130,11 @@ pub fn Layout() -> impl IntoView {
     let live = provide_live();
     // Pages read the same resource to learn the user's role.
     let user = provide_current_user();
+    let path = current_path();
     let nav = move || {
         Suspend::new(async move {
             let user = user.await.ok().flatten();
-            view! { <NavLinks user=user.clone() /> }
+            view! { <NavLinks user=user.clone() path=path /> }
         })
     };
     let who = move || {
