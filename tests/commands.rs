@@ -46,9 +46,7 @@ async fn app_with_fake(backend: Backend, timeout_secs: u64) -> (TestApp, FakeLes
     })
     .await;
     dispatch::spawn(&app.state);
-    let (_, token) = auth::create_token(&app.state.db.pool, "ops", Scope::Api)
-        .await
-        .unwrap();
+    let token = app.token("ops", Scope::Api).await;
     (app, fake, token)
 }
 
@@ -368,9 +366,7 @@ async fn a_send_interrupted_by_a_crash_is_recovered(backend: Backend) {
         s.command_timeout_secs = 1;
     })
     .await;
-    let (_, token) = auth::create_token(&app.state.db.pool, "ops", Scope::Api)
-        .await
-        .unwrap();
+    let token = app.token("ops", Scope::Api).await;
     register(&app, "dev-crash", false).await;
     // Queued and claimed by a server that then died (no dispatcher ran yet):
     // 'sending' with a claim an hour old.

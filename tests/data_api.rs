@@ -5,7 +5,6 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use common::{payload, Backend, TestApp};
-use flownexus::server::auth::create_token;
 use flownexus::server::db::api_token::Scope;
 use http_body_util::BodyExt;
 use serde_json::{json, Value as Json};
@@ -29,10 +28,7 @@ both_databases!(
 const T0: i64 = 1_700_000_000_000;
 
 async fn api_token(app: &TestApp) -> String {
-    create_token(&app.state.db.pool, "reader", Scope::Api)
-        .await
-        .unwrap()
-        .1
+    app.token("reader", Scope::Api).await
 }
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (StatusCode, HeaderMap, Vec<u8>) {

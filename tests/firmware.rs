@@ -92,10 +92,7 @@ async fn upload(app: &TestApp, token: &str, version: &str, bytes: &[u8]) -> (Sta
 }
 
 async fn api_token(app: &TestApp) -> String {
-    auth::create_token(&app.state.db.pool, "firmware tests", Scope::Api)
-        .await
-        .unwrap()
-        .1
+    app.token("firmware tests", Scope::Api).await
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -138,15 +138,22 @@ impl TestApp {
             .await
             .unwrap();
         let state = AppState::new(tdb.db.clone(), settings).await.unwrap();
-        let (_, device_token) = auth::create_token(&state.db.pool, "test device", Scope::Device)
-            .await
-            .unwrap();
-        TestApp {
+        let mut app = TestApp {
             router: router::build(state.clone()),
             state,
-            device_token,
+            device_token: String::new(),
             tdb,
-        }
+        };
+        app.device_token = app.token("test device", Scope::Device).await;
+        app
+    }
+
+    /// Creates an API token; returns its secret.
+    pub async fn token(&self, name: &str, scope: Scope) -> String {
+        auth::create_token(&self.state.db.pool, name, scope)
+            .await
+            .unwrap()
+            .1
     }
 
     pub async fn request(

@@ -122,6 +122,22 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
      PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
      PRAGMA wal_autocheckpoint = 0;";
 
+/// The pools' `after_connect` hook on SQLite, for the `Any` and the native
+/// driver's connections alike.
+fn apply_sqlite_pragmas<'c, C>(
+    conn: &'c mut C,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'c, Result<(), sqlx::Error>>
+where
+    C: Send,
+    for<'e> &'e mut C: Executor<'e>,
+{
+    Box::pin(async move {
+        conn.execute(SQLITE_PRAGMAS).await?;
+        Ok(())
+    })
+}
+
 impl Db {
     /// Connects without migrating.
     pub async fn connect(url: &str) -> Result<Db, DbInitError> {
@@ -153,12 +169,7 @@ impl Db {
                         // hang up on it. sqlx's default ping before each
                         // acquire is a round trip to the connection's thread.
                         .test_before_acquire(false)
-                        .after_connect(|conn, _meta| {
-                            Box::pin(async move {
-                                conn.execute(SQLITE_PRAGMAS).await?;
-                                Ok(())
-                            })
-                        })
+                        .after_connect(apply_sqlite_pragmas)
                 };
                 let native = SqliteConnectOptions::from_str(&url)
                     .map_err(DbInitError::Connect)?
@@ -168,12 +179,7 @@ impl Db {
                         .max_connections(2)
                         .test_before_acquire(false)
                         .acquire_timeout(Duration::from_secs(30))
-                        .after_connect(|conn, _meta| {
-                            Box::pin(async move {
-                                conn.execute(SQLITE_PRAGMAS).await?;
-                                Ok(())
-                            })
-                        })
+                        .after_connect(apply_sqlite_pragmas)
                         .connect_lazy_with(native),
                 );
                 checkpointer = Some(
