@@ -5,10 +5,23 @@ use super::auth;
 use super::rest::openapi;
 use super::state::AppState;
 use crate::app::{shell, App};
+use axum::http::StatusCode;
 use axum::routing::any;
 use axum::{middleware, Router};
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::time::Duration;
+use tower_http::timeout::{ResponseBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
+
+/// How long a page or a server function may take to start its answer, and
+/// how long a streamed page may then go without sending more. A render
+/// that stalls would otherwise hold the request for ever: a `Suspense`
+/// task that panics never finishes its part of the page (seen with
+/// reactive_graph 0.2.16, see `ui::components::layout`). Past the deadline
+/// the answer is a 503, or the stream ends with an error, which the trace
+/// layer logs. No page comes near it: the slowest renders in the tests take
+/// milliseconds.
+pub const PAGE_DEADLINE: Duration = Duration::from_secs(30);
 
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -23,9 +36,15 @@ pub fn build(state: AppState) -> Router {
         .route("/binaries/", any(openapi::no_such_route))
         .route("/binaries/{file}/{*rest}", any(openapi::no_such_route))
         .method_not_allowed_fallback(openapi::method_not_allowed);
+    let pages = Router::new().leptos_routes_with_context(
+        &state,
+        routes,
+        || {},
+        move || shell(leptos_options.clone()),
+    );
     Router::new()
         .merge(api)
-        .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
+        .merge(with_deadline(pages, PAGE_DEADLINE))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -37,4 +56,94 @@ pub fn build(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Puts `deadline` on the routes' answers: on the time to the response
+/// head, then between the chunks of a streamed body.
+pub fn with_deadline<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    deadline: Duration,
+) -> Router<S> {
+    routes
+        .layer(ResponseBodyTimeoutLayer::new(deadline))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            deadline,
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_deadline;
+    use axum::body::{Body, Bytes};
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    use std::convert::Infallible;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    const DEADLINE: Duration = Duration::from_millis(200);
+
+    fn get_root() -> Request<Body> {
+        Request::get("/").body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_never_starts_is_a_503() {
+        let routes = Router::new().route("/", get(std::future::pending::<&'static str>));
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            with_deadline(routes, DEADLINE).oneshot(get_root()),
+        )
+        .await
+        .expect("the deadline cut the wait short")
+        .unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_stalls_ends_with_an_error() {
+        // The page's head and first chunk, then nothing: what a render with
+        // a dead Suspense task sends.
+        let stalled = || async {
+            let first = futures::stream::once(async { Ok::<_, Infallible>(Bytes::from("<html>")) });
+            Body::from_stream(first.chain(futures::stream::pending()))
+        };
+        let routes = Router::new().route("/", get(stalled));
+        let answer = with_deadline(routes, DEADLINE)
+            .oneshot(get_root())
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body = tokio::time::timeout(Duration::from_secs(10), answer.into_body().collect())
+            .await
+            .expect("the deadline cut the wait short");
+        assert!(body.is_err(), "a stalled body must end with an error");
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_steady_stream_is_not_cut() {
+        // Chunks come more often than the deadline, for longer than it in
+        // all: the deadline is between chunks, not on the whole page.
+        let steady = || async {
+            let chunks = futures::stream::iter(0..6).then(|i| async move {
+                tokio::time::sleep(DEADLINE / 4).await;
+                Ok::<_, Infallible>(Bytes::from(format!("chunk {i};")))
+            });
+            Body::from_stream(chunks)
+        };
+        let routes = Router::new().route("/", get(steady));
+        let answer = with_deadline(routes, DEADLINE)
+            .oneshot(get_root())
+            .await
+            .unwrap();
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            body,
+            Bytes::from("chunk 0;chunk 1;chunk 2;chunk 3;chunk 4;chunk 5;")
+        );
+    }
 }
