@@ -4,6 +4,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::{payload, Backend, TestApp};
+use flownexus::server::db::api_token::Scope;
 use serde_json::json;
 
 both_databases!(
@@ -276,9 +277,7 @@ async fn ingest_needs_a_token_unless_opened(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Revoked in this server: refused at once.
-    let other = app
-        .token("d3", flownexus::server::db::api_token::Scope::Device)
-        .await;
+    let other = app.token("d3", Scope::Device).await;
     let (status, _, _) = app.request(post(Some(format!("Bearer {other}")))).await;
     assert_eq!(status, StatusCode::CREATED);
     let other_id: i64 = sqlx::query_scalar("SELECT id FROM api_token WHERE name = 'd3'")
@@ -292,9 +291,7 @@ async fn ingest_needs_a_token_unless_opened(backend: Backend) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Device tokens cannot read the data API.
-    let token = app
-        .token("d2", flownexus::server::db::api_token::Scope::Device)
-        .await;
+    let token = app.token("d2", Scope::Device).await;
     let req = Request::get("/api/v1/endpoints")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
@@ -420,9 +417,7 @@ async fn compatibility_data_api_lists_values_by_resource_name(backend: Backend) 
         payload("single__observe_humidity_3304_0_5700.json"),
     )
     .await;
-    let api_token = app
-        .token("reader", flownexus::server::db::api_token::Scope::Api)
-        .await;
+    let api_token = app.token("reader", Scope::Api).await;
     let get = |path: &'static str, token: Option<String>| {
         let mut req = Request::get(path);
         if let Some(t) = token {
@@ -504,9 +499,7 @@ async fn compatibility_data_api_returns_every_type_as_stored(backend: Backend) {
         ),
         ("CORELINK", vec![json!("</3/0>;rt=\"oma.lwm2m\"")]),
     ];
-    let token = app
-        .token("reader", flownexus::server::db::api_token::Scope::Api)
-        .await;
+    let token = app.token("reader", Scope::Api).await;
     for (resource_id, (data_type, values)) in samples.iter().enumerate() {
         let mut echoed = Vec::new();
         for value in values {
