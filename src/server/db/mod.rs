@@ -212,7 +212,7 @@ impl Db {
             bulk_reader,
             wal: checkpointer
                 .zip(write_gate.clone())
-                .map(|(pool, gate)| wal::Wal::start(pool, gate)),
+                .map(|(pool, gate)| wal::Wal::start(pool, gate, sqlite_file(&url).map(Into::into))),
             write_gate,
         })
     }
