@@ -121,6 +121,9 @@ struct Opts {
     live_clients: usize,
     /// Offered rate of the half-load phase instead of 50% of target/max.
     half_rate: Option<f64>,
+    /// Append every open-loop request's due time, send lag and latency here
+    /// (CSV), to line the tail up with the server's log.
+    latency_log: Option<PathBuf>,
 }
 
 const USAGE: &str = "\
@@ -144,6 +147,8 @@ ingest benchmark: cargo bench --features ssr --bench ingest -- [options]
   --live-clients N                 websocket clients, each subscribed to one device, during the
                                    single-post half-load phase; prints the delay from a post's
                                    201 to its value on the socket (default 100, 0: none)
+  --latency-log PATH               append each half-load request as phase,due_unix_us,
+                                   send_lag_us,latency_us (to line up with the server log)
   --server PATH                    server binary (default $CARGO_TARGET_DIR/release/flownexus,
                                    then target/release/flownexus)
 
@@ -168,6 +173,7 @@ fn parse_args() -> Result<Opts, String> {
         server: None,
         live_clients: 100,
         half_rate: None,
+        latency_log: None,
     };
     let mut half_duration = None;
     let mut args = std::env::args().skip(1);
@@ -233,6 +239,7 @@ fn parse_args() -> Result<Opts, String> {
             "--get-values" => o.get_values = count(value()?)?,
             "--get-runs" => o.get_runs = count(value()?)?,
             "--server" => o.server = Some(PathBuf::from(value()?)),
+            "--latency-log" => o.latency_log = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -599,9 +606,19 @@ struct PhaseCtx {
     record_ack_times: bool,
 }
 
+/// One open-loop request: when it was due (µs after the phase start), how
+/// late the load generator sent it, and its latency from the due time.
+#[derive(Clone, Copy)]
+struct Sample {
+    due_us: u64,
+    send_lag_us: u32,
+    latency_us: u32,
+}
+
 #[derive(Default)]
 struct WorkerOut {
     latencies_us: Vec<u32>,
+    samples: Vec<Sample>,
     acked: Vec<u64>,
     acked_at: Vec<(u64, Instant)>,
     rows: u64,
@@ -672,8 +689,15 @@ async fn worker(
         let latency = scheduled.unwrap_or(sent).elapsed();
         match result {
             Ok((status, body)) => {
-                out.latencies_us
-                    .push(latency.as_micros().min(u32::MAX as u128) as u32);
+                let latency_us = latency.as_micros().min(u32::MAX as u128) as u32;
+                out.latencies_us.push(latency_us);
+                if let (Some(due), Pace::Open { start, .. }) = (scheduled, ctx.pace) {
+                    out.samples.push(Sample {
+                        due_us: due.duration_since(start).as_micros() as u64,
+                        send_lag_us: sent.saturating_duration_since(due).as_micros() as u32,
+                        latency_us,
+                    });
+                }
                 if status == StatusCode::CREATED {
                     out.acked.push(u);
                     if ctx.record_ack_times {
@@ -714,6 +738,8 @@ struct PhaseResult {
     missing_stored: u64,
     wall: Duration,
     latencies_us: Vec<u32>,
+    /// Open loop only, in due order.
+    samples: Vec<Sample>,
     acked: Vec<u64>,
     acked_at: Vec<(u64, Instant)>,
     cpu: CpuUse,
@@ -730,13 +756,54 @@ impl PhaseResult {
         self.rows as f64 / self.wall.as_secs_f64().max(1e-9)
     }
     fn pct_ms(&self, q: f64) -> f64 {
-        let v = &self.latencies_us;
-        if v.is_empty() {
-            return f64::NAN;
-        }
-        let idx = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-        v[idx] as f64 / 1000.0
+        pct_ms(&self.latencies_us, q)
     }
+
+    /// How late the load generator itself sent requests: when this is near
+    /// the latency's tail, the tail is the client's, not the server's.
+    fn print_send_lag(&self) {
+        if self.samples.is_empty() {
+            return;
+        }
+        let mut lag: Vec<u32> = self.samples.iter().map(|s| s.send_lag_us).collect();
+        lag.sort_unstable();
+        println!(
+            "    send lag (sent - due) p50 / p99 / max ms: {:.2} / {:.2} / {:.2}",
+            pct_ms(&lag, 0.50),
+            pct_ms(&lag, 0.99),
+            pct_ms(&lag, 1.0)
+        );
+    }
+
+    /// Appends `phase,due_unix_us,send_lag_us,latency_us` lines.
+    fn append_latency_log(&self, path: &Path, phase_start_unix_us: u64) -> std::io::Result<()> {
+        let mut f = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        );
+        for s in &self.samples {
+            writeln!(
+                f,
+                "{},{},{},{}",
+                self.name,
+                phase_start_unix_us + s.due_us,
+                s.send_lag_us,
+                s.latency_us
+            )?;
+        }
+        f.flush()
+    }
+}
+
+/// The q-quantile of sorted microseconds, in ms.
+fn pct_ms(sorted_us: &[u32], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((q * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    sorted_us[idx] as f64 / 1000.0
 }
 
 struct Client {
@@ -791,6 +858,7 @@ impl Client {
             r.errors += out.errors;
             r.missing_stored += out.missing_stored;
             r.latencies_us.extend_from_slice(&out.latencies_us);
+            r.samples.extend_from_slice(&out.samples);
             r.acked.extend_from_slice(&out.acked);
             r.acked_at.extend_from_slice(&out.acked_at);
             if r.first_failure.is_none() {
@@ -801,6 +869,7 @@ impl Client {
         let after = CpuSample::take(self.server_pid);
         r.cpu = cpu_between(&before, &after, self.hz);
         r.latencies_us.sort_unstable();
+        r.samples.sort_unstable_by_key(|s| s.due_us);
         if let Pace::Open { rate, .. } = pace {
             r.offered = Some(rate);
         }
@@ -1440,6 +1509,11 @@ async fn drive(
         };
         let live = LiveClients::start(server.addr, api_token, &gen, live_clients).await?;
         let start = Instant::now() + Duration::from_millis(20);
+        let start_unix_us = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            + Duration::from_millis(20))
+        .as_micros() as u64;
         let half = client
             .run_phase(
                 "half (open)",
@@ -1455,6 +1529,13 @@ async fn drive(
             )
             .await;
         print_phase(&half);
+        half.print_send_lag();
+        if let Some(path) = &opts.latency_log {
+            match half.append_latency_log(path, start_unix_us) {
+                Ok(()) => println!("    latencies appended to {}", path.display()),
+                Err(e) => println!("    could not write {}: {e}", path.display()),
+            }
+        }
         if live_clients > 0 {
             let d = live.finish(&half.acked_at, opts.devices as u64).await;
             println!(
