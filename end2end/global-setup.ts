@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import path from "node:path";
 
 /** Where the fake LwM2M REST server listens; the server under test must
@@ -41,6 +41,22 @@ export default async function globalSetup() {
   } catch (e) {
     fake?.kill();
     throw e;
+  }
+  // The tests' device token, made with the server's own CLI on the database
+  // the server under test uses (FLOWNEXUS_DATA_DIR); the tests read it from
+  // the environment, which Playwright hands from here to its workers.
+  if (!process.env.FLOWNEXUS_E2E_DEVICE_TOKEN) {
+    const server = path.join(__dirname, "..", "target", "release", "flownexus");
+    try {
+      process.env.FLOWNEXUS_E2E_DEVICE_TOKEN = execFileSync(
+        server,
+        ["token", "create", "--name", "e2e", "--scope", "device"],
+        { encoding: "utf8" },
+      ).trim();
+    } catch (e) {
+      fake?.kill();
+      throw e;
+    }
   }
   // Playwright runs the returned function as the global teardown.
   return async () => {

@@ -34,8 +34,11 @@ step "clippy (server)" cargo clippy --features ssr --all-targets -- -D warnings
 step "clippy (browser, wasm32)" cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 e2e() {
-  cargo leptos build --release || return 1
-  local data port token
+  # `cargo leptos end-to-end` builds the server and the front (once: a
+  # `cargo leptos build` before it generated the front's JS and WASM a
+  # second time) and starts the server; Playwright's global setup then
+  # makes the tests' device token with the server's CLI.
+  local data port
   data="$(mktemp -d)"
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   export FLOWNEXUS_DATA_DIR="$data"
@@ -45,11 +48,9 @@ e2e() {
   # The Playwright global setup starts a fake of the LwM2M server's REST API
   # (end2end/fake-leshan.mjs, the documented downlink contract) on this port.
   export FLOWNEXUS_LWM2M_REST_URL="http://127.0.0.1:${FAKE_LESHAN_PORT:-18080}"
-  token="$(target/release/flownexus token create --name e2e --scope device)" || return 1
-  export FLOWNEXUS_E2E_DEVICE_TOKEN="$token"
   local rc=0
   cargo leptos end-to-end --release || rc=1
-  unset FLOWNEXUS_DATA_DIR FLOWNEXUS_LISTEN_ADDR FLOWNEXUS_ADMIN_PASSWORD FLOWNEXUS_LOG FLOWNEXUS_E2E_DEVICE_TOKEN FLOWNEXUS_LWM2M_REST_URL
+  unset FLOWNEXUS_DATA_DIR FLOWNEXUS_LISTEN_ADDR FLOWNEXUS_ADMIN_PASSWORD FLOWNEXUS_LOG FLOWNEXUS_LWM2M_REST_URL
   rm -rf "$data"
   return $rc
 }

@@ -3,14 +3,16 @@
 //! values before and after the watermark, on both databases.
 mod common;
 
-use common::{Backend, TestDb};
+use axum::http::StatusCode;
+use common::{payload, Backend, TestApp, TestDb};
 use flownexus::model::Bucket;
 use flownexus::server::db::resource::{
     self, series_buckets, series_buckets_raw, Columns, NewResource, SeriesKey,
 };
 use flownexus::server::db::script::Script;
 use flownexus::server::db::{self, rollup, Db, IdTable};
-use flownexus::server::rollup::run_once;
+use flownexus::server::rollup::{run_batch, run_once, BATCH_IDS};
+use sqlx::Row as _;
 use std::collections::BTreeMap;
 
 both_databases!(
@@ -18,6 +20,9 @@ both_databases!(
     only_numeric_series_are_rolled_up_and_ingest_minute_counts_every_value,
     ids_stay_above_the_watermark_after_the_newest_values_are_deleted,
     tier_queries_read_by_key_and_find_new_values_by_id,
+    the_writer_feeds_the_groups_the_database_would_give,
+    fed_values_read_back_values_and_gaps_are_each_rolled_up_once,
+    a_feed_the_watermark_already_passed_is_not_counted_again,
 );
 
 /// Not on an hour, minute or second boundary, so ranges and buckets cut
@@ -436,4 +441,186 @@ async fn tier_queries_read_by_key_and_find_new_values_by_id(backend: Backend) {
             }
         }
     }
+}
+
+/// Posts, through the router and so through the ingest writer, the
+/// contract's object 3 composite (strings, integers, a multi-instance
+/// resource, a time) and a temperature for `devices` devices.
+async fn ingest_devices(app: &TestApp, prefix: &str, devices: usize) {
+    let composite: serde_json::Value =
+        serde_json::from_str(&payload("composite__onboarding_read_object3.json")).unwrap();
+    let single: serde_json::Value =
+        serde_json::from_str(&payload("single__test_temperature_3303_0_5700.json")).unwrap();
+    for d in 0..devices {
+        let ep = format!("{prefix}-{d}");
+        let mut body = composite.clone();
+        body["ep"] = ep.clone().into();
+        let (status, answer) = app
+            .ingest("/leshan_api/resource/composite", body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        for value in [d as f64 + 0.25, -(d as f64) - 0.5] {
+            let mut body = single.clone();
+            body["ep"] = ep.clone().into();
+            body["val"]["value"] = value.to_string().into();
+            let (status, answer) = app
+                .ingest("/leshan_api/resource/single", body.to_string())
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+        }
+    }
+}
+
+type GroupRow = (rollup::GroupKey, Option<(f64, f64, f64)>, i64);
+
+fn group_rows(groups: Vec<rollup::MinuteGroup>) -> Vec<GroupRow> {
+    let mut rows: Vec<GroupRow> = groups
+        .into_iter()
+        .map(|g| (g.key(), g.numeric, g.value_count))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+/// Equal keys, counts, minima and maxima; sums equal but for the order in
+/// which floats were added.
+fn assert_same_groups(got: &[GroupRow], expected: &[GroupRow]) {
+    assert_eq!(got.len(), expected.len(), "{got:?}\n{expected:?}");
+    for (g, e) in got.iter().zip(expected) {
+        assert_eq!((g.0, g.2), (e.0, e.2), "{g:?} vs {e:?}");
+        match (g.1, e.1) {
+            (Some((gmin, gmax, gsum)), Some((emin, emax, esum))) => {
+                assert_eq!((gmin, gmax), (emin, emax), "{g:?} vs {e:?}");
+                assert!(
+                    (gsum - esum).abs() <= 1e-9 * esum.abs().max(1.0),
+                    "{g:?} vs {e:?}"
+                );
+            }
+            (None, None) => {}
+            _ => panic!("{g:?} vs {e:?}"),
+        }
+    }
+}
+
+/// Every stored value is rolled up, and only once: the watermark is at the
+/// last id, the minute tier holds what `aggregate` makes of all the values,
+/// and `ingest_minute` counts each of them.
+async fn assert_every_value_rolled_up_once(db: &Db) {
+    let max = resource::max_id(&db.pool).await.unwrap();
+    assert_eq!(rollup::watermark(&db.pool).await.unwrap(), max);
+    let numeric: Vec<_> = rollup::aggregate(&db.pool, 0, max)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.numeric.is_some())
+        .collect();
+    let expected = group_rows(numeric);
+    let stored: Vec<GroupRow> = sqlx::query(
+        "SELECT endpoint_id, resource_type_id, object_instance_id, resource_instance_key, \
+         bucket_start, min_value, max_value, sum_value, value_count FROM resource_rollup_minute \
+         ORDER BY endpoint_id, resource_type_id, object_instance_id, resource_instance_key, \
+         bucket_start",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let key = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        (key, Some((r.get(5), r.get(6), r.get(7))), r.get(8))
+    })
+    .collect();
+    assert!(!stored.is_empty());
+    assert_same_groups(&stored, &expected);
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(value_count), 0) AS BIGINT) FROM ingest_minute",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let values: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, values);
+}
+
+/// What the ingest writer hands the rollup worker after each commit is what
+/// the worker would read back from the database for those ids.
+async fn the_writer_feeds_the_groups_the_database_would_give(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let db = &app.state.db;
+    ingest_devices(&app, "fed", 5).await;
+    let fed = db.rollup_feed.take().expect("the writer fed the worker");
+    let max = resource::max_id(&db.pool).await.unwrap();
+    let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM resource")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((fed.first_id(), fed.last_id()), (first, max));
+    assert!(fed.gaps().is_empty(), "{:?}", fed.gaps());
+    let read_back = rollup::aggregate(&db.pool, 0, max).await.unwrap();
+    let values: i64 = read_back.iter().map(|g| g.value_count).sum();
+    assert!(values > 5 * 20, "{values}");
+    assert_same_groups(&group_rows(fed.into_groups()), &group_rows(read_back));
+}
+
+/// One run rolls up the values stored before the feed started (read back),
+/// the fed values, and values between them that another writer stored (a
+/// gap in the feed, read back): each once.
+async fn fed_values_read_back_values_and_gaps_are_each_rolled_up_once(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let db = &app.state.db;
+    ingest_devices(&app, "before", 3).await;
+    // As if the server had restarted: the feed has none of those values.
+    db.rollup_feed.restart_above(0);
+    ingest_devices(&app, "fed", 3).await;
+    // Stored by another writer than this server's: not in the feed.
+    let other = endpoint(db, "other-writer").await;
+    let key = SeriesKey {
+        endpoint_id: other,
+        resource_type_id: type_id(db, 3303, 5700).await,
+        instance_id: 0,
+        resource_instance_id: None,
+    };
+    let now = db::now_ms();
+    let rows: Vec<Row> = [1.5, -2.25]
+        .into_iter()
+        .map(|v| Row {
+            key,
+            columns: Columns {
+                float_value: Some(v),
+                ..Columns::default()
+            },
+            received_at: now,
+        })
+        .collect();
+    store(db, &rows).await;
+    ingest_devices(&app, "fed-again", 1).await;
+    let stored = app.count("resource").await;
+    assert_eq!(run_once(db).await.unwrap() as i64, stored);
+    assert_every_value_rolled_up_once(db).await;
+    // The next run rolls up only what came since.
+    ingest_devices(&app, "later", 2).await;
+    let later = app.count("resource").await - stored;
+    assert_eq!(run_once(db).await.unwrap() as i64, later);
+    assert_every_value_rolled_up_once(db).await;
+}
+
+/// Values another worker (a second server on the same database) rolled up
+/// from the database are still in this server's feed: they are not added
+/// again, and the feed goes on above them.
+async fn a_feed_the_watermark_already_passed_is_not_counted_again(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let db = &app.state.db;
+    ingest_devices(&app, "fed", 2).await;
+    let max = resource::max_id(&db.pool).await.unwrap();
+    while run_batch(db, BATCH_IDS, max).await.unwrap().is_some() {}
+    assert_eq!(run_once(db).await.unwrap(), 0);
+    assert_every_value_rolled_up_once(db).await;
+    let before = app.count("resource").await;
+    ingest_devices(&app, "after", 1).await;
+    let after = app.count("resource").await;
+    assert_eq!(run_once(db).await.unwrap() as i64, after - before);
+    assert_every_value_rolled_up_once(db).await;
 }

@@ -1,11 +1,23 @@
 //! The rollup worker: keeps the per-minute and per-hour rollups and
 //! `ingest_minute` (`db::rollup`) up to date with the stored values. It runs
-//! beside the ingest writer, never in its path: it reads committed rows by
-//! id after the watermark, a batch per transaction, so the writer only
-//! shares the database with it (on SQLite, the write lock for the length
-//! of one batch).
-use super::db::{self, Db};
-use std::time::Duration;
+//! beside the ingest writer, never in its path, and moves the watermark
+//! (the last resource id rolled up) one write transaction at a time.
+//!
+//! The values come from the [`Feed`]: after each commit the ingest writer
+//! adds its values to per-series, per-minute groups in memory, which is
+//! what `db::rollup::aggregate` would read back from the database. Reading
+//! them back cost 0.8-1.8 s of a core per 10 s run at 20,000-46,000
+//! values/s, and ingest commits took 20-50 ms instead of about 2 ms while
+//! it ran (2026-12-01); the feed costs the writer a hash-map update per
+//! value. Whatever the feed does not cover is read back: the values stored
+//! before this process started or before the feed was restarted, ids the
+//! writer did not commit itself, and everything after a failed run.
+use super::db::resource::NewResource;
+use super::db::rollup::{GroupKey, MinuteGroup, MINUTE_MS};
+use super::db::{self, Backend, Db};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How often the worker looks for new values. Charts stay exact whatever
 /// the lag (values after the watermark are read raw); this bounds how many
@@ -14,19 +26,207 @@ use std::time::Duration;
 /// commits wait while it writes (on SQLite, 4-20 ms measured with 1,500
 /// series), so it runs every 10 s rather than every second.
 pub const INTERVAL: Duration = Duration::from_secs(10);
-/// Resource ids per batch (and transaction). A batch's write costs about
-/// one upsert per series and minute, however many values it covers, and
-/// ingest waits for it on SQLite: with 11,000 series that was 38-70 ms per
-/// batch (2026-12-01), and at 40,000 values/s a run of 200,000-id batches
-/// made two such stops where one would do. So a batch holds a whole run at
-/// the highest ingest rates measured. The cap bounds the aggregate read,
-/// which is one query: cut into queries of 25,000 ids with pauses between
-/// them, it took 6.4 s instead of 1.5 s and slowed ingest for that long.
+/// Resource ids per batch (and transaction) read back from the database.
+/// A batch's write costs about one upsert per series and minute, however
+/// many values it covers, and ingest waits for it on SQLite: with 11,000
+/// series that was 38-70 ms per batch (2026-12-01), and at 40,000 values/s
+/// a run of 200,000-id batches made two such stops where one would do. So
+/// a batch holds a whole run at the highest ingest rates measured. The cap
+/// bounds the aggregate read, which is one query: cut into queries of
+/// 25,000 ids with pauses between them, it took 6.4 s instead of 1.5 s and
+/// slowed ingest for that long.
 pub const BATCH_IDS: i64 = 500_000;
+/// Groups the feed holds at most (about 100 bytes each). Past it the feed
+/// gives up until the worker next reads back from the database, so memory
+/// stays bounded if the worker cannot write. A 10 s run at 40,000 values/s
+/// over 11,000 series is 11,000-22,000 groups.
+pub const FEED_MAX_GROUPS: usize = 250_000;
+
+/// A group's values: min, max and sum of the numeric ones, and how many
+/// values there are of any type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct GroupSums {
+    numeric: Option<(f64, f64, f64)>,
+    count: i64,
+}
+
+impl GroupSums {
+    fn add(&mut self, numeric: Option<(f64, f64, f64)>, count: i64) {
+        self.numeric = match (self.numeric, numeric) {
+            (Some((mn, mx, s)), Some((mn2, mx2, s2))) => Some((mn.min(mn2), mx.max(mx2), s + s2)),
+            (a, b) => a.or(b),
+        };
+        self.count += count;
+    }
+}
+
+/// Committed values as groups, with the ids they cover.
+#[derive(Debug, Default)]
+pub struct Fed {
+    /// Inclusive id ranges, ascending and disjoint; adjacent ones merged.
+    ranges: Vec<(i64, i64)>,
+    groups: HashMap<GroupKey, GroupSums>,
+}
+
+impl Fed {
+    /// Adds a batch's values; false if an id is not above every id already
+    /// here (the writer commits in id order, so that is never expected).
+    fn add_batch<'a>(&mut self, values: impl IntoIterator<Item = (&'a NewResource, bool)>) -> bool {
+        let mut ids = Vec::new();
+        for (row, numeric) in values {
+            ids.push(row.id);
+            let value = numeric
+                .then(|| (row.columns.float_value).or(row.columns.int_value.map(|i| i as f64)))
+                .flatten();
+            let key = (
+                row.endpoint_id,
+                row.resource_type_id,
+                row.object_instance_id,
+                row.resource_instance_id.unwrap_or(-1),
+                // Integer division, as the SQL of `db::rollup::aggregate`.
+                row.received_at / MINUTE_MS * MINUTE_MS,
+            );
+            self.groups
+                .entry(key)
+                .or_insert(GroupSums {
+                    numeric: None,
+                    count: 0,
+                })
+                .add(value.map(|v| (v, v, v)), 1);
+        }
+        ids.sort_unstable();
+        for id in ids {
+            match self.ranges.last_mut() {
+                Some(last) if id == last.1 + 1 => last.1 = id,
+                Some(last) if id <= last.1 => return false,
+                _ => self.ranges.push((id, id)),
+            }
+        }
+        true
+    }
+
+    pub fn first_id(&self) -> i64 {
+        self.ranges.first().map_or(0, |r| r.0)
+    }
+
+    pub fn last_id(&self) -> i64 {
+        self.ranges.last().map_or(0, |r| r.1)
+    }
+
+    /// The id ranges between the first and the last id that the feed does
+    /// not cover, as (after, upto) for `db::rollup::aggregate`.
+    pub fn gaps(&self) -> Vec<(i64, i64)> {
+        self.ranges
+            .windows(2)
+            .map(|w| (w[0].1, w[1].0 - 1))
+            .collect()
+    }
+
+    /// Adds groups read back from the database (for the gaps).
+    pub fn add_groups(&mut self, groups: Vec<MinuteGroup>) {
+        for g in groups {
+            self.groups
+                .entry(g.key())
+                .or_insert(GroupSums {
+                    numeric: None,
+                    count: 0,
+                })
+                .add(g.numeric, g.value_count);
+        }
+    }
+
+    pub fn into_groups(self) -> Vec<MinuteGroup> {
+        self.groups
+            .into_iter()
+            .map(|((e, t, i, rik, minute), sums)| MinuteGroup {
+                endpoint_id: e,
+                resource_type_id: t,
+                object_instance_id: i,
+                resource_instance_key: rik,
+                bucket_start: minute,
+                numeric: sums.numeric,
+                value_count: sums.count,
+            })
+            .collect()
+    }
+}
+
+/// What the ingest writer committed since the worker last took it (see the
+/// module comment). Shared by the writer and the worker through `Db`.
+#[derive(Default)]
+pub struct Feed {
+    state: Mutex<FeedState>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    /// Ids at or below this were counted by the worker's last read back
+    /// from the database: values the writer committed before it read the
+    /// highest id, and handed over after, are left out.
+    floor: i64,
+    /// Set when the feed cannot be trusted (too many groups, ids out of
+    /// order): it stays empty until the worker restarts it.
+    given_up: bool,
+    fed: Fed,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Feed")
+            .field("floor", &state.floor)
+            .field("given_up", &state.given_up)
+            .field("ranges", &state.fed.ranges.len())
+            .field("groups", &state.fed.groups.len())
+            .finish()
+    }
+}
+
+impl Feed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        // The state is whole after every method: a panic elsewhere while
+        // the lock was held leaves nothing half-done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Called by the ingest writer after each commit with the committed
+    /// values and whether each one's type is numeric (charted).
+    pub fn record<'a>(&self, values: impl IntoIterator<Item = (&'a NewResource, bool)>) {
+        let mut state = self.lock();
+        if state.given_up {
+            return;
+        }
+        let floor = state.floor;
+        let fresh = values.into_iter().filter(|(row, _)| row.id > floor);
+        if !state.fed.add_batch(fresh) || state.fed.groups.len() > FEED_MAX_GROUPS {
+            state.given_up = true;
+            state.fed = Fed::default();
+        }
+    }
+
+    /// Everything recorded since the last take, if the feed is usable.
+    pub fn take(&self) -> Option<Fed> {
+        let mut state = self.lock();
+        if state.given_up || state.fed.ranges.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut state.fed))
+    }
+
+    /// Empties the feed and has it record only ids above `floor`: the
+    /// worker calls it before it reads every id up to `floor` back.
+    pub fn restart_above(&self, floor: i64) {
+        let mut state = self.lock();
+        state.floor = floor;
+        state.given_up = false;
+        state.fed = Fed::default();
+    }
+}
 
 /// Rolls up one batch of at most `batch` ids after the watermark, none
-/// above `until`. Returns None when there is nothing to do, else the
-/// number of values rolled up (0 when the batch held only deleted ids).
+/// above `until`, read back from the database. Returns None when there is
+/// nothing to do, else the number of values rolled up (0 when the batch
+/// held only deleted ids, or another worker took it).
 pub async fn run_batch(db: &Db, batch: i64, until: i64) -> Result<Option<u64>, sqlx::Error> {
     let after = db::rollup::watermark(&db.pool).await?;
     if until <= after {
@@ -36,20 +236,70 @@ pub async fn run_batch(db: &Db, batch: i64, until: i64) -> Result<Option<u64>, s
     // Aggregate first, outside the write transaction: rows up to `upto` are
     // committed and never change (ids grow in commit order, see
     // `db::rollup`), so the groups are still right when they are written.
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let groups = db::rollup::aggregate(&db.pool, after, upto).await?;
+    let written = write(db, after, upto, &groups, started, "database").await?;
+    Ok(Some(written.unwrap_or(0)))
+}
+
+/// Rolls up what the writer fed, and before it anything stored that the
+/// feed does not start with. None when the watermark is already past the
+/// feed's first id (another worker rolled those values up): the caller
+/// reads back from the database instead.
+async fn run_fed(db: &Db, mut fed: Fed) -> Result<Option<u64>, sqlx::Error> {
+    let first = fed.first_id();
+    let mut total = 0;
+    while let Some(rows) = run_batch(db, BATCH_IDS, first - 1).await? {
+        total += rows;
+    }
+    let after = db::rollup::watermark(&db.pool).await?;
+    if after != first - 1 {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    for (gap_after, gap_upto) in fed.gaps() {
+        fed.add_groups(db::rollup::aggregate(&db.pool, gap_after, gap_upto).await?);
+    }
+    let upto = fed.last_id();
+    let groups = fed.into_groups();
+    Ok(write(db, after, upto, &groups, started, "feed")
+        .await?
+        .map(|rows| total + rows))
+}
+
+/// Moves the watermark from `after` to `upto` and adds `groups` (the
+/// values in between) to the rollups, in one transaction; the values
+/// rolled up, or None when the watermark was no longer at `after`.
+async fn write(
+    db: &Db,
+    after: i64,
+    upto: i64,
+    groups: &[MinuteGroup],
+    started: Instant,
+    source: &'static str,
+) -> Result<Option<u64>, sqlx::Error> {
     let aggregated = started.elapsed();
     let _gate = db.gate().await;
     let gated = started.elapsed();
-    let mut tx = db::begin_write(&db.pool).await?;
+    // On SQLite through the ingest writer's own connection, between its
+    // batches: SQLite empties a connection's page cache when another one
+    // has written, and the writer's first commits after the rollup wrote
+    // on a connection of the pool took 45-55 ms instead of about 2 ms. On
+    // PostgreSQL the two write side by side, so a connection of the pool.
+    let pool = match db.backend {
+        Backend::Sqlite => &db.writer,
+        Backend::Postgres => &db.pool,
+    };
+    let mut tx = db::begin_write(pool).await?;
     if !db::rollup::claim(&mut *tx, after, upto).await? {
         // Another worker moved the watermark: roll back and look again.
-        return Ok(Some(0));
+        return Ok(None);
     }
-    let rows = db::rollup::apply(&mut tx, db.backend, &groups).await?;
+    let rows = db::rollup::apply(&mut tx, db.backend, groups).await?;
     tx.commit().await?;
     // The write transaction is what ingest waits for (on SQLite).
     tracing::debug!(
+        source,
         groups = groups.len(),
         aggregate_ms = aggregated.as_secs_f64() * 1e3,
         gate_wait_ms = (gated - aggregated).as_secs_f64() * 1e3,
@@ -59,13 +309,20 @@ pub async fn run_batch(db: &Db, batch: i64, until: i64) -> Result<Option<u64>, s
     Ok(Some(rows))
 }
 
-/// Rolls up everything stored when it starts, batch by batch; returns how
-/// many values that was. For the worker, tests and benchmarks. Values
-/// stored meanwhile wait for the next run: chasing them, the worker ran
-/// small batches back to back under heavy ingest, each a write transaction
-/// ingest waited for.
+/// Rolls up everything stored when it starts; returns how many values that
+/// was. For the worker, tests and benchmarks. Values stored meanwhile wait
+/// for the next run: chasing them, the worker ran small batches back to
+/// back under heavy ingest, each a write transaction ingest waited for.
 pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
+    if let Some(fed) = db.rollup_feed.take() {
+        if let Some(rows) = run_fed(db, fed).await? {
+            return Ok(rows);
+        }
+    }
+    // Read back from the database, batch by batch. The feed restarts above
+    // what this covers, so no value is counted twice.
     let until = db::resource::max_id(&db.pool).await?;
+    db.rollup_feed.restart_above(until);
     let mut total = 0;
     while let Some(rows) = run_batch(db, BATCH_IDS, until).await? {
         total += rows;
@@ -87,4 +344,146 @@ pub fn spawn(db: Db) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::db::resource::Columns;
+
+    fn value(id: i64, endpoint_id: i64, received_at: i64, columns: Columns) -> NewResource {
+        NewResource {
+            id,
+            endpoint_id,
+            resource_type_id: 7,
+            object_instance_id: 0,
+            resource_instance_id: None,
+            columns,
+            received_at,
+        }
+    }
+
+    fn float(v: f64) -> Columns {
+        Columns {
+            float_value: Some(v),
+            ..Columns::default()
+        }
+    }
+
+    fn int(v: i64) -> Columns {
+        Columns {
+            int_value: Some(v),
+            ..Columns::default()
+        }
+    }
+
+    fn sorted(mut groups: Vec<MinuteGroup>) -> Vec<MinuteGroup> {
+        groups.sort_by_key(|g| (g.endpoint_id, g.bucket_start));
+        groups
+    }
+
+    fn group(
+        endpoint_id: i64,
+        minute: i64,
+        numeric: Option<(f64, f64, f64)>,
+        n: i64,
+    ) -> MinuteGroup {
+        MinuteGroup {
+            endpoint_id,
+            resource_type_id: 7,
+            object_instance_id: 0,
+            resource_instance_key: -1,
+            bucket_start: minute * MINUTE_MS,
+            numeric,
+            value_count: n,
+        }
+    }
+
+    #[test]
+    fn values_become_one_group_per_series_and_minute() {
+        let feed = Feed::default();
+        let batch = [
+            value(1, 1, 5, float(2.5)),
+            value(2, 1, 59_999, int(4)),
+            value(3, 1, MINUTE_MS, float(-1.0)),
+            value(4, 2, 10, int(1)),
+        ];
+        // Endpoint 2's value is of a type that is not charted (a boolean,
+        // say): counted, not summed.
+        feed.record(batch.iter().map(|v| (v, v.endpoint_id == 1)));
+        let fed = feed.take().expect("a usable feed");
+        assert_eq!((fed.first_id(), fed.last_id()), (1, 4));
+        assert!(fed.gaps().is_empty());
+        assert_eq!(
+            sorted(fed.into_groups()),
+            vec![
+                group(1, 0, Some((2.5, 4.0, 6.5)), 2),
+                group(1, 1, Some((-1.0, -1.0, -1.0)), 1),
+                group(2, 0, None, 1),
+            ]
+        );
+        assert!(feed.take().is_none(), "taking empties the feed");
+    }
+
+    #[test]
+    fn batches_that_do_not_meet_leave_gaps_for_the_database() {
+        let feed = Feed::default();
+        let a = [value(10, 1, 0, int(1)), value(11, 1, 0, int(2))];
+        let b = [value(12, 1, 0, int(3))];
+        let c = [value(20, 1, 0, int(4)), value(15, 1, 0, int(5))];
+        for batch in [&a[..], &b[..], &c[..]] {
+            feed.record(batch.iter().map(|v| (v, true)));
+        }
+        let mut fed = feed.take().unwrap();
+        assert_eq!(fed.ranges, vec![(10, 12), (15, 15), (20, 20)]);
+        assert_eq!(fed.gaps(), vec![(12, 14), (15, 19)]);
+        // What the database holds for a gap is merged in.
+        fed.add_groups(vec![
+            group(1, 0, Some((-3.0, 0.5, -2.5)), 2),
+            group(3, 0, None, 4),
+        ]);
+        assert_eq!(
+            sorted(fed.into_groups()),
+            vec![
+                group(1, 0, Some((-3.0, 5.0, 12.5)), 7),
+                group(3, 0, None, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_at_or_below_the_floor_are_left_to_the_database() {
+        let feed = Feed::default();
+        feed.record([value(1, 1, 0, int(1))].iter().map(|v| (v, true)));
+        feed.restart_above(5);
+        assert!(feed.take().is_none(), "a restart empties the feed");
+        let batch = [value(5, 1, 0, int(1)), value(6, 1, 0, int(2))];
+        feed.record(batch.iter().map(|v| (v, true)));
+        let fed = feed.take().unwrap();
+        assert_eq!(fed.ranges, vec![(6, 6)]);
+        assert_eq!(
+            fed.into_groups(),
+            vec![group(1, 0, Some((2.0, 2.0, 2.0)), 1)]
+        );
+    }
+
+    #[test]
+    fn ids_out_of_order_or_too_many_groups_give_up_until_a_restart() {
+        let feed = Feed::default();
+        feed.record([value(10, 1, 0, int(1))].iter().map(|v| (v, true)));
+        feed.record([value(9, 1, 0, int(1))].iter().map(|v| (v, true)));
+        assert!(feed.take().is_none());
+        feed.record([value(11, 1, 0, int(1))].iter().map(|v| (v, true)));
+        assert!(feed.take().is_none(), "given up until restarted");
+        feed.restart_above(0);
+        feed.record([value(12, 1, 0, int(1))].iter().map(|v| (v, true)));
+        assert_eq!(feed.take().unwrap().ranges, vec![(12, 12)]);
+
+        let many: Vec<NewResource> = (1..=FEED_MAX_GROUPS as i64 + 1)
+            .map(|id| value(id, id, 0, int(1)))
+            .collect();
+        feed.record(many[..FEED_MAX_GROUPS].iter().map(|v| (v, true)));
+        feed.record(many[FEED_MAX_GROUPS..].iter().map(|v| (v, true)));
+        assert!(feed.take().is_none(), "over {FEED_MAX_GROUPS} groups");
+    }
 }

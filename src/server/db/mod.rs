@@ -77,6 +77,9 @@ pub struct Db {
     /// 1, 2, 5, 10 ms and so on between tries: measured, ingest commits
     /// waited 4 to 20 ms once a second, when the rollup wrote.
     pub write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// The values the ingest writer committed, grouped for the rollup
+    /// worker so that it need not read them back (`server::rollup`).
+    pub rollup_feed: std::sync::Arc<crate::server::rollup::Feed>,
 }
 
 impl Db {
@@ -214,6 +217,7 @@ impl Db {
                 .zip(write_gate.clone())
                 .map(|(pool, gate)| wal::Wal::start(pool, gate, sqlite_file(&url).map(Into::into))),
             write_gate,
+            rollup_feed: std::sync::Arc::default(),
         })
     }
 

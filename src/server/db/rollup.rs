@@ -120,6 +120,22 @@ pub struct MinuteGroup {
     pub value_count: i64,
 }
 
+/// A group's series and minute: endpoint, resource type, object instance,
+/// resource instance key and the minute's start.
+pub type GroupKey = (i64, i64, i64, i64, i64);
+
+impl MinuteGroup {
+    pub fn key(&self) -> GroupKey {
+        (
+            self.endpoint_id,
+            self.resource_type_id,
+            self.object_instance_id,
+            self.resource_instance_key,
+            self.bucket_start,
+        )
+    }
+}
+
 /// Reads the resource rows with id in (after, upto] as per-series,
 /// per-minute groups. A plain read: on SQLite it does not take the write
 /// lock, so ingest commits while it runs (the aggregation used to run

@@ -368,6 +368,8 @@ impl WriterTask {
         let total: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
         let resource_ids = ids.take(conn, IdTable::Resource, total).await?;
         let mut rows = Vec::with_capacity(total);
+        // Per row, whether its type is charted (the rollups sum it).
+        let mut numeric = Vec::with_capacity(total);
         let mut planned_events: Vec<(i64, String, i64, Vec<i64>)> = Vec::new();
         let mut events_per_job: Vec<Vec<String>> = Vec::with_capacity(checked.len());
         let mut registrations: Vec<(i64, RegistrationChange, i64)> = Vec::new();
@@ -396,6 +398,8 @@ impl WriterTask {
                     columns: Columns::from_value(&reading.value),
                     received_at: at,
                 });
+                // check_types made the value's type the resource type's.
+                numeric.push(reading.value.data_type().is_numeric());
                 if let Some((change, event_type)) = registration_change(&reading.path) {
                     registrations.push((eid, change, at));
                     planned_events.push((eid, event_type.to_string(), at, vec![id]));
@@ -555,6 +559,9 @@ impl WriterTask {
         db::push_commit(&mut close);
         close.execute(conn).await?;
         steps.mark("close");
+        self.db
+            .rollup_feed
+            .record(rows.iter().zip(numeric.iter().copied()));
         steps.warn_if_slow(checked.len(), total);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         Ok(Committed {
