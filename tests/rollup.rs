@@ -23,6 +23,7 @@ both_databases!(
     the_writer_feeds_the_groups_the_database_would_give,
     fed_values_read_back_values_and_gaps_are_each_rolled_up_once,
     a_feed_the_watermark_already_passed_is_not_counted_again,
+    a_run_cut_short_keeps_charts_exact_and_the_next_run_finishes_it,
 );
 
 /// Not on an hour, minute or second boundary, so ranges and buckets cut
@@ -623,4 +624,55 @@ async fn a_feed_the_watermark_already_passed_is_not_counted_again(backend: Backe
     let after = app.count("resource").await;
     assert_eq!(run_once(db).await.unwrap() as i64, after - before);
     assert_every_value_rolled_up_once(db).await;
+}
+
+/// A run writes a few endpoints per transaction. Cut short between them
+/// (the server stopped): charts stay exact, on both sides of where it
+/// stopped; new values get ids above its range; and the next run finishes
+/// it, each value counted once.
+async fn a_run_cut_short_keeps_charts_exact_and_the_next_run_finishes_it(backend: Backend) {
+    let tdb = TestDb::new(backend).await;
+    let db = &tdb.db;
+    let series = numeric_series(db).await;
+    let mut rng = Lcg(11);
+    let span = 30 * HOUR;
+    store(db, &random_rows(&mut rng, &series, 2_000, span)).await;
+    let upto = resource::max_id(&db.pool).await.unwrap();
+    let groups = rollup::aggregate(&db.pool, 0, upto).await.unwrap();
+    let first_endpoint = groups.iter().map(|g| g.endpoint_id).min().unwrap();
+    let (part, rest): (Vec<_>, Vec<_>) = groups
+        .into_iter()
+        .partition(|g| g.endpoint_id <= first_endpoint);
+    assert!(!part.is_empty() && !rest.is_empty());
+    assert!(rollup::claim(&db.pool, 0, upto).await.unwrap());
+    assert!(
+        !rollup::claim(&db.pool, 0, upto).await.unwrap(),
+        "one run at a time"
+    );
+    let mut tx = db.pool.begin().await.unwrap();
+    assert!(rollup::advance(&mut *tx, upto, -1, first_endpoint)
+        .await
+        .unwrap());
+    rollup::apply_tiers(&mut tx, db.backend, &part)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        !rollup::advance(&db.pool, upto, -1, first_endpoint)
+            .await
+            .unwrap(),
+        "a part is written once"
+    );
+    let state = rollup::state(&db.pool).await.unwrap();
+    assert_eq!(state.mark_for(first_endpoint), upto);
+    assert_eq!(state.mark_for(first_endpoint + 1), 0);
+    assert!(compare_all(db, &series, span).await > 0);
+
+    let ids = store(db, &random_rows(&mut rng, &series, 10, span)).await;
+    assert!(ids.iter().all(|&id| id > upto), "{ids:?} after {upto}");
+    assert!(compare_all(db, &series, span).await > 0);
+
+    assert_eq!(run_once(db).await.unwrap(), 2_010);
+    assert_every_value_rolled_up_once(db).await;
+    assert!(compare_all(db, &series, span).await > 0);
 }

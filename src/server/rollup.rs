@@ -1,7 +1,9 @@
 //! The rollup worker: keeps the per-minute and per-hour rollups and
 //! `ingest_minute` (`db::rollup`) up to date with the stored values. It runs
-//! beside the ingest writer, never in its path, and moves the watermark
-//! (the last resource id rolled up) one write transaction at a time.
+//! beside the ingest writer, never in its path. A run claims the ids after
+//! the watermark (the last resource id rolled up), writes their groups a
+//! few endpoints per transaction, so that ingest commits in between, and
+//! then moves the watermark (`write_pending`, `db::rollup::RollupState`).
 //!
 //! The values come from the [`Feed`]: after each commit the ingest writer
 //! adds its values to per-series, per-minute groups in memory, which is
@@ -225,21 +227,20 @@ impl Feed {
 
 /// Rolls up one batch of at most `batch` ids after the watermark, none
 /// above `until`, read back from the database. Returns None when there is
-/// nothing to do, else the number of values rolled up (0 when the batch
-/// held only deleted ids, or another worker took it).
+/// nothing to do or another worker holds the range, else the number of
+/// values rolled up (0 when the batch held only deleted ids).
 pub async fn run_batch(db: &Db, batch: i64, until: i64) -> Result<Option<u64>, sqlx::Error> {
     let after = db::rollup::watermark(&db.pool).await?;
     if until <= after {
         return Ok(None);
     }
     let upto = until.min(after + batch.max(1));
-    // Aggregate first, outside the write transaction: rows up to `upto` are
-    // committed and never change (ids grow in commit order, see
+    // Aggregate first, outside the write transactions: rows up to `upto`
+    // are committed and never change (ids grow in commit order, see
     // `db::rollup`), so the groups are still right when they are written.
     let started = Instant::now();
     let groups = db::rollup::aggregate(&db.pool, after, upto).await?;
-    let written = write(db, after, upto, &groups, started, "database").await?;
-    Ok(Some(written.unwrap_or(0)))
+    write(db, after, upto, groups, started, "database").await
 }
 
 /// Rolls up what the writer fed, and before it anything stored that the
@@ -262,51 +263,135 @@ async fn run_fed(db: &Db, mut fed: Fed) -> Result<Option<u64>, sqlx::Error> {
     }
     let upto = fed.last_id();
     let groups = fed.into_groups();
-    Ok(write(db, after, upto, &groups, started, "feed")
+    Ok(write(db, after, upto, groups, started, "feed")
         .await?
         .map(|rows| total + rows))
 }
 
-/// Moves the watermark from `after` to `upto` and adds `groups` (the
-/// values in between) to the rollups, in one transaction; the values
-/// rolled up, or None when the watermark was no longer at `after`.
+/// Finishes a run that was cut short (the server stopped, or a write
+/// failed, between its transactions), reading its values back.
+async fn resume(db: &Db) -> Result<u64, sqlx::Error> {
+    let state = db::rollup::state(&db.pool).await?;
+    let Some(upto) = state.pending_upto else {
+        return Ok(0);
+    };
+    let started = Instant::now();
+    let groups = db::rollup::aggregate(&db.pool, state.watermark, upto).await?;
+    let (after, done) = (state.watermark, state.done_endpoint_id);
+    let written = write_pending(db, after, upto, done, groups, started, "resumed").await?;
+    Ok(written.unwrap_or(0))
+}
+
+/// Rolls up `groups`, the values in (after, upto]: claims the range, then
+/// writes it (`write_pending`). The values rolled up, or None when the
+/// watermark was no longer at `after` or another run was pending.
 async fn write(
     db: &Db,
     after: i64,
     upto: i64,
-    groups: &[MinuteGroup],
+    groups: Vec<MinuteGroup>,
     started: Instant,
     source: &'static str,
 ) -> Result<Option<u64>, sqlx::Error> {
+    let (gate, mut tx) = begin_gated(db).await?;
+    if !db::rollup::claim(&mut *tx, after, upto).await? {
+        tracing::debug!(after, upto, "rollup range taken by another worker");
+        return Ok(None);
+    }
+    tx.commit().await?;
+    drop(gate);
+    write_pending(db, after, upto, -1, groups, started, source).await
+}
+
+/// Groups per write transaction of a run, in whole endpoints (so one may
+/// hold more). Each group is an upsert in each tier, and ingest waits for
+/// the transaction on SQLite: one transaction of 22,000 groups took 88 ms
+/// (2026-12-01), so these take about 2 ms, and ingest commits in between.
+pub const CHUNK_GROUPS: usize = 500;
+
+/// Writes the pending run over (after, upto] whose endpoints up to `done`
+/// are written: the rest of `groups` a few endpoints per transaction
+/// (`db::rollup::advance`), then `ingest_minute` with the watermark's move
+/// (`db::rollup::finish`). None when another worker moved the state.
+async fn write_pending(
+    db: &Db,
+    after: i64,
+    upto: i64,
+    mut done: i64,
+    mut groups: Vec<MinuteGroup>,
+    started: Instant,
+    source: &'static str,
+) -> Result<Option<u64>, sqlx::Error> {
+    // The minute counts go in with the watermark, for all of the range.
+    let minutes = db::rollup::minute_counts(&groups);
+    groups.retain(|g| g.endpoint_id > done);
+    groups.sort_unstable_by_key(MinuteGroup::key);
     let aggregated = started.elapsed();
-    let _gate = db.gate().await;
-    let gated = started.elapsed();
-    // On SQLite through the ingest writer's own connection, between its
-    // batches: SQLite empties a connection's page cache when another one
-    // has written, and the writer's first commits after the rollup wrote
-    // on a connection of the pool took 45-55 ms instead of about 2 ms. On
-    // PostgreSQL the two write side by side, so a connection of the pool.
+    let mut longest = Duration::ZERO;
+    let mut transactions = 0;
+    for chunk in endpoint_chunks(&groups, CHUNK_GROUPS) {
+        let to = chunk[chunk.len() - 1].endpoint_id;
+        let began = Instant::now();
+        let (_gate, mut tx) = begin_gated(db).await?;
+        if !db::rollup::advance(&mut *tx, upto, done, to).await? {
+            tracing::debug!(upto, done, "rollup run taken over by another worker");
+            return Ok(None);
+        }
+        db::rollup::apply_tiers(&mut tx, db.backend, chunk).await?;
+        tx.commit().await?;
+        longest = longest.max(began.elapsed());
+        transactions += 1;
+        done = to;
+    }
+    let (_gate, mut tx) = begin_gated(db).await?;
+    if !db::rollup::finish(&mut *tx, after, upto).await? {
+        return Ok(None);
+    }
+    let rows = db::rollup::apply_minutes(&mut tx, db.backend, &minutes).await?;
+    tx.commit().await?;
+    tracing::debug!(
+        source,
+        groups = groups.len(),
+        transactions,
+        aggregate_ms = aggregated.as_secs_f64() * 1e3,
+        longest_transaction_ms = longest.as_secs_f64() * 1e3,
+        write_ms = (started.elapsed() - aggregated).as_secs_f64() * 1e3,
+        "rollup batch"
+    );
+    Ok(Some(rows))
+}
+
+/// Cuts groups sorted by endpoint into runs of whole endpoints, each of at
+/// least `size` groups but the last.
+fn endpoint_chunks(groups: &[MinuteGroup], size: usize) -> Vec<&[MinuteGroup]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for end in 1..=groups.len() {
+        let last = end == groups.len();
+        if last || (end - start >= size && groups[end].endpoint_id != groups[end - 1].endpoint_id) {
+            chunks.push(&groups[start..end]);
+            start = end;
+        }
+    }
+    chunks
+}
+
+/// Opens a write transaction at the gate, which it holds until the guard
+/// drops (after the transaction, as the two are declared). On SQLite it
+/// goes through the ingest writer's own connection, between the writer's
+/// batches: SQLite empties a connection's page cache when another one has
+/// written, and the writer's first commits after the rollup wrote on a
+/// connection of the pool took 45-55 ms instead of about 2 ms. On
+/// PostgreSQL the two write side by side, so a connection of the pool.
+async fn begin_gated(
+    db: &Db,
+) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, db::Tx<'static>), sqlx::Error> {
+    let gate = db.gate().await;
     let pool = match db.backend {
         Backend::Sqlite => &db.writer,
         Backend::Postgres => &db.pool,
     };
-    let mut tx = db::begin_write(pool).await?;
-    if !db::rollup::claim(&mut *tx, after, upto).await? {
-        // Another worker moved the watermark: roll back and look again.
-        return Ok(None);
-    }
-    let rows = db::rollup::apply(&mut tx, db.backend, groups).await?;
-    tx.commit().await?;
-    // The write transaction is what ingest waits for (on SQLite).
-    tracing::debug!(
-        source,
-        groups = groups.len(),
-        aggregate_ms = aggregated.as_secs_f64() * 1e3,
-        gate_wait_ms = (gated - aggregated).as_secs_f64() * 1e3,
-        write_ms = (started.elapsed() - gated).as_secs_f64() * 1e3,
-        "rollup batch"
-    );
-    Ok(Some(rows))
+    Ok((gate, db::begin_write(pool).await?))
 }
 
 /// Rolls up everything stored when it starts; returns how many values that
@@ -314,16 +399,16 @@ async fn write(
 /// for the next run: chasing them, the worker ran small batches back to
 /// back under heavy ingest, each a write transaction ingest waited for.
 pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut total = resume(db).await?;
     if let Some(fed) = db.rollup_feed.take() {
         if let Some(rows) = run_fed(db, fed).await? {
-            return Ok(rows);
+            return Ok(total + rows);
         }
     }
     // Read back from the database, batch by batch. The feed restarts above
     // what this covers, so no value is counted twice.
     let until = db::resource::max_id(&db.pool).await?;
     db.rollup_feed.restart_above(until);
-    let mut total = 0;
     while let Some(rows) = run_batch(db, BATCH_IDS, until).await? {
         total += rows;
     }
@@ -397,6 +482,37 @@ mod tests {
             numeric,
             value_count: n,
         }
+    }
+
+    #[test]
+    fn chunks_hold_whole_endpoints_and_at_least_the_size_but_the_last() {
+        let groups: Vec<MinuteGroup> = [1, 1, 1, 2, 3, 3, 4, 5, 5, 5, 5]
+            .into_iter()
+            .enumerate()
+            .map(|(minute, endpoint)| group(endpoint, minute as i64, None, 1))
+            .collect();
+        let endpoints = |chunks: Vec<&[MinuteGroup]>| -> Vec<Vec<i64>> {
+            chunks
+                .iter()
+                .map(|c| c.iter().map(|g| g.endpoint_id).collect())
+                .collect()
+        };
+        assert_eq!(
+            endpoints(endpoint_chunks(&groups, 2)),
+            vec![vec![1, 1, 1], vec![2, 3, 3], vec![4, 5, 5, 5, 5]]
+        );
+        assert_eq!(
+            endpoints(endpoint_chunks(&groups, 1)),
+            vec![
+                vec![1, 1, 1],
+                vec![2],
+                vec![3, 3],
+                vec![4],
+                vec![5, 5, 5, 5]
+            ]
+        );
+        assert_eq!(endpoints(endpoint_chunks(&groups, 100)).len(), 1);
+        assert!(endpoint_chunks(&[], 2).is_empty());
     }
 
     #[test]

@@ -418,10 +418,14 @@ impl IdTable {
     /// SQLite: the expression for the id above which new ids start.
     /// SQLite would reuse ids when deletes (retention, a deleted endpoint)
     /// empty the top of the table; resource ids must stay above the rollup
-    /// watermark, which counts every id up to it as rolled up (`db::rollup`).
+    /// watermark, which counts every id up to it as rolled up, and above a
+    /// pending rollup run's range (`db::rollup`).
     fn sqlite_id_floor(self) -> String {
         let floor = match self {
-            IdTable::Resource => "(SELECT last_resource_id FROM rollup_state WHERE id = 1)",
+            IdTable::Resource => {
+                "(SELECT max(last_resource_id, COALESCE(pending_upto, 0)) \
+                 FROM rollup_state WHERE id = 1)"
+            }
             IdTable::Event => "0",
         };
         format!(

@@ -614,16 +614,18 @@ mod reads {
         if start >= end {
             return series_buckets_raw(&mut *conn, key, from, to, width).await;
         }
-        // The rollups and the watermark must be read as of one moment, or a
-        // batch committed in between would count twice or not at all. The
-        // watermark only grows, so if it is the same before and after the
-        // query, it was that during the query too. A worker catching up
-        // moves it every batch; after a few tries the raw rows answer.
+        // The rollups and their state must be read as of one moment, or a
+        // part committed in between would count twice or not at all. The
+        // state never comes back to an earlier one, so if it is the same
+        // before and after the query, it was that during the query too. A
+        // run moves it every few milliseconds while it writes; after a few
+        // tries the raw rows answer.
         for _ in 0..3 {
-            let mark = rollup::watermark(&mut *conn).await?;
+            let state = rollup::state(&mut *conn).await?;
+            let mark = state.mark_for(key.endpoint_id);
             let buckets =
                 rollup::tier_buckets(&mut *conn, tier, key, from, to, width, mark).await?;
-            if rollup::watermark(&mut *conn).await? == mark {
+            if rollup::state(&mut *conn).await? == state {
                 return Ok(buckets);
             }
         }

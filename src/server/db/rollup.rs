@@ -2,7 +2,8 @@
 //! per-hour min/max/sum/count of every numeric series
 //! (`resource_rollup_minute`, `resource_rollup_hour`), the number of stored
 //! values of every type per minute (`ingest_minute`) and the watermark
-//! (`rollup_state`), the last resource id rolled up.
+//! (`rollup_state`), the last resource id rolled up, with the progress of
+//! the run that is writing (`RollupState`).
 //!
 //! Why a watermark on ids works: `resource` rows are inserted only by the
 //! ingest writer, one task committing one transaction at a time, with ids
@@ -87,17 +88,97 @@ pub async fn watermark<'e, E: Executor<'e, Database = Any>>(
         .await
 }
 
-/// Moves the watermark from `after` to `upto`; false when it is no longer
-/// at `after` (another worker got there first). Run first in the batch's
-/// transaction: it takes the write lock (SQLite) or the row lock
-/// (PostgreSQL), so concurrent workers cannot roll up one range twice.
+/// Where the rollups stand (migration 20261201000001). A run writes its
+/// range (watermark, pending_upto] endpoint by endpoint, in short
+/// transactions, and then moves the watermark; meanwhile the endpoints up
+/// to `done_endpoint_id` have their values up to `pending_upto` rolled up.
+/// Every change makes a state not seen before (the watermark only grows,
+/// `done_endpoint_id` only grows within a run), so a reader that finds the
+/// same state before and after a query knew the state during it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupState {
+    pub watermark: i64,
+    pub pending_upto: Option<i64>,
+    pub done_endpoint_id: i64,
+}
+
+impl RollupState {
+    /// The last resource id in the rollups for the series of `endpoint_id`.
+    pub fn mark_for(&self, endpoint_id: i64) -> i64 {
+        match self.pending_upto {
+            Some(upto) if endpoint_id <= self.done_endpoint_id => upto,
+            _ => self.watermark,
+        }
+    }
+}
+
+pub async fn state<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+) -> Result<RollupState, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT last_resource_id, pending_upto, done_endpoint_id FROM rollup_state WHERE id = 1",
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(RollupState {
+        watermark: row.try_get(0)?,
+        pending_upto: row.try_get(1)?,
+        done_endpoint_id: row.try_get(2)?,
+    })
+}
+
+/// Starts a run over (after, upto]; false when the watermark is no longer
+/// at `after` or a run is pending (another worker got there first). The
+/// statement takes the write lock (SQLite) or the row lock (PostgreSQL),
+/// so concurrent workers cannot claim one range twice.
 pub async fn claim<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     after: i64,
     upto: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE rollup_state SET last_resource_id = $2 WHERE id = 1 AND last_resource_id = $1",
+        "UPDATE rollup_state SET pending_upto = $2, done_endpoint_id = -1 \
+         WHERE id = 1 AND last_resource_id = $1 AND pending_upto IS NULL",
+    )
+    .bind(after)
+    .bind(upto)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that the pending run's values of the endpoints after `from` up
+/// to `to` are in the rollups; false when the state is no longer at
+/// `from` for `upto`. Run first in the transaction that adds them.
+pub async fn advance<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    upto: i64,
+    from: i64,
+    to: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE rollup_state SET done_endpoint_id = $3 \
+         WHERE id = 1 AND pending_upto = $1 AND done_endpoint_id = $2",
+    )
+    .bind(upto)
+    .bind(from)
+    .bind(to)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends the pending run: the watermark moves to `upto`. False when that
+/// run is not pending. Run first in the transaction that counts the run's
+/// values in `ingest_minute`.
+pub async fn finish<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    after: i64,
+    upto: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE rollup_state SET last_resource_id = $2, pending_upto = NULL, \
+         done_endpoint_id = -1 WHERE id = 1 AND last_resource_id = $1 AND pending_upto = $2",
     )
     .bind(after)
     .bind(upto)
@@ -214,15 +295,14 @@ fn tier_rows(groups: &[MinuteGroup], tier: Tier) -> TierRows {
     rows
 }
 
-/// Adds `groups` (from [`aggregate`]) to both tiers and to `ingest_minute`;
-/// returns how many values that was. Run in the transaction that
-/// [`claim`]ed their range: only upserts of the aggregated rows, so the
-/// write lock is held briefly.
-pub async fn apply(
+/// Adds `groups` (from [`aggregate`]) to both tiers. Run in the
+/// transaction that [`advance`]s past their endpoints: only upserts of the
+/// aggregated rows, so the write lock is held briefly.
+pub async fn apply_tiers(
     conn: &mut AnyConnection,
     backend: Backend,
     groups: &[MinuteGroup],
-) -> Result<u64, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let (least, greatest) = match backend {
         Backend::Sqlite => ("min", "max"),
         Backend::Postgres => ("LEAST", "GREATEST"),
@@ -258,11 +338,26 @@ pub async fn apply(
             query.execute(&mut *conn).await?;
         }
     }
+    Ok(())
+}
+
+/// The values of `groups` per minute, as `apply_minutes` takes them.
+pub fn minute_counts(groups: &[MinuteGroup]) -> Vec<(i64, i64)> {
     let mut per_minute = std::collections::BTreeMap::<i64, i64>::new();
     for g in groups {
         *per_minute.entry(g.bucket_start).or_default() += g.value_count;
     }
-    let minutes: Vec<_> = per_minute.into_iter().collect();
+    per_minute.into_iter().collect()
+}
+
+/// Adds a run's values per minute (`minute_counts`) to `ingest_minute`;
+/// returns how many values that was. Run in the transaction that
+/// [`finish`]es the run, so the counts go with the watermark.
+pub async fn apply_minutes(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    minutes: &[(i64, i64)],
+) -> Result<u64, sqlx::Error> {
     for range in super::chunks(minutes.len()) {
         let sql = format!(
             "INSERT INTO ingest_minute (bucket_start, value_count) VALUES {} \
