@@ -23,6 +23,7 @@ both_databases!(
     csv_exports_escape_fields_and_list_event_values,
     openapi_document_covers_every_route,
     data_api_needs_an_api_token_or_session,
+    metrics_count_what_was_stored_and_refused,
 );
 
 const T0: i64 = 1_700_000_000_000;
@@ -1347,5 +1348,73 @@ async fn data_api_needs_an_api_token_or_session(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     for public in ["/api/v1/health", "/api/openapi.json"] {
         assert_eq!(get(&app, public, None).await.0, StatusCode::OK, "{public}");
+    }
+}
+
+/// The value of one sample line of a Prometheus text answer, None when the
+/// metric is not there.
+fn sample(text: &str, metric: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn metrics_count_what_was_stored_and_refused(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let token = api_token(&app).await;
+    let (status, _) = app
+        .ingest(
+            "/leshan_api/resource/single",
+            payload("single__test_temperature_3303_0_5700.json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, receipt) = app
+        .ingest(
+            "/leshan_api/resource/composite",
+            payload("composite__onboarding_read_object3.json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let composite_values = receipt["stored"].as_u64().unwrap();
+    let (status, _) = app.ingest("/leshan_api/resource/single", "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&app, "/api/v1/metrics", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (status, headers, body) = get(&app, "/api/v1/metrics", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(sample(&text, "flownexus_ingest_requests_total"), Some(2));
+    assert_eq!(
+        sample(&text, "flownexus_ingest_rows_total"),
+        Some(1 + composite_values)
+    );
+    let commits = sample(&text, "flownexus_ingest_commits_total").unwrap();
+    assert!((1..=2).contains(&commits), "{text}");
+    assert_eq!(
+        sample(&text, "flownexus_ingest_failed_commits_total"),
+        Some(0)
+    );
+    assert_eq!(
+        sample(&text, "flownexus_rejected_requests_total{status=\"400\"}"),
+        Some(1)
+    );
+    // The unauthenticated metrics request itself.
+    assert_eq!(
+        sample(&text, "flownexus_rejected_requests_total{status=\"401\"}"),
+        Some(1)
+    );
+    // Only SQLite has a write-ahead log that the server restarts.
+    let restarts = sample(&text, "flownexus_sqlite_wal_restarts_total");
+    match backend {
+        Backend::Sqlite => assert_eq!(restarts, Some(0), "{text}"),
+        Backend::Postgres => assert_eq!(restarts, None, "{text}"),
     }
 }

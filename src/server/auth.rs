@@ -346,12 +346,15 @@ pub async fn api_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<
             .map(str::trim)
             .ok_or(AppError::Unauthorized)?;
         let hash = hash_token(token);
-        if let Some((id, scope)) = state.tokens.get(&hash) {
-            return Ok(Some(Caller::Token { id, scope }));
+        match state.tokens.get(&hash) {
+            Some(Cached::Fresh(id, scope)) => return Ok(Some(Caller::Token { id, scope })),
+            // This request checks the token again for all of them.
+            Some(Cached::Refresh) | None => {}
         }
         let Some((id, scope, last_used)) =
             db::api_token::find_active(&state.db.pool, &hash).await?
         else {
+            state.tokens.remove(&hash);
             return Err(AppError::Unauthorized);
         };
         // Record use at most once a minute: the hot ingest path stays read-only here.
@@ -372,32 +375,76 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 
 /// Verified API tokens by hash, so that ingest does not pay a database
 /// round trip per request.
+///
+/// An entry is trusted for `TOKEN_CACHE_TTL` after its check. Past half
+/// of that, the first request to see it checks the token again
+/// (`Cached::Refresh`) while the others go on with the entry, so a busy
+/// token is never found expired by every request in flight at once, and a
+/// revoked one still stops within the TTL.
 #[derive(Default)]
-pub struct TokenCache(
-    std::sync::RwLock<std::collections::HashMap<String, (i64, Scope, std::time::Instant)>>,
-);
+pub struct TokenCache(std::sync::RwLock<std::collections::HashMap<String, CachedToken>>);
+
+struct CachedToken {
+    id: i64,
+    scope: Scope,
+    checked_at: std::time::Instant,
+    /// Set by the request that checks it again.
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+/// What the cache says about a token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cached {
+    /// Checked recently: (token id, scope).
+    Fresh(i64, Scope),
+    /// Checked a while ago: the caller checks it again for everyone.
+    Refresh,
+}
 
 impl TokenCache {
-    pub fn get(&self, hash: &str) -> Option<(i64, Scope)> {
+    pub fn get(&self, hash: &str) -> Option<Cached> {
         let map = self.0.read().expect("token cache lock");
-        let (id, scope, at) = map.get(hash)?;
-        (at.elapsed() < TOKEN_CACHE_TTL).then_some((*id, *scope))
+        let entry = map.get(hash)?;
+        let age = entry.checked_at.elapsed();
+        if age >= TOKEN_CACHE_TTL {
+            return Some(Cached::Refresh);
+        }
+        if age >= TOKEN_CACHE_TTL / 2
+            && !entry
+                .refreshing
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Some(Cached::Refresh);
+        }
+        Some(Cached::Fresh(entry.id, entry.scope))
     }
 
-    fn insert(&self, hash: String, id: i64, scope: Scope) {
+    pub fn insert(&self, hash: String, id: i64, scope: Scope) {
         let mut map = self.0.write().expect("token cache lock");
         // Expired entries go when the cache grows: it holds live tokens only.
         if map.len() >= 1024 {
-            map.retain(|_, (_, _, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            map.retain(|_, t| t.checked_at.elapsed() < TOKEN_CACHE_TTL);
         }
-        map.insert(hash, (id, scope, std::time::Instant::now()));
+        map.insert(
+            hash,
+            CachedToken {
+                id,
+                scope,
+                checked_at: std::time::Instant::now(),
+                refreshing: false.into(),
+            },
+        );
+    }
+
+    fn remove(&self, hash: &str) {
+        self.0.write().expect("token cache lock").remove(hash);
     }
 
     fn evict(&self, id: i64) {
         self.0
             .write()
             .expect("token cache lock")
-            .retain(|_, (t, _, _)| *t != id);
+            .retain(|_, t| t.id != id);
     }
 }
 
@@ -470,6 +517,34 @@ mod tests {
             HeaderValue::from_static("flownexus_session="),
         );
         assert_eq!(session_token(&h), None);
+    }
+
+    #[test]
+    fn one_request_refreshes_a_token_past_half_its_time() {
+        let cache = TokenCache::default();
+        assert_eq!(cache.get("h"), None);
+        cache.insert("h".into(), 7, Scope::Device);
+        assert_eq!(cache.get("h"), Some(Cached::Fresh(7, Scope::Device)));
+        // Checked half a TTL ago: the first caller refreshes, the rest go on.
+        let set_age = |age: std::time::Duration| {
+            let mut map = cache.0.write().unwrap();
+            let entry = map.get_mut("h").unwrap();
+            entry.checked_at = std::time::Instant::now() - age;
+        };
+        set_age(TOKEN_CACHE_TTL / 2 + std::time::Duration::from_millis(10));
+        assert_eq!(cache.get("h"), Some(Cached::Refresh));
+        for _ in 0..3 {
+            assert_eq!(cache.get("h"), Some(Cached::Fresh(7, Scope::Device)));
+        }
+        // Past the TTL nobody trusts it, refreshing or not.
+        set_age(TOKEN_CACHE_TTL + std::time::Duration::from_millis(10));
+        assert_eq!(cache.get("h"), Some(Cached::Refresh));
+        assert_eq!(cache.get("h"), Some(Cached::Refresh));
+        // The refresh's answer starts a new period.
+        cache.insert("h".into(), 7, Scope::Device);
+        assert_eq!(cache.get("h"), Some(Cached::Fresh(7, Scope::Device)));
+        cache.remove("h");
+        assert_eq!(cache.get("h"), None);
     }
 
     #[test]

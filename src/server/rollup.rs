@@ -96,7 +96,10 @@ impl Fed {
                 })
                 .add(value.map(|v| (v, v, v)), 1);
         }
-        ids.sort_unstable();
+        // One writer commits ascending ids, so this is usually sorted already.
+        if !ids.is_sorted() {
+            ids.sort_unstable();
+        }
         for id in ids {
             match self.ranges.last_mut() {
                 Some(last) if id == last.1 + 1 => last.1 = id,

@@ -136,15 +136,13 @@ pub async fn claim<'e, E: Executor<'e, Database = Any>>(
     after: i64,
     upto: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    swap_state(
+        executor,
         "UPDATE rollup_state SET pending_upto = $2, done_endpoint_id = -1 \
          WHERE id = 1 AND last_resource_id = $1 AND pending_upto IS NULL",
+        &[after, upto],
     )
-    .bind(after)
-    .bind(upto)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await
 }
 
 /// Records that the pending run's values of the endpoints after `from` up
@@ -156,16 +154,13 @@ pub async fn advance<'e, E: Executor<'e, Database = Any>>(
     from: i64,
     to: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    swap_state(
+        executor,
         "UPDATE rollup_state SET done_endpoint_id = $3 \
          WHERE id = 1 AND pending_upto = $1 AND done_endpoint_id = $2",
+        &[upto, from, to],
     )
-    .bind(upto)
-    .bind(from)
-    .bind(to)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await
 }
 
 /// Ends the pending run: the watermark moves to `upto`. False when that
@@ -176,15 +171,28 @@ pub async fn finish<'e, E: Executor<'e, Database = Any>>(
     after: i64,
     upto: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    swap_state(
+        executor,
         "UPDATE rollup_state SET last_resource_id = $2, pending_upto = NULL, \
          done_endpoint_id = -1 WHERE id = 1 AND last_resource_id = $1 AND pending_upto = $2",
+        &[after, upto],
     )
-    .bind(after)
-    .bind(upto)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await
+}
+
+/// Runs one compare-and-swap UPDATE of the state row: true when the row
+/// was in the expected state (and is now changed), false when another run
+/// changed it first.
+async fn swap_state<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    sql: &'static str,
+    binds: &[i64],
+) -> Result<bool, sqlx::Error> {
+    let mut query = sqlx::query(sql);
+    for value in binds {
+        query = query.bind(*value);
+    }
+    Ok(query.execute(executor).await?.rows_affected() == 1)
 }
 
 /// The values of one series in one minute, or (`numeric` false) the count

@@ -577,8 +577,15 @@ impl WriterTask {
         for (key, t) in &committed.discovered {
             self.types.insert(*key, *t);
         }
-        let mut rows = 0;
+        // Counted before the answers go out, so that a client that reads
+        // the metrics after its answer sees its request counted.
         let requests = checked.len();
+        let rows: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
+        self.stats
+            .requests
+            .fetch_add(requests as u64, Ordering::Relaxed);
+        self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.hub.count_ingested(rows);
         for (c, events) in checked.into_iter().zip(committed.events) {
             let Job {
                 uplink,
@@ -586,7 +593,6 @@ impl WriterTask {
                 reply,
                 ..
             } = c.job;
-            rows += uplink.readings.len();
             // Free without live subscribers (the hub checks first).
             self.hub.publish(&uplink.endpoint, || {
                 uplink.readings.iter().map(|r| LiveValue {
@@ -604,11 +610,6 @@ impl WriterTask {
                 discovered: c.discovered,
             }));
         }
-        self.stats
-            .requests
-            .fetch_add(requests as u64, Ordering::Relaxed);
-        self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
-        self.hub.count_ingested(rows);
         self.hub.publish_events(committed.notices);
         for event in committed.domain {
             match &event {

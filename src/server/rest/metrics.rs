@@ -69,8 +69,9 @@ pub async fn log_rejections(State(state): State<AppState>, req: Request, next: N
 
 /// Ingest and rejection counters since start, in the Prometheus text format.
 ///
-/// Counts stored uplinks, values and group commits, and device and data API
-/// requests answered with a client error, by status.
+/// Counts stored uplinks, values and group commits, device and data API
+/// requests answered with a client error, by status, and on SQLite the
+/// write-ahead log's restarts.
 #[utoipa::path(
     get,
     path = "/api/v1/metrics",
@@ -112,6 +113,16 @@ pub async fn metrics(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
             value.load(Ordering::Relaxed)
+        );
+    }
+    // SQLite only: how often the checkpoint task held the writers at the
+    // gate so that the log could start over (see `db::wal`).
+    if let Some(wal) = &state.db.wal {
+        let name = "flownexus_sqlite_wal_restarts_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Times the SQLite write-ahead log was copied whole so that it could start over.\n# TYPE {name} counter\n{name} {}",
+            wal.restarts()
         );
     }
     let name = "flownexus_rejected_requests_total";
