@@ -70,14 +70,7 @@ pub enum TokenCommand {
 }
 
 /// Runs the CLI; returns the process exit code.
-pub async fn run(cli: Cli) -> i32 {
-    let settings = match Settings::load() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 2;
-        }
-    };
+pub async fn run(cli: Cli, settings: Settings) -> i32 {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => open_db(&settings).await.map(|_| {

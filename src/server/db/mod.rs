@@ -203,7 +203,13 @@ impl Db {
             .connect(&url)
             .await
             .map_err(DbInitError::Connect)?;
+        // The writer keeps its connection for good: on SQLite the
+        // connection's thread is created by whoever opens it, and the
+        // writer's thread opens it first (`IngestWriter::start`), so that
+        // it runs at the writer's priority, not the HTTP threads'.
         let writer = writer_options
+            .max_lifetime(None)
+            .idle_timeout(None)
             .acquire_timeout(Duration::from_secs(30))
             .connect_lazy(&url)
             .map_err(DbInitError::Connect)?;

@@ -179,6 +179,11 @@ struct WriterTask {
 
 impl WriterTask {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        // Opened here, its SQLite thread inherits this thread's priority
+        // (see `config::lower_this_thread`).
+        if let Err(e) = self.db.writer.acquire().await {
+            tracing::warn!(error = %e, "the ingest writer cannot connect yet");
+        }
         while let Some(first) = rx.recv().await {
             let mut rows = first.uplink.readings.len();
             let mut batch = vec![first];
