@@ -117,6 +117,9 @@ struct Opts {
     get_runs: usize,
     keep: bool,
     server: Option<PathBuf>,
+    /// Settings passed to the server as FLOWNEXUS_<KEY> variables (the
+    /// bench's own FLOWNEXUS_* variables are not passed on).
+    server_settings: Vec<(String, String)>,
     /// Websocket clients subscribed during the half-load phase (0: none).
     live_clients: usize,
     /// Offered rate of the half-load phase instead of 50% of target/max.
@@ -151,6 +154,9 @@ ingest benchmark: cargo bench --features ssr --bench ingest -- [options]
                                    send_lag_us,latency_us (to line up with the server log)
   --server PATH                    server binary (default $CARGO_TARGET_DIR/release/flownexus,
                                    then target/release/flownexus)
+  --server-setting KEY=VALUE       run the server with FLOWNEXUS_<KEY>=VALUE, e.g.
+                                   http_thread_nice=0 (repeatable; the bench's own FLOWNEXUS_*
+                                   variables are not passed on)
 
 PostgreSQL: FLOWNEXUS_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test);
 each run uses a fresh schema fxb_<pid>_<n>, dropped afterwards.";
@@ -171,6 +177,7 @@ fn parse_args() -> Result<Opts, String> {
         get_runs: 20,
         keep: false,
         server: None,
+        server_settings: Vec::new(),
         live_clients: 100,
         half_rate: None,
         latency_log: None,
@@ -239,6 +246,14 @@ fn parse_args() -> Result<Opts, String> {
             "--get-values" => o.get_values = count(value()?)?,
             "--get-runs" => o.get_runs = count(value()?)?,
             "--server" => o.server = Some(PathBuf::from(value()?)),
+            "--server-setting" => {
+                let setting = value()?;
+                let (key, val) = setting
+                    .split_once('=')
+                    .ok_or_else(|| format!("--server-setting needs KEY=VALUE, not {setting:?}"))?;
+                o.server_settings
+                    .push((format!("FLOWNEXUS_{}", key.to_uppercase()), val.to_string()));
+            }
             "--latency-log" => o.latency_log = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -943,7 +958,12 @@ struct Server {
 }
 
 impl Server {
-    async fn start(bin: &Path, backend: Backend, seq: u32) -> Res<(Server, String, String)> {
+    async fn start(
+        bin: &Path,
+        settings: &[(String, String)],
+        backend: Backend,
+        seq: u32,
+    ) -> Res<(Server, String, String)> {
         let dir = tempfile::Builder::new()
             .prefix("flownexus-bench-")
             .tempdir()?;
@@ -1000,7 +1020,8 @@ impl Server {
                     "FLOWNEXUS_LOG",
                     std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
                 )
-                .env("NO_COLOR", "1");
+                .env("NO_COLOR", "1")
+                .envs(settings.iter().map(|(k, v)| (k, v)));
         };
         let token = |scope: &str| -> Res<String> {
             let mut cmd = Command::new(bin);
@@ -1368,14 +1389,15 @@ async fn run_one(bin: &Path, opts: &Opts, backend: Backend, kind: Kind, seq: u32
         opts.devices,
         opts.connections
     );
-    let (server, device_token, api_token) = match Server::start(bin, backend, seq).await {
-        Ok(s) => s,
-        Err(e) => {
-            println!("  cannot start the server: {e}");
-            summary.failures.push(format!("start: {e}"));
-            return summary;
-        }
-    };
+    let (server, device_token, api_token) =
+        match Server::start(bin, &opts.server_settings, backend, seq).await {
+            Ok(s) => s,
+            Err(e) => {
+                println!("  cannot start the server: {e}");
+                summary.failures.push(format!("start: {e}"));
+                return summary;
+            }
+        };
     let result = drive(&server, opts, kind, &device_token, &api_token, &mut summary).await;
     if let Err(e) = result {
         println!("  aborted: {e}");
@@ -1887,6 +1909,9 @@ fn main() {
         .expect("tokio runtime");
     let code = rt.block_on(async {
         println!("flownexus ingest benchmark, server {}", bin.display());
+        for (key, value) in &opts.server_settings {
+            println!("  server setting {key}={value}");
+        }
         println!(
             "columns: srv CPU = server process utime+stime and all CPU = whole machine \
              (PostgreSQL and any other process included), in % of one core; gen CPU = this \
