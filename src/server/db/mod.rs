@@ -205,7 +205,7 @@ impl Db {
             .map_err(DbInitError::Connect)?;
         // The writer keeps its connection for good: on SQLite the
         // connection's thread is created by whoever opens it, and the
-        // writer's thread opens it first (`IngestWriter::start`), so that
+        // writer's thread opens it first (`WriterTask::run`), so that
         // it runs at the writer's priority, not the HTTP threads'.
         let writer = writer_options
             .max_lifetime(None)
