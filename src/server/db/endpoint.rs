@@ -1,5 +1,6 @@
 //! SQL for `endpoint`.
 use super::get_bool;
+use super::json_rows::{self, Cell, JsonRows};
 use super::script::Script;
 use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
 use sqlx::any::AnyRow;
@@ -17,34 +18,47 @@ pub struct SeenEndpoint<'a> {
 }
 
 /// Creates endpoints on first contact, marks them seen and records binding
-/// and lifetime when reported, with multi-row upserts (one row per endpoint:
-/// PostgreSQL refuses to update a row twice in one statement). Returns
-/// rows of (name, id), read with `seen_id`.
-pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &[SeenEndpoint<'q>]) {
-    let backend = script.backend();
-    for range in super::chunks(endpoints.len()) {
-        let sql = format!(
-            "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s) \
-             VALUES {} ON CONFLICT (name) DO UPDATE SET \
-             last_seen_at = excluded.last_seen_at, \
-             binding = COALESCE(excluded.binding, endpoint.binding), \
-             queue_mode = CASE WHEN excluded.binding IS NULL THEN endpoint.queue_mode \
-                               ELSE excluded.queue_mode END, \
-             lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
-             RETURNING name, id",
-            super::values_list(backend, 6, range.len())
-        );
-        script.push(&sql, super::keep_prepared(range.len()));
-        for e in &endpoints[range] {
-            script
-                .bind(e.name)
-                .bind(e.seen_at)
-                .bind(e.seen_at)
-                .bind(e.binding)
-                .bind(e.binding.is_some_and(|b| b.contains('Q')))
-                .bind(e.lifetime_s);
-        }
+/// and lifetime when reported, in one upsert taking its rows as one JSON
+/// parameter (`json_rows`; one row per endpoint: PostgreSQL refuses to
+/// update a row twice in one statement). Returns rows of (name, id), read
+/// with `seen_id`.
+pub fn upsert_seen_many(script: &mut Script<'_>, endpoints: &[SeenEndpoint<'_>]) {
+    if endpoints.is_empty() {
+        return;
     }
+    let backend = script.backend();
+    let sql = format!(
+        "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s) \
+         {} ON CONFLICT (name) DO UPDATE SET \
+         last_seen_at = excluded.last_seen_at, \
+         binding = COALESCE(excluded.binding, endpoint.binding), \
+         queue_mode = CASE WHEN excluded.binding IS NULL THEN endpoint.queue_mode \
+                           ELSE excluded.queue_mode END, \
+         lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
+         RETURNING name, id",
+        json_rows::select_from_json(
+            backend,
+            &[
+                Cell::Text,
+                Cell::Int,
+                Cell::Int,
+                Cell::Text,
+                Cell::Bool,
+                Cell::Int
+            ]
+        )
+    );
+    let mut json = JsonRows::new(backend, endpoints.len());
+    for e in endpoints {
+        json.row()
+            .text(Some(e.name))
+            .int(e.seen_at)
+            .int(e.seen_at)
+            .text(e.binding)
+            .boolean(e.binding.is_some_and(|b| b.contains('Q')))
+            .int(e.lifetime_s);
+    }
+    script.push(&sql, true).bind(json.finish());
 }
 
 /// (name, id) of a row that `upsert_seen_many` returned.
@@ -62,7 +76,9 @@ pub enum RegistrationChange {
 
 /// Records a registration change. Each placeholder appears once, in bind
 /// order, because on SQLite the statement may be one of several in a script
-/// (where numbered placeholders would count across all of them).
+/// (where numbered placeholders would count across all of them). Not kept
+/// prepared: a batch holds any number of these, so a script holding them
+/// has a text of its own (see `Script::push`).
 pub fn apply_registration(
     script: &mut Script<'_>,
     endpoint_id: i64,
@@ -79,7 +95,7 @@ pub fn apply_registration(
                      last_update_at = {} WHERE id = {}",
                     p[0], p[1], p[2]
                 ),
-                true,
+                false,
             )
             .bind(now)
             .bind(now)
@@ -90,14 +106,14 @@ pub fn apply_registration(
                     "UPDATE endpoint SET registered = TRUE, last_update_at = {} WHERE id = {}",
                     p[0], p[1]
                 ),
-                true,
+                false,
             )
             .bind(now)
             .bind(endpoint_id),
         RegistrationChange::Deregistered => script
             .push(
                 &format!("UPDATE endpoint SET registered = FALSE WHERE id = {}", p[0]),
-                true,
+                false,
             )
             .bind(endpoint_id),
     };

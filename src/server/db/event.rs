@@ -1,4 +1,5 @@
 //! SQL for `event` and `event_resource`.
+use super::json_rows::{self, Cell, JsonRows};
 use super::script::Script;
 use sqlx::{Any, Executor};
 
@@ -11,39 +12,43 @@ pub struct NewEvent {
     pub created_at: i64,
 }
 
-/// Stores events with multi-row inserts.
-pub fn insert_many<'q>(script: &mut Script<'q>, events: &'q [NewEvent]) {
-    let backend = script.backend();
-    for range in super::chunks(events.len()) {
-        let sql = format!(
-            "INSERT INTO event (id, endpoint_id, event_type, created_at){} VALUES {}",
-            super::overriding(backend),
-            super::values_list(backend, 4, range.len())
-        );
-        script.push(&sql, super::keep_prepared(range.len()));
-        for e in &events[range] {
-            script
-                .bind(e.id)
-                .bind(e.endpoint_id)
-                .bind(e.event_type.as_str())
-                .bind(e.created_at);
-        }
+/// Stores events, all as one JSON parameter (`json_rows`).
+pub fn insert_many(script: &mut Script<'_>, events: &[NewEvent]) {
+    if events.is_empty() {
+        return;
     }
+    let backend = script.backend();
+    let sql = format!(
+        "INSERT INTO event (id, endpoint_id, event_type, created_at){} {}",
+        super::overriding(backend),
+        json_rows::select_from_json(backend, &[Cell::Int, Cell::Int, Cell::Text, Cell::Int])
+    );
+    let mut json = JsonRows::new(backend, events.len());
+    for e in events {
+        json.row()
+            .int(e.id)
+            .int(e.endpoint_id)
+            .text(Some(&e.event_type))
+            .int(e.created_at);
+    }
+    script.push(&sql, true).bind(json.finish());
 }
 
 /// Links stored values to events: (event id, resource id) pairs.
 pub fn link_many(script: &mut Script<'_>, links: &[(i64, i64)]) {
-    let backend = script.backend();
-    for range in super::chunks(links.len()) {
-        let sql = format!(
-            "INSERT INTO event_resource (event_id, resource_id) VALUES {}",
-            super::values_list(backend, 2, range.len())
-        );
-        script.push(&sql, super::keep_prepared(range.len()));
-        for (event_id, resource_id) in &links[range] {
-            script.bind(*event_id).bind(*resource_id);
-        }
+    if links.is_empty() {
+        return;
     }
+    let backend = script.backend();
+    let sql = format!(
+        "INSERT INTO event_resource (event_id, resource_id) {}",
+        json_rows::select_from_json(backend, &[Cell::Int, Cell::Int])
+    );
+    let mut json = JsonRows::new(backend, links.len());
+    for (event_id, resource_id) in links {
+        json.row().int(*event_id).int(*resource_id);
+    }
+    script.push(&sql, true).bind(json.finish());
 }
 
 /// Records an event the application adds itself: an audit entry (who

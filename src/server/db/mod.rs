@@ -8,6 +8,7 @@ pub mod endpoint_operation;
 pub mod event;
 pub mod firmware;
 pub mod firmware_update;
+pub mod json_rows;
 pub mod resource;
 pub mod resource_type;
 pub mod rollup;
@@ -145,6 +146,7 @@ impl Db {
     /// Connects without migrating.
     pub async fn connect(url: &str) -> Result<Db, DbInitError> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
+        json_rows::register_sqlite_functions();
         let backend =
             Backend::from_url(url).ok_or_else(|| DbInitError::UnsupportedUrl(url.to_string()))?;
         let mut url = url.to_string();

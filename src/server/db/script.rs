@@ -45,17 +45,18 @@ impl<'q> Script<'q> {
     }
 
     /// Adds a statement; its parameters follow with `bind`. `persistent`
-    /// says whether the statement alone is worth keeping prepared (see
-    /// `keep_prepared`). A SQLite script of several statements is prepared
-    /// for one use: its text changes with every batch's shape, and caching
-    /// it would only push useful statements out of sqlx's cache.
+    /// says whether the statement is worth keeping prepared: its text is
+    /// one of few (see `keep_prepared` and `json_rows`). A SQLite script of
+    /// several statements is kept prepared only if all of them are, so that
+    /// a script whose text changes with a batch's shape does not push
+    /// useful statements out of sqlx's cache.
     pub fn push(&mut self, sql: &str, persistent: bool) -> &mut Self {
         match (self.backend, self.parts.last_mut()) {
             (Backend::Sqlite, Some(part)) => {
                 part.sql.push_str(";\n");
                 part.sql.push_str(sql);
                 part.statements += 1;
-                part.persistent = false;
+                part.persistent &= persistent;
             }
             _ => self.parts.push(Part {
                 sql: sql.to_string(),
@@ -167,6 +168,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1, "the statement after the failure did not run");
+    }
+
+    /// The ingest writer's scripts are kept prepared (`json_rows`): the
+    /// same script runs again with new values, also after it failed.
+    #[tokio::test]
+    async fn sqlite_script_of_kept_statements_is_kept_and_runs_again() {
+        let mut conn = sqlite().await;
+        sqlx::query("CREATE TABLE t (a INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let script = |first: i64| {
+            let mut s = Script::new(Backend::Sqlite);
+            s.push("INSERT INTO t VALUES (?)", true).bind(first);
+            s.push("INSERT INTO t VALUES (?)", true).bind(first + 1);
+            s.push("SELECT count(*) AS n FROM t", true);
+            assert!(s.parts[0].persistent);
+            s
+        };
+        for (first, count) in [(0, 2), (2, 4)] {
+            let rows = script(first).fetch_all(&mut conn).await.unwrap();
+            assert_eq!(rows[0].get::<i64, _>("n"), count);
+        }
+        // -1 is new but 0 is taken: the script stops halfway.
+        assert!(script(-1).fetch_all(&mut conn).await.is_err());
+        let rows = script(10).fetch_all(&mut conn).await.unwrap();
+        assert_eq!(rows[0].get::<i64, _>("n"), 7);
+
+        // One statement that is not kept makes the whole script one-off.
+        let mut one_off = Script::new(Backend::Sqlite);
+        one_off.push("SELECT 1", true).push("SELECT 2", false);
+        assert!(!one_off.parts[0].persistent);
     }
 
     #[test]
