@@ -1,6 +1,6 @@
 //! SQL for `endpoint`.
 use super::get_bool;
-use super::json_rows::{self, Cell, JsonRows};
+use super::json_rows::{self, Cell};
 use super::script::Script;
 use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
 use sqlx::any::AnyRow;
@@ -18,47 +18,38 @@ pub struct SeenEndpoint<'a> {
 }
 
 /// Creates endpoints on first contact, marks them seen and records binding
-/// and lifetime when reported, in one upsert taking its rows as one JSON
-/// parameter (`json_rows`; one row per endpoint: PostgreSQL refuses to
-/// update a row twice in one statement). Returns rows of (name, id), read
-/// with `seen_id`.
-pub fn upsert_seen_many(script: &mut Script<'_>, endpoints: &[SeenEndpoint<'_>]) {
-    if endpoints.is_empty() {
-        return;
-    }
-    let backend = script.backend();
-    let sql = format!(
-        "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s) \
-         {} ON CONFLICT (name) DO UPDATE SET \
+/// and lifetime when reported, in one upsert (`json_rows::push_rows`; one
+/// row per endpoint: PostgreSQL refuses to update a row twice in one
+/// statement). Returns rows of (name, id), read with `seen_id`.
+pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoint<'q>]) {
+    json_rows::push_rows(
+        script,
+        "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s)",
+        "ON CONFLICT (name) DO UPDATE SET \
          last_seen_at = excluded.last_seen_at, \
          binding = COALESCE(excluded.binding, endpoint.binding), \
          queue_mode = CASE WHEN excluded.binding IS NULL THEN endpoint.queue_mode \
                            ELSE excluded.queue_mode END, \
          lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
          RETURNING name, id",
-        json_rows::select_from_json(
-            backend,
-            &[
-                Cell::Text,
-                Cell::Int,
-                Cell::Int,
-                Cell::Text,
-                Cell::Bool,
-                Cell::Int
-            ]
-        )
+        &[
+            Cell::Text,
+            Cell::Int,
+            Cell::Int,
+            Cell::Text,
+            Cell::Bool,
+            Cell::Int,
+        ],
+        endpoints,
+        |row, e| {
+            row.text(Some(e.name))
+                .int(e.seen_at)
+                .int(e.seen_at)
+                .text(e.binding)
+                .boolean(e.binding.is_some_and(|b| b.contains('Q')))
+                .int(e.lifetime_s);
+        },
     );
-    let mut json = JsonRows::new(backend, endpoints.len());
-    for e in endpoints {
-        json.row()
-            .text(Some(e.name))
-            .int(e.seen_at)
-            .int(e.seen_at)
-            .text(e.binding)
-            .boolean(e.binding.is_some_and(|b| b.contains('Q')))
-            .int(e.lifetime_s);
-    }
-    script.push(&sql, true).bind(json.finish());
 }
 
 /// (name, id) of a row that `upsert_seen_many` returned.

@@ -1,5 +1,5 @@
 //! SQL for `event` and `event_resource`.
-use super::json_rows::{self, Cell, JsonRows};
+use super::json_rows::{self, Cell};
 use super::script::Script;
 use sqlx::{Any, Executor};
 
@@ -12,43 +12,33 @@ pub struct NewEvent {
     pub created_at: i64,
 }
 
-/// Stores events, all as one JSON parameter (`json_rows`).
-pub fn insert_many(script: &mut Script<'_>, events: &[NewEvent]) {
-    if events.is_empty() {
-        return;
-    }
-    let backend = script.backend();
-    let sql = format!(
-        "INSERT INTO event (id, endpoint_id, event_type, created_at){} {}",
-        super::overriding(backend),
-        json_rows::select_from_json(backend, &[Cell::Int, Cell::Int, Cell::Text, Cell::Int])
+/// Stores events (`json_rows::push_rows`).
+pub fn insert_many<'q>(script: &mut Script<'q>, events: &'q [NewEvent]) {
+    let head = format!(
+        "INSERT INTO event (id, endpoint_id, event_type, created_at){}",
+        super::overriding(script.backend())
     );
-    let mut json = JsonRows::new(backend, events.len());
-    for e in events {
-        json.row()
-            .int(e.id)
+    let cells = [Cell::Int, Cell::Int, Cell::Text, Cell::Int];
+    json_rows::push_rows(script, &head, "", &cells, events, |row, e| {
+        row.int(e.id)
             .int(e.endpoint_id)
             .text(Some(&e.event_type))
             .int(e.created_at);
-    }
-    script.push(&sql, true).bind(json.finish());
+    });
 }
 
 /// Links stored values to events: (event id, resource id) pairs.
-pub fn link_many(script: &mut Script<'_>, links: &[(i64, i64)]) {
-    if links.is_empty() {
-        return;
-    }
-    let backend = script.backend();
-    let sql = format!(
-        "INSERT INTO event_resource (event_id, resource_id) {}",
-        json_rows::select_from_json(backend, &[Cell::Int, Cell::Int])
+pub fn link_many<'q>(script: &mut Script<'q>, links: &'q [(i64, i64)]) {
+    json_rows::push_rows(
+        script,
+        "INSERT INTO event_resource (event_id, resource_id)",
+        "",
+        &[Cell::Int, Cell::Int],
+        links,
+        |row, (event_id, resource_id)| {
+            row.int(*event_id).int(*resource_id);
+        },
     );
-    let mut json = JsonRows::new(backend, links.len());
-    for (event_id, resource_id) in links {
-        json.row().int(*event_id).int(*resource_id);
-    }
-    script.push(&sql, true).bind(json.finish());
 }
 
 /// Records an event the application adds itself: an audit entry (who

@@ -1,5 +1,5 @@
 //! SQL for `resource` (stored values) and `resource_latest`.
-use super::json_rows::{self, Cell, JsonRows};
+use super::json_rows::{self, Cell};
 use super::script::Script;
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
 use sqlx::any::AnyRow;
@@ -142,37 +142,27 @@ pub struct NewResource {
     pub received_at: i64,
 }
 
-/// Stores values, all of them as one JSON parameter of one statement
-/// (`json_rows`): the statement's text is the same for every batch.
-pub fn insert_many(script: &mut Script<'_>, rows: &[NewResource]) {
-    if rows.is_empty() {
-        return;
-    }
-    let backend = script.backend();
-    let sql = format!(
+/// Stores values (`json_rows::push_rows`: one statement on SQLite).
+pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
+    let head = format!(
         "INSERT INTO resource (id, endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_id, int_value, float_value, text_value, bytes_value, received_at){} {}",
-        super::overriding(backend),
-        json_rows::select_from_json(
-            backend,
-            &[
-                Cell::Int,
-                Cell::Int,
-                Cell::Int,
-                Cell::Int,
-                Cell::Int,
-                Cell::Int,
-                Cell::Float,
-                Cell::Text,
-                Cell::Bytes,
-                Cell::Int,
-            ]
-        )
+         resource_instance_id, int_value, float_value, text_value, bytes_value, received_at){}",
+        super::overriding(script.backend())
     );
-    let mut json = JsonRows::new(backend, rows.len());
-    for r in rows {
-        json.row()
-            .int(r.id)
+    let cells = [
+        Cell::Int,
+        Cell::Int,
+        Cell::Int,
+        Cell::Int,
+        Cell::Int,
+        Cell::Int,
+        Cell::Float,
+        Cell::Text,
+        Cell::Bytes,
+        Cell::Int,
+    ];
+    json_rows::push_rows(script, &head, "", &cells, rows, |row, r| {
+        row.int(r.id)
             .int(r.endpoint_id)
             .int(r.resource_type_id)
             .int(r.object_instance_id)
@@ -182,36 +172,30 @@ pub fn insert_many(script: &mut Script<'_>, rows: &[NewResource]) {
             .text(r.columns.text_value.as_deref())
             .bytes(r.columns.bytes_value.as_deref())
             .int(r.received_at);
-    }
-    script.push(&sql, true).bind(json.finish());
+    });
 }
 
 /// Points `resource_latest` at the newest stored value of each series.
 /// The caller passes at most one row per series (PostgreSQL refuses to
 /// update one row twice in a statement) and only the newest value of each.
-pub fn set_latest_many(script: &mut Script<'_>, rows: &[&NewResource]) {
-    if rows.is_empty() {
-        return;
-    }
-    let backend = script.backend();
-    let sql = format!(
+pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource]) {
+    json_rows::push_rows(
+        script,
         "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_key, resource_id, received_at) {} \
-         ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
+         resource_instance_key, resource_id, received_at)",
+        "ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
          DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
-        json_rows::select_from_json(backend, &[Cell::Int; 6])
+        &[Cell::Int; 6],
+        rows,
+        |row, r| {
+            row.int(r.endpoint_id)
+                .int(r.resource_type_id)
+                .int(r.object_instance_id)
+                .int(r.resource_instance_id.unwrap_or(-1))
+                .int(r.id)
+                .int(r.received_at);
+        },
     );
-    let mut json = JsonRows::new(backend, rows.len());
-    for r in rows {
-        json.row()
-            .int(r.endpoint_id)
-            .int(r.resource_type_id)
-            .int(r.object_instance_id)
-            .int(r.resource_instance_id.unwrap_or(-1))
-            .int(r.id)
-            .int(r.received_at);
-    }
-    script.push(&sql, true).bind(json.finish());
 }
 
 /// Deletes up to `batch` values received before `cutoff` (oldest first)

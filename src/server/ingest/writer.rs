@@ -5,8 +5,9 @@
 //!
 //! Batching is natural, not timed: while one batch commits, new requests
 //! queue up and form the next one, so a lone request waits for no one and a
-//! busy server writes thousands of rows per commit, each table's rows as
-//! one JSON parameter of a statement that stays prepared (`db::json_rows`).
+//! busy server writes thousands of rows per commit with multi-row inserts
+//! (`db::json_rows`: on SQLite each table's rows as one JSON parameter of a
+//! statement that stays prepared).
 use super::firmware::{self, FW_UPDATE_PATH};
 use super::{
     object_event_type, registration_change, IngestReceipt, KnownType, StoredValue, TypeCache,
