@@ -8,7 +8,7 @@
 //! changed their text with every batch's size and were compiled anew for
 //! every commit (about a fifth of the SQLite thread's time in a profile of
 //! composite posts), and each of their values was bound on its own.
-//! Measured (fourteenth session, interleaved runs): 8-14% less server CPU
+//! Measured (fourteenth session, interleaved runs): 7-15% less server CPU
 //! per single post. Why not on PostgreSQL: there the same JSON statements
 //! (`jsonb_array_elements`) were slower than the cached `VALUES`
 //! statements with binary parameters (7,741 against 10,011 single posts/s,
