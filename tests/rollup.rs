@@ -76,7 +76,7 @@ struct Row {
 /// writing transaction, multi-row inserts. Returns the ids.
 async fn store(db: &Db, rows: &[Row]) -> Vec<i64> {
     let mut tx = db.pool.begin().await.unwrap();
-    let ids = db::allocate_ids(&mut tx, db.backend, IdTable::Resource, rows.len())
+    let ids = db::allocate_ids(&mut *tx, db.backend, IdTable::Resource, rows.len())
         .await
         .unwrap();
     let new: Vec<NewResource> = rows
@@ -94,7 +94,7 @@ async fn store(db: &Db, rows: &[Row]) -> Vec<i64> {
         .collect();
     let mut insert = Script::new(db.backend);
     resource::insert_many(&mut insert, &new);
-    insert.execute(&mut tx).await.unwrap();
+    insert.execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     ids
 }
@@ -653,7 +653,7 @@ async fn a_run_cut_short_keeps_charts_exact_and_the_next_run_finishes_it(backend
     assert!(rollup::advance(&mut *tx, upto, -1, first_endpoint)
         .await
         .unwrap());
-    rollup::apply_tiers(&mut tx, db.backend, &part)
+    rollup::apply_tiers(&mut *tx, db.backend, &part)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -96,11 +96,11 @@ pub const DEFAULT_HTTP_THREAD_NICE: u64 = 5;
 /// not that low already (Linux: the nice value is per thread). The HTTP runtime's threads call it when they
 /// start.
 ///
-/// Why: every ingest request waits for one writer thread (and, on SQLite,
-/// its connection's thread), which hands each batch back and forth with
-/// the database. On a busy 2-core machine each hand-over waited for a core
-/// held by request parsing: a benchmark run showed the writer thread 3.5 s
-/// on the run queue against 2.2 s running. At a lower priority the HTTP
+/// Why: every ingest request waits for one writer thread, which (before
+/// `db::sqlite_inline`, on SQLite) handed each batch back and forth with
+/// its connection's thread. On a busy 2-core machine each hand-over waited
+/// for a core held by request parsing: a benchmark run showed the writer
+/// thread 3.5 s on the run queue against 2.2 s running. At a lower priority the HTTP
 /// threads give way as soon as the writer wakes (2026-12-02, SQLite
 /// composite: half-load p99 7.49 and 6.48 ms instead of 8.38-10.37 ms,
 /// maximum 4,989-5,196/s instead of 4,466-4,764/s). Lowering a priority

@@ -16,7 +16,7 @@
 //! writer did not commit itself, and everything after a failed run.
 use super::db::resource::NewResource;
 use super::db::rollup::{GroupKey, MinuteGroup, MINUTE_MS};
-use super::db::{self, Backend, Db};
+use super::db::{self, Db};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -296,13 +296,12 @@ async fn write(
     started: Instant,
     source: &'static str,
 ) -> Result<Option<u64>, sqlx::Error> {
-    let (gate, mut tx) = begin_gated(db).await?;
-    if !db::rollup::claim(&mut *tx, after, upto).await? {
+    let mut tx = db.begin_gated().await?;
+    if !db::rollup::claim(&mut tx.conn(), after, upto).await? {
         tracing::debug!(after, upto, "rollup range taken by another worker");
         return Ok(None);
     }
     tx.commit().await?;
-    drop(gate);
     write_pending(db, after, upto, -1, groups, started, source).await
 }
 
@@ -338,24 +337,24 @@ async fn write_pending(
     let mut transactions = 0;
     for chunk in endpoint_chunks(&groups, CHUNK_GROUPS) {
         let to = chunk[chunk.len() - 1].endpoint_id;
-        let (_gate, mut tx) = begin_gated(db).await?;
+        let mut tx = db.begin_gated().await?;
         let began = Instant::now();
-        if !db::rollup::advance(&mut *tx, upto, done, to).await? {
+        if !db::rollup::advance(&mut tx.conn(), upto, done, to).await? {
             tracing::debug!(upto, done, "rollup run taken over by another worker");
             return Ok(None);
         }
-        db::rollup::apply_tiers(&mut tx, db.backend, chunk).await?;
+        db::rollup::apply_tiers(&mut tx.conn(), db.backend, chunk).await?;
         tx.commit().await?;
         longest = longest.max(began.elapsed());
         writing += began.elapsed();
         transactions += 1;
         done = to;
     }
-    let (_gate, mut tx) = begin_gated(db).await?;
-    if !db::rollup::finish(&mut *tx, after, upto).await? {
+    let mut tx = db.begin_gated().await?;
+    if !db::rollup::finish(&mut tx.conn(), after, upto).await? {
         return Ok(None);
     }
-    let rows = db::rollup::apply_minutes(&mut tx, db.backend, &minutes).await?;
+    let rows = db::rollup::apply_minutes(&mut tx.conn(), db.backend, &minutes).await?;
     tx.commit().await?;
     tracing::debug!(
         source,
@@ -383,24 +382,6 @@ fn endpoint_chunks(groups: &[MinuteGroup], size: usize) -> Vec<&[MinuteGroup]> {
         }
     }
     chunks
-}
-
-/// Opens a write transaction at the gate, which it holds until the guard
-/// drops (after the transaction, as the two are declared). On SQLite it
-/// goes through the ingest writer's own connection, between the writer's
-/// batches: SQLite empties a connection's page cache when another one has
-/// written, and the writer's first commits after the rollup wrote on a
-/// connection of the pool took 45-55 ms instead of about 2 ms. On
-/// PostgreSQL the two write side by side, so a connection of the pool.
-async fn begin_gated(
-    db: &Db,
-) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, db::Tx<'static>), sqlx::Error> {
-    let gate = db.gate().await;
-    let pool = match db.backend {
-        Backend::Sqlite => &db.writer,
-        Backend::Postgres => &db.pool,
-    };
-    Ok((gate, db::begin_write(pool).await?))
 }
 
 /// Rolls up everything stored when it starts; returns how many values that

@@ -2,7 +2,7 @@
 //! of an endpoint and its progress. (The images themselves: `db::firmware`.)
 use super::get_bool;
 use crate::model::FirmwareUpdateState;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 /// An active update as ingest tracks it.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,11 +20,14 @@ pub struct ActiveUpdate {
 }
 
 /// The active update of each of these endpoints, if any.
-pub async fn active_for_endpoints(
-    conn: &mut AnyConnection,
+pub async fn active_for_endpoints<C>(
+    conn: &mut C,
     backend: super::Backend,
     endpoint_ids: &[i64],
-) -> Result<Vec<ActiveUpdate>, sqlx::Error> {
+) -> Result<Vec<ActiveUpdate>, sqlx::Error>
+where
+    for<'e> &'e mut C: Executor<'e, Database = Any>,
+{
     let mut out = Vec::new();
     for range in super::chunks(endpoint_ids.len()) {
         let sql = format!(

@@ -19,8 +19,7 @@
 //! came back one unit in the last place off), so on SQLite a float travels
 //! as its IEEE-754 bits, an integer, which `flownexus_f64(bits)` turns back
 //! exactly; `register_sqlite_functions` adds that function to every SQLite
-//! connection. PostgreSQL's float input is correctly rounded, so it gets
-//! the shortest decimal that reads back as the same double.
+//! connection. On PostgreSQL floats are bound as binary parameters.
 use super::script::Script;
 use super::Backend;
 use std::ffi::{c_char, c_int};
@@ -53,8 +52,8 @@ pub fn push_rows<'q, T>(
     }
     match script.backend() {
         Backend::Sqlite => {
-            let sql = format!("{head} {} {tail}", select_from_json(Backend::Sqlite, cells));
-            let mut json = JsonRows::new(Backend::Sqlite, items.len());
+            let sql = format!("{head} {} {tail}", select_from_json(cells));
+            let mut json = JsonRows::new(items.len());
             for item in items {
                 json.row();
                 write(&mut RowSink::Json(&mut json), item);
@@ -148,50 +147,40 @@ impl<'q> RowSink<'_, 'q> {
 
 /// `SELECT <one expression per column> FROM <the rows> WHERE true`, the
 /// source of an `INSERT ... SELECT` taking its rows from one JSON
-/// parameter. (`WHERE true` resolves SQLite's parsing ambiguity between a
-/// join and an upsert's `ON CONFLICT`.) On SQLite the parameter is an
+/// parameter (SQLite). (`WHERE true` resolves SQLite's parsing ambiguity
+/// between a join and an upsert's `ON CONFLICT`.) The parameter is an
 /// anonymous `?`, so the statement can be one of several in a `Script`.
-pub fn select_from_json(backend: Backend, cells: &[Cell]) -> String {
+fn select_from_json(cells: &[Cell]) -> String {
     let mut sql = String::from("SELECT ");
     for (i, cell) in cells.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
         let field = format!("j.value->>{i}");
-        let expr = match (backend, cell) {
-            (Backend::Sqlite, Cell::Int | Cell::Bool | Cell::Text) => field,
-            (Backend::Sqlite, Cell::Float) => format!("flownexus_f64({field})"),
-            (Backend::Sqlite, Cell::Bytes) => format!("unhex({field})"),
-            (Backend::Postgres, Cell::Int) => format!("CAST({field} AS BIGINT)"),
-            (Backend::Postgres, Cell::Float) => format!("CAST({field} AS DOUBLE PRECISION)"),
-            (Backend::Postgres, Cell::Text) => field,
-            (Backend::Postgres, Cell::Bytes) => format!("decode({field}, 'hex')"),
-            (Backend::Postgres, Cell::Bool) => format!("CAST({field} AS BOOLEAN)"),
+        let expr = match cell {
+            Cell::Int | Cell::Bool | Cell::Text => field,
+            Cell::Float => format!("flownexus_f64({field})"),
+            Cell::Bytes => format!("unhex({field})"),
         };
         sql.push_str(&expr);
     }
-    sql.push_str(match backend {
-        Backend::Sqlite => " FROM json_each(?) AS j WHERE true",
-        Backend::Postgres => " FROM jsonb_array_elements(CAST($1 AS JSONB)) AS j(value) WHERE true",
-    });
+    sql.push_str(" FROM json_each(?) AS j WHERE true");
     sql
 }
 
 /// Writes rows for `select_from_json`: `[[1,"a",null],[2,"b",4.5]]`.
 /// Each row's cells go in the order of the statement's `Cell`s.
 pub struct JsonRows {
-    backend: Backend,
     buf: Vec<u8>,
     rows: usize,
     cells_in_row: usize,
 }
 
 impl JsonRows {
-    pub fn new(backend: Backend, rows: usize) -> JsonRows {
+    fn new(rows: usize) -> JsonRows {
         let mut buf = Vec::with_capacity(2 + rows * 64);
         buf.push(b'[');
         JsonRows {
-            backend,
             buf,
             rows: 0,
             cells_in_row: 0,
@@ -233,18 +222,13 @@ impl JsonRows {
         }
     }
 
-    /// A float, exact on both backends (see the module's comment). A
-    /// non-finite one, which ingest never accepts, would be stored as NULL.
+    /// A float, as its bits (see the module's comment). A non-finite one,
+    /// which ingest never accepts, would be stored as NULL.
     pub fn float(&mut self, v: Option<f64>) -> &mut Self {
         self.next_cell();
-        match (v, self.backend) {
-            (Some(f), Backend::Sqlite) if f.is_finite() => {
+        match v {
+            Some(f) if f.is_finite() => {
                 let _ = serde_json::to_writer(&mut self.buf, &(f.to_bits() as i64));
-                self
-            }
-            (Some(f), Backend::Postgres) if f.is_finite() => {
-                // The shortest decimal that reads back as `f` (ryu).
-                let _ = serde_json::to_writer(&mut self.buf, &f);
                 self
             }
             _ => self.null(),
@@ -370,7 +354,7 @@ mod tests {
 
     #[test]
     fn rows_are_a_json_array_of_arrays() {
-        let mut rows = JsonRows::new(Backend::Postgres, 2);
+        let mut rows = JsonRows::new(2);
         assert!(rows.is_empty());
         rows.row()
             .int(1)
@@ -380,26 +364,25 @@ mod tests {
         rows.row().int(None).text(None).float(None).boolean(true);
         assert_eq!(
             rows.finish(),
-            r#"[[1,"a\"b",0.1,"dead"],[null,null,null,true]]"#
+            format!(
+                r#"[[1,"a\"b",{},"dead"],[null,null,null,true]]"#,
+                0.1f64.to_bits()
+            )
         );
-        assert_eq!(JsonRows::new(Backend::Sqlite, 0).finish(), "[]");
-        let mut bits = JsonRows::new(Backend::Sqlite, 1);
-        bits.row().float(Some(1.0));
-        assert_eq!(bits.finish(), format!("[[{}]]", 1.0f64.to_bits()));
+        assert_eq!(JsonRows::new(0).finish(), "[]");
+        let mut bits = JsonRows::new(1);
+        bits.row().float(Some(f64::NAN));
+        assert_eq!(bits.finish(), "[[null]]");
     }
 
     #[test]
-    fn select_unpacks_each_cell_for_its_backend() {
+    fn select_unpacks_each_cell() {
         let cells = [Cell::Int, Cell::Float, Cell::Text, Cell::Bytes, Cell::Bool];
         assert_eq!(
-            select_from_json(Backend::Sqlite, &cells),
+            select_from_json(&cells),
             "SELECT j.value->>0, flownexus_f64(j.value->>1), j.value->>2, unhex(j.value->>3), \
              j.value->>4 FROM json_each(?) AS j WHERE true"
         );
-        let pg = select_from_json(Backend::Postgres, &cells);
-        assert!(pg.contains("CAST(j.value->>1 AS DOUBLE PRECISION)"), "{pg}");
-        assert!(pg.contains("decode(j.value->>3, 'hex')"), "{pg}");
-        assert!(pg.ends_with("jsonb_array_elements(CAST($1 AS JSONB)) AS j(value) WHERE true"));
     }
 
     /// Every double comes back bit for bit, including those SQLite's own
@@ -431,7 +414,7 @@ mod tests {
                 floats.push(f);
             }
         }
-        let mut rows = JsonRows::new(Backend::Sqlite, floats.len());
+        let mut rows = JsonRows::new(floats.len());
         for (i, f) in floats.iter().enumerate() {
             rows.row()
                 .int(i as i64)
@@ -447,7 +430,7 @@ mod tests {
             .bytes(None)
             .boolean(false);
         let cells = [Cell::Int, Cell::Float, Cell::Text, Cell::Bytes, Cell::Bool];
-        let sql = select_from_json(Backend::Sqlite, &cells);
+        let sql = select_from_json(&cells);
         let got = sqlx::query(&sql)
             .bind(rows.finish())
             .fetch_all(&mut conn)

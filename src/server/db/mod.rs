@@ -15,6 +15,7 @@ pub mod rollup;
 pub mod script;
 pub mod seed;
 pub mod sessions;
+pub mod sqlite_inline;
 pub mod users;
 pub mod wal;
 
@@ -53,13 +54,10 @@ impl Backend {
 pub struct Db {
     pub pool: Pool,
     pub backend: Backend,
-    /// One connection of its own for the ingest writer, connected on first
-    /// use. Always the same connection, so its prepared statements and (on
-    /// SQLite) its page cache stay warm: SQLite empties a connection's cache
-    /// whenever another connection has written since its last transaction,
-    /// which with commits rotating over the pool's connections was every
-    /// commit.
-    pub writer: Pool,
+    /// PostgreSQL only: one connection of its own for the ingest writer,
+    /// connected on first use and kept, so its prepared statements stay
+    /// warm. (On SQLite the writer's connection is `sqlite_writer`.)
+    pub writer: Option<Pool>,
     /// SQLite only: a small pool on sqlx's native SQLite driver for reads
     /// that return thousands of rows (the data API's every-value answer).
     /// Through the `Any` driver each row is converted to an `AnyRow`, its
@@ -71,22 +69,31 @@ pub struct Db {
     /// SQLite only: the WAL checkpoints, done beside the ingest writer
     /// instead of inside its commits (see `wal`).
     pub wal: Option<std::sync::Arc<wal::Wal>>,
-    /// SQLite only: held by the ingest writer for each batch and by the
-    /// rollup worker for its transaction, so that one waits for the other
-    /// here and is woken as soon as the other commits. Meeting on SQLite's
-    /// lock instead, the loser waits in SQLite's busy handler, which sleeps
-    /// 1, 2, 5, 10 ms and so on between tries: measured, ingest commits
-    /// waited 4 to 20 ms once a second, when the rollup wrote.
-    pub write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: the connection every ingest and rollup write goes
+    /// through, one that runs its statements on the thread holding it
+    /// (`sqlite_inline`), behind a mutex that is the write gate. The ingest
+    /// writer holds it for each batch, the rollup worker for each of its
+    /// transactions and the checkpointer for a restart's last copy, so
+    /// that one waits for the other here and is woken as soon as the other
+    /// is done. Meeting on SQLite's lock instead, the loser waits in
+    /// SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and so on between
+    /// tries: measured, ingest commits waited 4 to 20 ms once a second,
+    /// when the rollup wrote. One connection for both keeps its page cache
+    /// warm: SQLite empties a connection's cache whenever another one has
+    /// written since its last transaction, and the writer's first commits
+    /// after the rollup wrote on another connection took 45-55 ms instead
+    /// of about 2 ms.
+    pub sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<sqlite_inline::InlineSqlite>>>,
     /// The values the ingest writer committed, grouped for the rollup
     /// worker so that it need not read them back (`server::rollup`).
     pub rollup_feed: std::sync::Arc<crate::server::rollup::Feed>,
 }
 
 impl Db {
-    /// Takes the write gate (SQLite) for the length of a write transaction.
-    pub async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_gate {
+    /// Takes the write gate (SQLite), the writer's connection, for the
+    /// length of a write transaction.
+    pub async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, sqlite_inline::InlineSqlite>> {
+        match &self.sqlite_writer {
             Some(gate) => Some(gate.lock().await),
             None => None,
         }
@@ -101,6 +108,8 @@ const BULK_ROW_BUFFER: usize = 4_096;
 pub enum DbInitError {
     #[error("unsupported database URL {0:?}: use sqlite://<file> or postgres://...")]
     UnsupportedUrl(String),
+    #[error("an in-memory SQLite database is not supported: the server's connections share one file; use sqlite://<file>")]
+    InMemory,
     #[error("cannot create the database directory {0}: {1}")]
     CreateDir(String, std::io::Error),
     #[error("cannot connect to the database: {0}")]
@@ -193,11 +202,11 @@ impl Db {
                         .connect_lazy(&url)
                         .map_err(DbInitError::Connect)?,
                 );
-                (options(8), options(1))
+                (options(8), None)
             }
             Backend::Postgres => (
                 AnyPoolOptions::new().max_connections(16),
-                AnyPoolOptions::new().max_connections(1),
+                Some(AnyPoolOptions::new().max_connections(1)),
             ),
         };
         let pool = options
@@ -205,26 +214,35 @@ impl Db {
             .connect(&url)
             .await
             .map_err(DbInitError::Connect)?;
-        // The writer keeps its connection for good: on SQLite the
-        // connection's thread is created by whoever opens it, and the
-        // writer's thread opens it first (`WriterTask::run`), so that
-        // it runs at the writer's priority, not the HTTP threads'.
+        // The writer keeps its connection for good.
         let writer = writer_options
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_lazy(&url)
+            .map(|options| {
+                options
+                    .max_lifetime(None)
+                    .idle_timeout(None)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy(&url)
+            })
+            .transpose()
             .map_err(DbInitError::Connect)?;
-        let write_gate = (backend == Backend::Sqlite).then(std::sync::Arc::default);
+        let sqlite_writer = match backend {
+            Backend::Sqlite => {
+                let file = sqlite_file(&url).ok_or(DbInitError::InMemory)?;
+                let conn = sqlite_inline::InlineSqlite::open(&file, SQLITE_PRAGMAS)
+                    .map_err(DbInitError::Connect)?;
+                Some(std::sync::Arc::new(tokio::sync::Mutex::new(conn)))
+            }
+            Backend::Postgres => None,
+        };
         Ok(Db {
             pool,
             backend,
             writer,
             bulk_reader,
             wal: checkpointer
-                .zip(write_gate.clone())
+                .zip(sqlite_writer.clone())
                 .map(|(pool, gate)| wal::Wal::start(pool, gate, sqlite_file(&url).map(Into::into))),
-            write_gate,
+            sqlite_writer,
             rollup_feed: std::sync::Arc::default(),
         })
     }
@@ -379,12 +397,15 @@ fn push_placeholder(s: &mut String, backend: Backend, n: usize) {
 /// SQLite it relies on the write lock that transaction already holds (call
 /// it after the transaction's first write); on PostgreSQL it draws from the
 /// identity sequence, which is safe under concurrency.
-pub async fn allocate_ids(
-    conn: &mut sqlx::AnyConnection,
+pub async fn allocate_ids<C>(
+    conn: &mut C,
     backend: Backend,
     table: IdTable,
     n: usize,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<i64>, sqlx::Error>
+where
+    for<'e> &'e mut C: Executor<'e, Database = sqlx::Any>,
+{
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -486,12 +507,15 @@ impl IdSource {
     }
 
     /// `n` fresh ids for `table`.
-    pub async fn take(
+    pub async fn take<C>(
         &mut self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut C,
         table: IdTable,
         n: usize,
-    ) -> Result<Vec<i64>, sqlx::Error> {
+    ) -> Result<Vec<i64>, sqlx::Error>
+    where
+        for<'e> &'e mut C: Executor<'e, Database = sqlx::Any>,
+    {
         match self {
             IdSource::Counted { resource, event } => {
                 let last = match table {
@@ -520,6 +544,127 @@ pub async fn begin_write(pool: &Pool) -> Result<Tx<'static>, sqlx::Error> {
     }
 }
 
+/// A connection of either kind the writers use, one type for the `db`
+/// functions to run on: SQLite's writer connection or an `AnyConnection`
+/// (pooled, or a transaction's).
+#[derive(Debug)]
+pub enum Conn<'a> {
+    Inline(&'a mut sqlite_inline::InlineSqlite),
+    Any(&'a mut sqlx::AnyConnection),
+}
+
+impl<'c> Executor<'c> for &'c mut Conn<'_> {
+    type Database = sqlx::Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures::stream::BoxStream<
+        'e,
+        Result<sqlx::Either<sqlx::any::AnyQueryResult, AnyRow>, sqlx::Error>,
+    >
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, sqlx::Any>,
+    {
+        match self {
+            Conn::Inline(c) => (&mut **c).fetch_many(query),
+            Conn::Any(c) => (&mut **c).fetch_many(query),
+        }
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures::future::BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, sqlx::Any>,
+    {
+        match self {
+            Conn::Inline(c) => (&mut **c).fetch_optional(query),
+            Conn::Any(c) => (&mut **c).fetch_optional(query),
+        }
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [sqlx::any::AnyTypeInfo],
+    ) -> futures::future::BoxFuture<'e, Result<sqlx::any::AnyStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        match self {
+            Conn::Inline(c) => (&mut **c).prepare_with(sql, parameters),
+            Conn::Any(c) => (&mut **c).prepare_with(sql, parameters),
+        }
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> futures::future::BoxFuture<'e, Result<sqlx::Describe<sqlx::Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        match self {
+            Conn::Inline(c) => (&mut **c).describe(sql),
+            Conn::Any(c) => (&mut **c).describe(sql),
+        }
+    }
+}
+
+/// A write transaction taken at the write gate: on SQLite on the writer's
+/// connection, held until the transaction ends (rolled back if dropped
+/// uncommitted); on PostgreSQL on a connection of the pool, beside the
+/// ingest writer's.
+pub enum GatedTx<'a> {
+    Sqlite(SqliteWriterTx<'a>),
+    Postgres(Tx<'static>),
+}
+
+/// The SQLite writer's connection inside a transaction.
+pub struct SqliteWriterTx<'a>(tokio::sync::MutexGuard<'a, sqlite_inline::InlineSqlite>);
+
+impl Drop for SqliteWriterTx<'_> {
+    fn drop(&mut self) {
+        self.0.rollback();
+    }
+}
+
+impl Db {
+    /// Begins a write transaction at the write gate (see `GatedTx`).
+    pub async fn begin_gated(&self) -> Result<GatedTx<'_>, sqlx::Error> {
+        match self.gate().await {
+            Some(mut conn) => {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                Ok(GatedTx::Sqlite(SqliteWriterTx(conn)))
+            }
+            None => Ok(GatedTx::Postgres(begin_write(&self.pool).await?)),
+        }
+    }
+}
+
+impl GatedTx<'_> {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            GatedTx::Sqlite(tx) => Conn::Inline(&mut tx.0),
+            GatedTx::Postgres(tx) => Conn::Any(tx),
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            GatedTx::Sqlite(mut tx) => {
+                sqlx::query("COMMIT").execute(&mut *tx.0).await?;
+                Ok(())
+            }
+            GatedTx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
 /// Starts the ingest writer's transaction. On SQLite `IMMEDIATE` takes the
 /// write lock at once, which `IdSource` relies on (and a deferred
 /// transaction that reads first could not upgrade if another connection
@@ -538,7 +683,10 @@ pub fn push_commit(script: &mut script::Script<'_>) {
 
 /// Ends a transaction opened with `push_begin_write` that failed. Fine when
 /// none is open (SQLite ends it itself on some errors).
-pub async fn rollback(conn: &mut sqlx::AnyConnection) {
+pub async fn rollback<C>(conn: &mut C)
+where
+    for<'e> &'e mut C: Executor<'e, Database = sqlx::Any>,
+{
     if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
         tracing::debug!(error = %e, "rollback after a failed write");
     }
@@ -594,6 +742,46 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On SQLite the gated transactions run on the writer's connection; one
+    /// dropped without a commit leaves nothing behind and frees the gate.
+    #[tokio::test]
+    async fn a_gated_transaction_dropped_uncommitted_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/gated.db", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        let mut tx = db.begin_gated().await.unwrap();
+        sqlx::query("CREATE TABLE g (v INTEGER)")
+            .execute(&mut tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        {
+            let mut tx = db.begin_gated().await.unwrap();
+            sqlx::query("INSERT INTO g VALUES (1)")
+                .execute(&mut tx.conn())
+                .await
+                .unwrap();
+        }
+        let mut tx = db.begin_gated().await.unwrap();
+        sqlx::query("INSERT INTO g VALUES (2)")
+            .execute(&mut tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let stored: Vec<i64> = sqlx::query_scalar("SELECT v FROM g")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, [2]);
+        assert!(!db.gate().await.unwrap().in_transaction());
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused() {
+        let err = Db::connect("sqlite::memory:").await.unwrap_err();
+        assert!(matches!(err, DbInitError::InMemory), "{err}");
+    }
 
     #[test]
     fn chunks_cover_every_row_once_in_as_few_statements_as_possible() {

@@ -17,7 +17,7 @@
 use super::resource::SeriesKey;
 use super::Backend;
 use crate::model::{Bucket, DataType};
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 /// A rollup table: the width of its buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,11 +306,14 @@ fn tier_rows(groups: &[MinuteGroup], tier: Tier) -> TierRows {
 /// Adds `groups` (from [`aggregate`]) to both tiers. Run in the
 /// transaction that [`advance`]s past their endpoints: only upserts of the
 /// aggregated rows, so the write lock is held briefly.
-pub async fn apply_tiers(
-    conn: &mut AnyConnection,
+pub async fn apply_tiers<C>(
+    conn: &mut C,
     backend: Backend,
     groups: &[MinuteGroup],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), sqlx::Error>
+where
+    for<'e> &'e mut C: Executor<'e, Database = Any>,
+{
     let (least, greatest) = match backend {
         Backend::Sqlite => ("min", "max"),
         Backend::Postgres => ("LEAST", "GREATEST"),
@@ -361,11 +364,14 @@ pub fn minute_counts(groups: &[MinuteGroup]) -> Vec<(i64, i64)> {
 /// Adds a run's values per minute (`minute_counts`) to `ingest_minute`;
 /// returns how many values that was. Run in the transaction that
 /// [`finish`]es the run, so the counts go with the watermark.
-pub async fn apply_minutes(
-    conn: &mut AnyConnection,
+pub async fn apply_minutes<C>(
+    conn: &mut C,
     backend: Backend,
     minutes: &[(i64, i64)],
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, sqlx::Error>
+where
+    for<'e> &'e mut C: Executor<'e, Database = Any>,
+{
     for range in super::chunks(minutes.len()) {
         let sql = format!(
             "INSERT INTO ingest_minute (bucket_start, value_count) VALUES {} \

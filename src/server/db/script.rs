@@ -11,7 +11,7 @@
 use super::Backend;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;
-use sqlx::{Any, AnyConnection, Arguments, Encode, Type};
+use sqlx::{Any, Arguments, Encode, Executor, Type};
 
 struct Part<'q> {
     sql: String,
@@ -86,16 +86,25 @@ impl<'q> Script<'q> {
 
     /// Runs every statement, in order, on the caller's connection (which
     /// holds the transaction, if any). Stops at the first error.
-    pub async fn execute(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    pub async fn execute<C>(self, conn: &mut C) -> Result<(), sqlx::Error>
+    where
+        for<'e> &'e mut C: Executor<'e, Database = Any>,
+    {
         self.run(conn, false).await.map(|_| ())
     }
 
     /// Runs every statement and returns the rows of all of them, in order.
-    pub async fn fetch_all(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
+    pub async fn fetch_all<C>(self, conn: &mut C) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        for<'e> &'e mut C: Executor<'e, Database = Any>,
+    {
         self.run(conn, true).await
     }
 
-    async fn run(self, conn: &mut AnyConnection, rows: bool) -> Result<Vec<AnyRow>, sqlx::Error> {
+    async fn run<C>(self, conn: &mut C, rows: bool) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        for<'e> &'e mut C: Executor<'e, Database = Any>,
+    {
         if let Some(e) = self.bind_error {
             return Err(sqlx::Error::Encode(e));
         }
@@ -118,7 +127,7 @@ impl<'q> Script<'q> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::{Connection, Row};
+    use sqlx::{AnyConnection, Connection, Row};
 
     async fn sqlite() -> AnyConnection {
         sqlx::any::install_default_drivers();

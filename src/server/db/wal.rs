@@ -14,7 +14,7 @@
 //! that needs a moment when everything is copied and nobody writes. When the
 //! log has grown past [`RESTART_FRAMES`], the task first catches up with
 //! back-to-back checkpoints until little is left, then takes the write gate
-//! (`Db::write_gate`: the ingest writer waits between two batches) for one
+//! (`Db::sqlite_writer`: the ingest writer waits between two batches) for one
 //! last short copy, after which the next commit starts the log over. The
 //! writer's wait is that last copy and its two syncs.
 //!
@@ -95,13 +95,17 @@ impl Wal {
     /// takes `gate` for the last copy of a restart. `file` is the database
     /// file (None in memory), which the task syncs before it takes the gate.
     /// The task ends once the returned handle and its clones are dropped.
-    pub fn start(pool: Pool, gate: Arc<Mutex<()>>, file: Option<PathBuf>) -> Arc<Wal> {
+    pub fn start<G: Send + 'static>(
+        pool: Pool,
+        gate: Arc<Mutex<G>>,
+        file: Option<PathBuf>,
+    ) -> Arc<Wal> {
         Wal::start_restarting_at(pool, gate, file, RESTART_FRAMES)
     }
 
-    fn start_restarting_at(
+    fn start_restarting_at<G: Send + 'static>(
         pool: Pool,
-        gate: Arc<Mutex<()>>,
+        gate: Arc<Mutex<G>>,
         file: Option<PathBuf>,
         restart_frames: i64,
     ) -> Arc<Wal> {
@@ -122,10 +126,10 @@ impl Wal {
     }
 }
 
-async fn run(
+async fn run<G>(
     wal: Weak<Wal>,
     pool: Pool,
-    gate: Arc<Mutex<()>>,
+    gate: Arc<Mutex<G>>,
     file: Option<PathBuf>,
     restart_frames: i64,
 ) {
@@ -163,9 +167,9 @@ async fn run(
 /// Copies the whole log so that the next commit starts it over: catches up
 /// without holding anyone, then copies the rest with the writers held at
 /// the gate. Returns whether the whole log was copied.
-async fn restart(
+async fn restart<G>(
     pool: &Pool,
-    gate: &Mutex<()>,
+    gate: &Mutex<G>,
     file: Option<&Path>,
     mut c: Checkpoint,
 ) -> Result<bool, sqlx::Error> {

@@ -9,7 +9,6 @@ use super::db::{self, endpoint::RegistrationChange};
 use crate::model::{DataType, ResourcePath};
 pub use parse::{parse_composite, parse_single, Reading, Uplink};
 use serde::Serialize;
-use sqlx::AnyConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 pub use writer::IngestWriter;
@@ -102,11 +101,14 @@ pub enum UplinkKind {
 
 /// Finds the resource type in the database (another server may have added
 /// it), or registers it as discovered: named by its path, typed as declared.
-async fn resolve_or_discover(
-    conn: &mut AnyConnection,
+async fn resolve_or_discover<C>(
+    conn: &mut C,
     key: (i64, i64),
     declared: DataType,
-) -> Result<(i64, DataType), sqlx::Error> {
+) -> Result<(i64, DataType), sqlx::Error>
+where
+    for<'e> &'e mut C: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     if let Some(t) = db::resource_type::find(&mut *conn, key.0, key.1).await? {
         return Ok((t.id, t.data_type));
     }

@@ -22,7 +22,7 @@ use crate::server::db::event::NewEvent;
 use crate::server::db::firmware_update::ActiveUpdate;
 use crate::server::db::resource::{Columns, NewResource};
 use crate::server::db::script::Script;
-use crate::server::db::{self, Db, IdSource, IdTable};
+use crate::server::db::{self, Conn, Db, IdSource, IdTable};
 use crate::server::domain::{DomainEvent, DomainEvents};
 use crate::server::live::LiveHub;
 use std::collections::{BTreeMap, HashMap};
@@ -79,7 +79,8 @@ impl IngestWriter {
     /// connections' tasks, the writer waited behind them after each await
     /// (measured: a batch took 2.1 ms on average, of which the database
     /// work was a fraction). On its own thread, with its own single-threaded
-    /// runtime, it is woken directly when a statement finishes.
+    /// runtime, it is woken directly when a statement finishes (PostgreSQL)
+    /// or does the SQLite work itself (`db::sqlite_inline`).
     pub fn start(db: Db, types: TypeCache, hub: LiveHub, domain: DomainEvents) -> IngestWriter {
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
@@ -180,11 +181,6 @@ struct WriterTask {
 
 impl WriterTask {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
-        // Opened here, its SQLite thread inherits this thread's priority
-        // (see `config::lower_this_thread`).
-        if let Err(e) = self.db.writer.acquire().await {
-            tracing::warn!(error = %e, "the ingest writer cannot connect yet");
-        }
         while let Some(first) = rx.recv().await {
             let mut rows = first.uplink.readings.len();
             let mut batch = vec![first];
@@ -282,16 +278,25 @@ impl WriterTask {
     }
 
     /// Writes a batch in one transaction. The transaction is opened and
-    /// closed with plain statements, so that on SQLite the opening
-    /// statements and the closing ones each go as one script (`Script`):
-    /// two round trips to the connection's thread in the common case.
+    /// closed with plain statements, so that the opening statements and
+    /// the closing ones each go as one script (`Script`). On SQLite they
+    /// run on this thread (`Db::sqlite_writer`); on PostgreSQL each
+    /// statement is a round trip on the writer's own connection.
     async fn commit(
         &self,
         checked: &[Checked],
         discover: &[(TypeKey, DataType)],
     ) -> Result<Committed, CommitError> {
-        let _gate = self.db.gate().await;
-        let mut conn = self.db.writer.acquire().await?;
+        let mut sqlite = self.db.gate().await;
+        let mut pooled = match (&sqlite, &self.db.writer) {
+            (None, Some(pool)) => Some(pool.acquire().await?),
+            _ => None,
+        };
+        let mut conn = match (&mut sqlite, &mut pooled) {
+            (Some(inline), _) => Conn::Inline(inline),
+            (None, Some(pooled)) => Conn::Any(pooled),
+            (None, None) => return Err(CommitError::Db(sqlx::Error::PoolClosed)),
+        };
         let result = self.write(&mut conn, checked, discover).await;
         match (&result, &self.db.wal) {
             (Err(_), _) => db::rollback(&mut conn).await,
@@ -303,7 +308,7 @@ impl WriterTask {
 
     async fn write(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut Conn<'_>,
         checked: &[Checked],
         discover: &[(TypeKey, DataType)],
     ) -> Result<Committed, CommitError> {
