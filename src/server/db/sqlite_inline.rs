@@ -176,10 +176,10 @@ impl InlineSqlite {
         let mut next_arg = 0;
         let mut index = 0;
         loop {
-            if index == parsed.statements.len() {
-                if parsed.complete || !self.prepare_next(sql, parsed, persistent)? {
-                    return Ok(());
-                }
+            if index == parsed.statements.len()
+                && (parsed.complete || !self.prepare_next(sql, parsed, persistent)?)
+            {
+                return Ok(());
             }
             let stmt = parsed.statements[index].0.as_ptr();
             index += 1;
