@@ -405,20 +405,33 @@ pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
     Ok(total)
 }
 
-/// Runs [`run_once`] every [`INTERVAL`] for as long as the server runs.
+/// Runs [`run_once`] every [`INTERVAL`] for as long as the server runs,
+/// on a thread of its own: on SQLite its transactions run on the ingest
+/// writer's connection, which does its work on the calling thread
+/// (`db::sqlite_inline`), a few milliseconds per transaction and longer if
+/// it must wait for SQLite's lock. On one of the runtime's threads that
+/// would hold up the HTTP tasks queued behind it.
 pub fn spawn(db: Db) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match run_once(&db).await {
-                Ok(0) => {}
-                Ok(rows) => tracing::debug!(rows, "rolled up values"),
-                Err(e) => tracing::error!(error = %e, "rollup failed"),
-            }
-        }
-    });
+    let runtime = tokio::runtime::Handle::current();
+    let started = std::thread::Builder::new()
+        .name("rollup".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut tick = tokio::time::interval(INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    match run_once(&db).await {
+                        Ok(0) => {}
+                        Ok(rows) => tracing::debug!(rows, "rolled up values"),
+                        Err(e) => tracing::error!(error = %e, "rollup failed"),
+                    }
+                }
+            })
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the rollup thread");
+    }
 }
 
 #[cfg(test)]
