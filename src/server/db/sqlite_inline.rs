@@ -59,12 +59,22 @@ impl std::fmt::Debug for InlineSqlite {
     }
 }
 
-/// The statements of one query, prepared up to `prepared.len()`; `rest` is
+/// The statements of one query, prepared up to `statements.len()`; `rest` is
 /// the byte offset of the text not prepared yet.
 struct Parsed {
     statements: Vec<Statement>,
     rest: usize,
     complete: bool,
+}
+
+impl Parsed {
+    fn new() -> Parsed {
+        Parsed {
+            statements: Vec::new(),
+            rest: 0,
+            complete: false,
+        }
+    }
 }
 
 struct Statement(NonNull<ffi::sqlite3_stmt>);
@@ -146,22 +156,26 @@ impl InlineSqlite {
         persistent: bool,
         out: &mut dyn FnMut(Either<AnyQueryResult, AnyRow>),
     ) -> Result<(), sqlx::Error> {
-        let mut parsed = match self.cache.remove(sql) {
-            Some(parsed) => parsed,
-            None => Parsed {
-                statements: Vec::new(),
-                rest: 0,
-                complete: false,
-            },
-        };
-        let result = self.run_parsed(sql, &mut parsed, &args, persistent, out);
-        if persistent {
-            if self.cache.len() >= CACHE_CAPACITY {
-                // Rare (the writer's texts are few): start over.
-                self.cache.clear();
-            }
-            self.cache.insert(sql.to_string(), parsed);
+        if !persistent {
+            return self.run_parsed(sql, &mut Parsed::new(), &args, false, out);
         }
+        // Out of `self` while it runs (an empty map does not allocate), so
+        // that a kept query is run in place: no copy of its text per run.
+        let mut cache = std::mem::take(&mut self.cache);
+        let result = match cache.get_mut(sql) {
+            Some(parsed) => self.run_parsed(sql, parsed, &args, true, out),
+            None => {
+                if cache.len() >= CACHE_CAPACITY {
+                    // Rare (the writer's texts are few): start over.
+                    cache.clear();
+                }
+                let mut parsed = Parsed::new();
+                let result = self.run_parsed(sql, &mut parsed, &args, true, out);
+                cache.insert(sql.to_string(), parsed);
+                result
+            }
+        };
+        self.cache = cache;
         result
     }
 
