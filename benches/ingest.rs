@@ -761,6 +761,8 @@ struct PhaseResult {
     first_failure: Option<String>,
     /// Open loop: the rate asked for.
     offered: Option<f64>,
+    /// The server's group commits during the phase (from /metrics).
+    commits: Option<u64>,
 }
 
 impl PhaseResult {
@@ -852,6 +854,7 @@ impl Client {
             host: self.host.clone(),
             auth: self.device_auth.clone(),
         });
+        let commits_before = self.commits().await;
         let before = CpuSample::take(self.server_pid);
         let start = Instant::now();
         let handles: Vec<_> = self
@@ -883,6 +886,9 @@ impl Client {
         r.wall = start.elapsed();
         let after = CpuSample::take(self.server_pid);
         r.cpu = cpu_between(&before, &after, self.hz);
+        r.commits = commits_before
+            .zip(self.commits().await)
+            .map(|(a, b)| b.saturating_sub(a));
         r.latencies_us.sort_unstable();
         r.samples.sort_unstable_by_key(|s| s.due_us);
         if let Pace::Open { rate, .. } = pace {
@@ -892,9 +898,26 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The server's group commits so far (`flownexus_ingest_commits_total`),
+    /// or None if /metrics cannot be read.
+    async fn commits(&self) -> Option<u64> {
+        let mut s = connect(self.addr).await.ok()?;
+        let req = get_request(&self.host, "/api/v1/metrics", Some(&self.api_auth));
+        let (status, body) = exchange(&mut s, req).await.ok()?;
+        if status != StatusCode::OK {
+            return None;
+        }
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix("flownexus_ingest_commits_total "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
 fn print_phase_header() {
     println!(
-        "  {:<13} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>7} {:>5}",
+        "  {:<13} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>8} {:>7} {:>5}",
         "phase",
         "requests",
         "req/s",
@@ -907,6 +930,7 @@ fn print_phase_header() {
         "all CPU",
         "srv µs/r",
         "cs/r",
+        "r/commit",
         "non201",
         "err"
     );
@@ -914,7 +938,7 @@ fn print_phase_header() {
 
 fn print_phase(r: &PhaseResult) {
     println!(
-        "  {:<13} {:>9} {:>9.0} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>7.0}% {:>6.0}% {:>6.0}% {:>8.0} {:>6.1} {:>7} {:>5}",
+        "  {:<13} {:>9} {:>9.0} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>7.0}% {:>6.0}% {:>6.0}% {:>8.0} {:>6.1} {:>8} {:>7} {:>5}",
         r.name,
         r.requests,
         r.rate(),
@@ -927,6 +951,9 @@ fn print_phase(r: &PhaseResult) {
         r.cpu.machine,
         r.cpu.server_s * 1e6 / r.requests.max(1) as f64,
         r.cpu.server_switches as f64 / r.requests.max(1) as f64,
+        r.commits
+            .filter(|&c| c > 0)
+            .map_or("-".into(), |c| format!("{:.1}", r.requests as f64 / c as f64)),
         r.non201,
         r.errors
     );
@@ -1916,7 +1943,8 @@ fn main() {
             "columns: srv CPU = server process utime+stime and all CPU = whole machine \
              (PostgreSQL and any other process included), in % of one core; gen CPU = this \
              load generator; srv µs/r = server CPU time per request; cs/r = server context \
-             switches per request; latencies in ms, for the open-loop half load from each \
+             switches per request; r/commit = requests per group commit (the server's \
+             /api/v1/metrics); latencies in ms, for the open-loop half load from each \
              request's scheduled send time"
         );
         let mut runs = Vec::new();

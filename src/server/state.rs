@@ -46,7 +46,13 @@ impl AppState {
         types.load(&db.pool).await?;
         let hub = LiveHub::new(4096);
         let domain = DomainEvents::new(1024);
-        let writer = IngestWriter::start(db.clone(), types.clone(), hub.clone(), domain.clone());
+        let writer = IngestWriter::start(
+            db.clone(),
+            types.clone(),
+            hub.clone(),
+            domain.clone(),
+            std::time::Duration::from_micros(settings.ingest_batch_hold_us.into()),
+        );
         Ok(AppState(Arc::new(SharedState {
             leptos_options: settings.leptos_options(),
             db,

@@ -54,10 +54,8 @@ impl Backend {
 pub struct Db {
     pub pool: Pool,
     pub backend: Backend,
-    /// PostgreSQL only: one connection of its own for the ingest writer,
-    /// connected on first use and kept, so its prepared statements stay
-    /// warm. (On SQLite the writer's connection is `sqlite_writer`.)
-    pub writer: Option<Pool>,
+    /// Where the ingest writer's (and on SQLite the rollup's) writes go.
+    pub writer: Writer,
     /// SQLite only: a small pool on sqlx's native SQLite driver for reads
     /// that return thousands of rows (the data API's every-value answer).
     /// Through the `Any` driver each row is converted to an `AnyRow`, its
@@ -69,8 +67,16 @@ pub struct Db {
     /// SQLite only: the WAL checkpoints, done beside the ingest writer
     /// instead of inside its commits (see `wal`).
     pub wal: Option<std::sync::Arc<wal::Wal>>,
-    /// SQLite only: the connection every ingest and rollup write goes
-    /// through, one that runs its statements on the thread holding it
+    /// The values the ingest writer committed, grouped for the rollup
+    /// worker so that it need not read them back (`server::rollup`).
+    pub rollup_feed: std::sync::Arc<crate::server::rollup::Feed>,
+}
+
+/// The ingest writer's connection, one of its own on either database.
+#[derive(Clone, Debug)]
+pub enum Writer {
+    /// The connection every ingest and rollup write goes through, one
+    /// that runs its statements on the thread holding it
     /// (`sqlite_inline`), behind a mutex that is the write gate. The ingest
     /// writer holds it for each batch, the rollup worker for each of its
     /// transactions and the checkpointer for a restart's last copy, so
@@ -83,19 +89,20 @@ pub struct Db {
     /// written since its last transaction, and the writer's first commits
     /// after the rollup wrote on another connection took 45-55 ms instead
     /// of about 2 ms.
-    pub sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<sqlite_inline::InlineSqlite>>>,
-    /// The values the ingest writer committed, grouped for the rollup
-    /// worker so that it need not read them back (`server::rollup`).
-    pub rollup_feed: std::sync::Arc<crate::server::rollup::Feed>,
+    Sqlite(std::sync::Arc<tokio::sync::Mutex<sqlite_inline::InlineSqlite>>),
+    /// A pool of one connection, connected on first use and kept, so that
+    /// its prepared statements stay warm. The rollup writes on the main
+    /// pool beside it: PostgreSQL's row locks let both proceed at once.
+    Postgres(Pool),
 }
 
 impl Db {
     /// Takes the write gate (SQLite), the writer's connection, for the
     /// length of a write transaction.
     pub async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, sqlite_inline::InlineSqlite>> {
-        match &self.sqlite_writer {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
+        match &self.writer {
+            Writer::Sqlite(gate) => Some(gate.lock().await),
+            Writer::Postgres(_) => None,
         }
     }
 }
@@ -161,7 +168,7 @@ impl Db {
         let mut url = url.to_string();
         let mut bulk_reader = None;
         let mut checkpointer = None;
-        let (options, writer_options) = match backend {
+        let (options, postgres_writer_options) = match backend {
             Backend::Sqlite => {
                 if let Some(file) = sqlite_file(&url) {
                     if let Some(dir) = Path::new(&file).parent() {
@@ -214,35 +221,33 @@ impl Db {
             .connect(&url)
             .await
             .map_err(DbInitError::Connect)?;
-        // The writer keeps its connection for good.
-        let writer = writer_options
-            .map(|options| {
-                options
+        let (writer, wal) = match postgres_writer_options {
+            // The writer keeps its connection for good.
+            Some(options) => {
+                let pool = options
                     .max_lifetime(None)
                     .idle_timeout(None)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_lazy(&url)
-            })
-            .transpose()
-            .map_err(DbInitError::Connect)?;
-        let sqlite_writer = match backend {
-            Backend::Sqlite => {
+                    .map_err(DbInitError::Connect)?;
+                (Writer::Postgres(pool), None)
+            }
+            None => {
                 let file = sqlite_file(&url).ok_or(DbInitError::InMemory)?;
                 let conn = sqlite_inline::InlineSqlite::open(&file, SQLITE_PRAGMAS)
                     .map_err(DbInitError::Connect)?;
-                Some(std::sync::Arc::new(tokio::sync::Mutex::new(conn)))
+                let gate = std::sync::Arc::new(tokio::sync::Mutex::new(conn));
+                let wal =
+                    checkpointer.map(|pool| wal::Wal::start(pool, gate.clone(), Some(file.into())));
+                (Writer::Sqlite(gate), wal)
             }
-            Backend::Postgres => None,
         };
         Ok(Db {
             pool,
             backend,
             writer,
             bulk_reader,
-            wal: checkpointer
-                .zip(sqlite_writer.clone())
-                .map(|(pool, gate)| wal::Wal::start(pool, gate, sqlite_file(&url).map(Into::into))),
-            sqlite_writer,
+            wal,
             rollup_feed: std::sync::Arc::default(),
         })
     }

@@ -16,7 +16,7 @@
 //! work is done inside the call), so the caller's thread is busy for the
 //! length of each statement; the ingest writer owns a thread for that. The
 //! connection is shared with the rollup worker and the checkpointer
-//! through the write gate (`Db::sqlite_writer`), a mutex around it.
+//! through the write gate (`db::Writer::Sqlite`), a mutex around it.
 //!
 //! Parameters bind as sqlx's SQLite driver binds them (`?` in order across
 //! the statements of one query, `?NNN` and `$NNN` by number), rows come

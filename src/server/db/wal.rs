@@ -14,7 +14,7 @@
 //! that needs a moment when everything is copied and nobody writes. When the
 //! log has grown past [`RESTART_FRAMES`], the task first catches up with
 //! back-to-back checkpoints until little is left, then takes the write gate
-//! (`Db::sqlite_writer`: the ingest writer waits between two batches) for one
+//! (`db::Writer::Sqlite`: the ingest writer waits between two batches) for one
 //! last short copy, after which the next commit starts the log over. The
 //! writer's wait is that last copy and its two syncs.
 //!
