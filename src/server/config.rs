@@ -45,10 +45,6 @@ pub struct Settings {
     /// Nice value of the threads that serve HTTP (0 to 19; 0 leaves them
     /// as they are). See `lower_this_thread`.
     pub http_thread_nice: i32,
-    /// How long the ingest writer waits for more requests before it
-    /// commits a small batch while busy, in microseconds (0: never).
-    /// See `server::ingest::writer::Hold`.
-    pub ingest_batch_hold_us: u32,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -72,7 +68,6 @@ struct FileSettings {
     command_max_attempts: Option<u32>,
     firmware_update_timeout_minutes: Option<u64>,
     http_thread_nice: Option<u32>,
-    ingest_batch_hold_us: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,12 +91,6 @@ pub const DEFAULT_FIRMWARE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// `http_thread_nice` unless configured.
 pub const DEFAULT_HTTP_THREAD_NICE: u64 = 5;
-
-/// `ingest_batch_hold_us` unless configured.
-pub const DEFAULT_INGEST_BATCH_HOLD_US: u64 = 0;
-/// The longest hold accepted: beyond it the wait would be a latency of its
-/// own rather than a small price for a cheaper commit.
-pub const MAX_INGEST_BATCH_HOLD_US: u64 = 5_000;
 
 /// Lowers the calling thread's scheduling priority to `nice`, if it is
 /// not that low already (Linux: the nice value is per thread). The HTTP runtime's threads call it when they
@@ -172,10 +161,6 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "FLOWNEXUS_HTTP_THREAD_NICE",
         "nice value of the HTTP threads (0-19)",
-    ),
-    (
-        "FLOWNEXUS_INGEST_BATCH_HOLD_US",
-        "ingest writer's wait for more requests before a small commit, in µs (0 = none)",
     ),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
     (
@@ -339,17 +324,6 @@ impl Settings {
                 reason: "must be between 0 and 19".into(),
             });
         }
-        let ingest_batch_hold_us = parse_num(
-            "ingest_batch_hold_us",
-            f.ingest_batch_hold_us.map(|v| v.to_string()),
-        )?
-        .unwrap_or(DEFAULT_INGEST_BATCH_HOLD_US);
-        if ingest_batch_hold_us > MAX_INGEST_BATCH_HOLD_US {
-            return Err(ConfigError::Invalid {
-                key: "ingest_batch_hold_us",
-                reason: format!("must be between 0 and {MAX_INGEST_BATCH_HOLD_US}"),
-            });
-        }
         let firmware_update_timeout_minutes = parse_num(
             "FIRMWARE_UPDATE_TIMEOUT_MINUTES",
             f.firmware_update_timeout_minutes.map(|v| v.to_string()),
@@ -379,7 +353,6 @@ impl Settings {
             command_max_attempts: command_max_attempts as u32,
             firmware_update_timeout_minutes,
             http_thread_nice: http_thread_nice as i32,
-            ingest_batch_hold_us: ingest_batch_hold_us as u32,
         })
     }
 
@@ -455,22 +428,6 @@ mod tests {
         for bad in ["20", "-1", "high"] {
             let err = load("", &[("FLOWNEXUS_HTTP_THREAD_NICE", bad)]).unwrap_err();
             assert!(err.to_string().contains("http_thread_nice"), "{err}");
-        }
-    }
-
-    #[test]
-    fn ingest_batch_hold_is_configurable_and_bounded() {
-        assert_eq!(
-            u64::from(load("", &[]).unwrap().ingest_batch_hold_us),
-            DEFAULT_INGEST_BATCH_HOLD_US
-        );
-        let s = load("[flownexus]\ningest_batch_hold_us = 0\n", &[]).unwrap();
-        assert_eq!(s.ingest_batch_hold_us, 0);
-        let s = load("", &[("FLOWNEXUS_INGEST_BATCH_HOLD_US", "5000")]).unwrap();
-        assert_eq!(s.ingest_batch_hold_us, 5000);
-        for bad in ["5001", "-1", "soon"] {
-            let err = load("", &[("FLOWNEXUS_INGEST_BATCH_HOLD_US", bad)]).unwrap_err();
-            assert!(err.to_string().contains("ingest_batch_hold_us"), "{err}");
         }
     }
 

@@ -46,13 +46,7 @@ impl AppState {
         types.load(&db.pool).await?;
         let hub = LiveHub::new(4096);
         let domain = DomainEvents::new(1024);
-        let writer = IngestWriter::start(
-            db.clone(),
-            types.clone(),
-            hub.clone(),
-            domain.clone(),
-            std::time::Duration::from_micros(settings.ingest_batch_hold_us.into()),
-        );
+        let writer = IngestWriter::start(db.clone(), types.clone(), hub.clone(), domain.clone());
         Ok(AppState(Arc::new(SharedState {
             leptos_options: settings.leptos_options(),
             db,

@@ -107,11 +107,6 @@ pub async fn metrics(
             "Group commits that failed and were retried request by request.",
             &w.failed_batches,
         ),
-        (
-            "flownexus_ingest_held_commits_total",
-            "Group commits that first waited for more requests (ingest_batch_hold_us).",
-            &w.held_batches,
-        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(
