@@ -896,9 +896,7 @@ impl Client {
         }
         r
     }
-}
 
-impl Client {
     /// The server's group commits so far (`flownexus_ingest_commits_total`),
     /// or None if /metrics cannot be read.
     async fn commits(&self) -> Option<u64> {

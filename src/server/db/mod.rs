@@ -168,7 +168,7 @@ impl Db {
         let mut url = url.to_string();
         let mut bulk_reader = None;
         let mut checkpointer = None;
-        let (options, postgres_writer_options) = match backend {
+        let options = match backend {
             Backend::Sqlite => {
                 if let Some(file) = sqlite_file(&url) {
                     if let Some(dir) = Path::new(&file).parent() {
@@ -209,22 +209,20 @@ impl Db {
                         .connect_lazy(&url)
                         .map_err(DbInitError::Connect)?,
                 );
-                (options(8), None)
+                options(8)
             }
-            Backend::Postgres => (
-                AnyPoolOptions::new().max_connections(16),
-                Some(AnyPoolOptions::new().max_connections(1)),
-            ),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
         };
         let pool = options
             .acquire_timeout(Duration::from_secs(30))
             .connect(&url)
             .await
             .map_err(DbInitError::Connect)?;
-        let (writer, wal) = match postgres_writer_options {
+        let (writer, wal) = match backend {
             // The writer keeps its connection for good.
-            Some(options) => {
-                let pool = options
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(1)
                     .max_lifetime(None)
                     .idle_timeout(None)
                     .acquire_timeout(Duration::from_secs(30))
@@ -232,7 +230,7 @@ impl Db {
                     .map_err(DbInitError::Connect)?;
                 (Writer::Postgres(pool), None)
             }
-            None => {
+            Backend::Sqlite => {
                 let file = sqlite_file(&url).ok_or(DbInitError::InMemory)?;
                 let conn = sqlite_inline::InlineSqlite::open(&file, SQLITE_PRAGMAS)
                     .map_err(DbInitError::Connect)?;
