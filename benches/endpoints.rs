@@ -105,7 +105,7 @@ async fn register_fleet(app: &TestApp, n: usize) -> Res<()> {
 /// expired lifetime, a third in queue mode with their last uplink minutes
 /// ago, the rest recently seen.
 async fn spread_presence(app: &TestApp) -> Res<()> {
-    let now = flownexus::server::db::now_ms();
+    let now = flownexus::server::store::now_ms();
     sqlx::query(
         "UPDATE endpoint SET \
          registered = (id % 11 <> 0), \
@@ -234,7 +234,7 @@ async fn run(backend: Backend, args: &Args) -> Res<()> {
             let p = flownexus::server::db::endpoint::list_page(
                 &mut conn,
                 &query,
-                flownexus::server::db::now_ms(),
+                flownexus::server::store::now_ms(),
             )
             .await?;
             db_times.push(start.elapsed());

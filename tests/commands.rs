@@ -10,7 +10,8 @@ use axum::http::{header, Method, Request, StatusCode};
 use common::leshan_fake::{FakeLeshan, Mode};
 use common::{Backend, TestApp};
 use flownexus::model::Role;
-use flownexus::server::db::{self, api_token::Scope};
+use flownexus::server::db::api_token::Scope;
+use flownexus::server::store;
 use flownexus::server::{auth, dispatch, state::AppState};
 use serde_json::{json, Value as Json};
 use std::time::Duration;
@@ -64,7 +65,7 @@ async fn report(app: &TestApp, ep: &str, obj: i64, id: i64, t: &str, value: Json
 
 /// Registers `ep` (binding U, or UQ for queue mode).
 async fn register(app: &TestApp, ep: &str, queue_mode: bool) {
-    report(app, ep, 10240, 0, "TIME", json!(db::now_ms())).await;
+    report(app, ep, 10240, 0, "TIME", json!(store::now_ms())).await;
     let binding = if queue_mode { "UQ" } else { "U" };
     let body = json!({"ep": ep, "val": {"/3/0/16": {"kind": "singleResource", "id": 16, "type": "STRING", "value": binding}}});
     let (status, body) = app
@@ -311,7 +312,7 @@ async fn one_endpoint_gets_its_commands_in_order_one_at_a_time(backend: Backend)
 async fn two_dispatchers_never_send_a_command_twice(backend: Backend) {
     let (app, fake, token) = app_with_fake(backend, 5).await;
     // A second server on the same database, with its own pool and dispatcher.
-    let second_db = db::Db::connect(&app.tdb.url).await.unwrap();
+    let second_db = store::Db::connect(&app.tdb.url).await.unwrap();
     let mut settings = app.state.settings.as_ref().clone();
     settings.lwm2m_rest_url = fake.url.clone();
     let second = AppState::new(second_db, settings).await.unwrap();
@@ -376,7 +377,7 @@ async fn a_send_interrupted_by_a_crash_is_recovered(backend: Backend) {
         json!({"endpoint": "dev-crash", "kind": "execute", "path": "/3/0/4"}),
     )
     .await;
-    let hour_ago = db::now_ms() - 3_600_000;
+    let hour_ago = store::now_ms() - 3_600_000;
     sqlx::query("UPDATE endpoint_operation SET status = 'sending', claimed_at = $1 WHERE id = $2")
         .bind(hour_ago)
         .bind(id)
@@ -417,7 +418,7 @@ async fn a_sleeping_device_gets_its_commands_when_it_wakes(backend: Backend) {
     let (app, fake, token) = app_with_fake(backend, 5).await;
     register(&app, "dev-q", true).await;
     // Its listening window after the registration is over: it sleeps.
-    let long_ago = db::now_ms() - 120_000;
+    let long_ago = store::now_ms() - 120_000;
     sqlx::query(
         "UPDATE endpoint SET last_registration_at = $1, last_update_at = $1, last_seen_at = $1 \
          WHERE name = 'dev-q'",
@@ -941,7 +942,7 @@ async fn a_stalled_update_times_out_and_can_be_retried(backend: Backend) {
     let update_id = start_update(&app, &token, "ota-slow", fw).await;
     // No progress for longer than the timeout (60 min by default).
     sqlx::query("UPDATE firmware_update SET updated_at = $1 WHERE id = $2")
-        .bind(db::now_ms() - 61 * 60_000)
+        .bind(store::now_ms() - 61 * 60_000)
         .bind(update_id)
         .execute(&app.state.db.pool)
         .await

@@ -10,6 +10,7 @@ use flownexus::model::{
     DEFAULT_LIFETIME_S,
 };
 use flownexus::server::db;
+use flownexus::server::store;
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 
@@ -194,7 +195,7 @@ async fn endpoint_table_shows_firmware_and_battery(backend: Backend) {
         ..Default::default()
     };
     let mut conn = app.state.db.pool.acquire().await.unwrap();
-    let rows = db::endpoint::list_page(&mut conn, &q, db::now_ms())
+    let rows = db::endpoint::list_page(&mut conn, &q, store::now_ms())
         .await
         .unwrap()
         .rows;

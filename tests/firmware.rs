@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, Request, StatusCode};
 use common::{Backend, TestApp};
 use flownexus::model::Role;
 use flownexus::server::db::{self, api_token::Scope};
+use flownexus::server::store;
 use flownexus::server::{auth, firmware_store};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -179,7 +180,7 @@ async fn update_to(app: &TestApp, firmware_id: i64) -> i64 {
         endpoint_id,
         firmware_id,
         None,
-        db::now_ms(),
+        store::now_ms(),
     )
     .await
     .unwrap()

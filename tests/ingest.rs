@@ -372,7 +372,7 @@ async fn presence_follows_registration_binding_and_lifetime(backend: Backend) {
     );
 
     // A minute of silence: asleep, still registered.
-    let now = flownexus::server::db::now_ms();
+    let now = flownexus::server::store::now_ms();
     sqlx::query(
         "UPDATE endpoint SET last_seen_at = $1, last_registration_at = $1, last_update_at = $1",
     )
@@ -488,7 +488,7 @@ async fn compatibility_data_api_returns_every_type_as_stored(backend: Backend) {
                 json!(1.7976931348623157e308),
                 json!("5e-324"),
                 // SQLite's own decimal parsing reads these one unit in
-                // the last place off (see `db::json_rows`).
+                // the last place off (see `store::json_rows`).
                 json!(-3.444418313650998e-109),
                 json!("-2.268960681969623e176"),
                 json!(1.676302631222865e-140),
@@ -593,7 +593,7 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     // Age the old device's values past a 30-day retention.
-    let forty_days_ago = flownexus::server::db::now_ms() - 40 * 86_400_000;
+    let forty_days_ago = flownexus::server::store::now_ms() - 40 * 86_400_000;
     for table in ["resource", "resource_latest"] {
         sqlx::query(&format!(
             "UPDATE {table} SET received_at = $1 WHERE endpoint_id = \

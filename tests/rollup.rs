@@ -9,9 +9,10 @@ use flownexus::model::Bucket;
 use flownexus::server::db::resource::{
     self, series_buckets, series_buckets_raw, Columns, NewResource, SeriesKey,
 };
-use flownexus::server::db::script::Script;
-use flownexus::server::db::{self, rollup, Db, IdTable};
+use flownexus::server::db::{self, rollup};
 use flownexus::server::rollup::{run_batch, run_once, BATCH_IDS};
+use flownexus::server::store::script::Script;
+use flownexus::server::store::{self, Db, IdTable};
 use sqlx::Row as _;
 use std::collections::BTreeMap;
 
@@ -76,7 +77,7 @@ struct Row {
 /// writing transaction, multi-row inserts. Returns the ids.
 async fn store(db: &Db, rows: &[Row]) -> Vec<i64> {
     let mut tx = db.pool.begin().await.unwrap();
-    let ids = db::allocate_ids(&mut *tx, db.backend, IdTable::Resource, rows.len())
+    let ids = store::allocate_ids(&mut *tx, db.backend, IdTable::Resource, rows.len())
         .await
         .unwrap();
     let new: Vec<NewResource> = rows
@@ -584,7 +585,7 @@ async fn fed_values_read_back_values_and_gaps_are_each_rolled_up_once(backend: B
         instance_id: 0,
         resource_instance_id: None,
     };
-    let now = db::now_ms();
+    let now = store::now_ms();
     let rows: Vec<Row> = [1.5, -2.25]
         .into_iter()
         .map(|v| Row {

@@ -2,7 +2,8 @@
 mod common;
 
 use common::{Backend, TestDb};
-use flownexus::server::db::{seed, Db};
+use flownexus::server::db::seed;
+use flownexus::server::store::Db;
 
 #[tokio::test]
 async fn sqlite_and_postgres_schemas_have_the_same_tables_and_columns() {

@@ -7,6 +7,7 @@ use common::{Backend, TestApp};
 use flownexus::model::FirmwareUpdateState;
 use flownexus::server::db;
 use flownexus::server::domain::DomainEvent;
+use flownexus::server::store;
 use serde_json::{json, Value as Json};
 use std::sync::atomic::Ordering;
 
@@ -179,7 +180,7 @@ async fn start_update(app: &TestApp, ep: &str) -> (i64, i64) {
         .fetch_one(pool)
         .await
         .unwrap();
-    let now = db::now_ms();
+    let now = store::now_ms();
     let existing: Option<i64> =
         sqlx::query_scalar("SELECT id FROM firmware WHERE version = '2.0.0'")
             .fetch_optional(pool)

@@ -1,6 +1,7 @@
 //! Passwords (argon2), login sessions (cookie) and bearer tokens.
-use super::db::{self, api_token::Scope, now_ms};
+use super::db::{self, api_token::Scope};
 use super::state::AppState;
+use super::store::{self, now_ms};
 use crate::error::AppError;
 use crate::model::{CurrentUser, Role};
 use argon2::password_hash::{
@@ -92,7 +93,7 @@ fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
 /// Creates an API or device token; returns (id, the token in clear). The
 /// clear token is shown once and never stored.
 pub async fn create_token(
-    pool: &db::Pool,
+    pool: &store::Pool,
     name: &str,
     scope: Scope,
 ) -> Result<(i64, String), AppError> {
@@ -129,7 +130,7 @@ pub fn validate_username(username: &str) -> Result<&str, AppError> {
 /// Creates an active user (the CLI's `user add` and the users page).
 /// Returns the new id.
 pub async fn create_user(
-    pool: &db::Pool,
+    pool: &store::Pool,
     username: &str,
     password: &str,
     role: Role,
@@ -152,10 +153,14 @@ pub async fn create_user(
 
 /// Sets a user's password and ends their sessions, in one transaction
 /// (the CLI's `user passwd` and an admin's reset).
-pub async fn reset_password(pool: &db::Pool, user_id: i64, password: &str) -> Result<(), AppError> {
+pub async fn reset_password(
+    pool: &store::Pool,
+    user_id: i64,
+    password: &str,
+) -> Result<(), AppError> {
     validate_password(password)?;
     let hash = hash_password(password.to_string()).await?;
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = store::begin_write(pool).await?;
     if !db::users::set_password(&mut *tx, user_id, &hash, now_ms()).await? {
         return Err(AppError::NotFound(format!("user {user_id}")));
     }
@@ -168,7 +173,7 @@ pub async fn reset_password(pool: &db::Pool, user_id: i64, password: &str) -> Re
 /// Changes the signed-in user's own password after checking the current
 /// one. Their other sessions end; the one making the change stays.
 pub async fn change_own_password(
-    pool: &db::Pool,
+    pool: &store::Pool,
     user_id: i64,
     session_token_hash: &str,
     current: &str,
@@ -188,7 +193,7 @@ pub async fn change_own_password(
         None => e,
     })?;
     let hash = hash_password(new.to_string()).await?;
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = store::begin_write(pool).await?;
     db::users::set_password(&mut *tx, user_id, &hash, now_ms()).await?;
     db::sessions::delete_others(&mut *tx, user_id, session_token_hash).await?;
     tx.commit().await?;
@@ -198,8 +203,12 @@ pub async fn change_own_password(
 
 /// Activates or deactivates a user. Deactivation ends their sessions in the
 /// same transaction, so they are signed out at once.
-pub async fn set_user_active(pool: &db::Pool, user_id: i64, active: bool) -> Result<(), AppError> {
-    let mut tx = db::begin_write(pool).await?;
+pub async fn set_user_active(
+    pool: &store::Pool,
+    user_id: i64,
+    active: bool,
+) -> Result<(), AppError> {
+    let mut tx = store::begin_write(pool).await?;
     if !db::users::set_active(&mut *tx, user_id, active, now_ms()).await? {
         return Err(AppError::NotFound(format!("user {user_id}")));
     }
@@ -214,7 +223,7 @@ pub async fn set_user_active(pool: &db::Pool, user_id: i64, active: bool) -> Res
 /// Creates the first admin when there are no users. Returns the generated
 /// password when one was generated (so the caller can show it once).
 pub async fn ensure_admin(
-    pool: &db::Pool,
+    pool: &store::Pool,
     configured: Option<&str>,
 ) -> Result<Option<String>, AppError> {
     if db::users::count(pool).await? > 0 {

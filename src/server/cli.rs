@@ -1,8 +1,9 @@
 //! The command line: `serve` (default), `migrate`, `user`, `token`.
 use super::auth;
 use super::config::Settings;
-use super::db::{self, api_token::Scope, now_ms, Db};
+use super::db::{self, api_token::Scope};
 use super::state::AppState;
+use super::store::{now_ms, Db};
 use crate::model::Role;
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};

@@ -3,14 +3,15 @@
 //! record who did what (shown in the endpoint's timeline); the dispatcher
 //! and the pages hear of it after the commit.
 use super::auth::Caller;
+use super::db;
 use super::db::endpoint_operation::{self as ops, NewOperation, Settle};
 use super::db::firmware_update as updates;
 use super::db::resource::Columns;
-use super::db::{self, Db};
 use super::domain::DomainEvent;
 use super::ingest::parse::{decode_value, parse_lwm2m_path};
 use super::live::LiveHub;
 use super::state::AppState;
+use super::store::{self, Db};
 use crate::error::{AppError, FieldError};
 use crate::model::{
     CommandKind, CommandNotice, CommandPage, CommandQuery, CommandTarget, CommandView, CurrentUser,
@@ -275,8 +276,8 @@ pub async fn create(
             (Columns::default(), format!("read {path}"))
         }
     };
-    let now = db::now_ms();
-    let mut tx = db::begin_write(pool).await?;
+    let now = store::now_ms();
+    let mut tx = store::begin_write(pool).await?;
     let id = ops::enqueue_by(
         &mut *tx,
         &NewOperation {
@@ -320,7 +321,7 @@ pub async fn create(
 
 /// One command.
 pub async fn get(state: &AppState, id: i64) -> Result<CommandView, AppError> {
-    ops::view(&state.db.pool, id, db::now_ms())
+    ops::view(&state.db.pool, id, store::now_ms())
         .await?
         .ok_or_else(|| AppError::NotFound(format!("command {id}")))
 }
@@ -351,8 +352,8 @@ async fn change(
     change: Change,
 ) -> Result<CommandView, AppError> {
     let current = get(state, id).await?;
-    let now = db::now_ms();
-    let mut tx = db::begin_write(&state.db.pool).await?;
+    let now = store::now_ms();
+    let mut tx = store::begin_write(&state.db.pool).await?;
     let (changed, only, event_type, status) = match change {
         Change::Cancel => (
             ops::cancel(&mut *tx, id, now).await?,
@@ -424,7 +425,7 @@ pub async fn list(state: &AppState, query: &CommandQuery) -> Result<CommandPage,
         }
     };
     let limit = CommandQuery::PAGE_SIZE;
-    let mut commands = ops::page(pool, query, endpoint_id, limit + 1, db::now_ms()).await?;
+    let mut commands = ops::page(pool, query, endpoint_id, limit + 1, store::now_ms()).await?;
     let next_before = if commands.len() as i64 > limit {
         commands.truncate(limit as usize);
         commands.last().map(|c| c.id)
@@ -446,7 +447,7 @@ pub async fn settle_command(
     settle: &Settle<'_>,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut tx = db::begin_write(&db_.pool).await?;
+    let mut tx = store::begin_write(&db_.pool).await?;
     if !ops::settle(&mut *tx, id, settle, now).await? {
         tx.commit().await?;
         return Ok(None);
@@ -521,7 +522,7 @@ pub async fn settle_command(
 }
 
 /// The firmware update a command belongs to.
-pub async fn update_of_command(pool: &db::Pool, id: i64) -> Result<Option<i64>, sqlx::Error> {
+pub async fn update_of_command(pool: &store::Pool, id: i64) -> Result<Option<i64>, sqlx::Error> {
     Ok(updates::of_operation(pool, id).await?.map(|u| u.0))
 }
 
@@ -538,7 +539,7 @@ pub async fn time_out_updates(
     for (update_id, endpoint_id) in stalled {
         let minutes = (now - cutoff) / 60_000;
         let reason = format!("no progress for {minutes} min");
-        let mut tx = db::begin_write(&db_.pool).await?;
+        let mut tx = store::begin_write(&db_.pool).await?;
         if updates::finish(
             &mut *tx,
             update_id,
@@ -620,8 +621,8 @@ pub async fn start_updates(
             });
             continue;
         };
-        let now = db::now_ms();
-        let mut tx = db::begin_write(pool).await?;
+        let now = store::now_ms();
+        let mut tx = store::begin_write(pool).await?;
         let update_id = match updates::create_by(
             &mut *tx,
             endpoint_id,
@@ -714,9 +715,9 @@ pub async fn cancel_update(
     let (_, _, current) = updates::get(&state.db.pool, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("firmware update {id}")))?;
-    let now = db::now_ms();
+    let now = store::now_ms();
     let reason = format!("cancelled by {}", actor.name);
-    let mut tx = db::begin_write(&state.db.pool).await?;
+    let mut tx = store::begin_write(&state.db.pool).await?;
     let Some(endpoint_id) =
         updates::finish(&mut *tx, id, FirmwareUpdateState::Cancelled, &reason, now).await?
     else {
@@ -799,7 +800,7 @@ pub async fn list_updates(
 /// Fills each update's steps with one query: steps linked to an update go
 /// to it; the ingest tracker's `firmware_*` steps go to the endpoint's
 /// update that was the newest when they happened.
-async fn attach_steps(pool: &db::Pool, views: &mut [UpdateView]) -> Result<(), sqlx::Error> {
+async fn attach_steps(pool: &store::Pool, views: &mut [UpdateView]) -> Result<(), sqlx::Error> {
     let Some(since) = views.iter().map(|v| v.created_at).min() else {
         return Ok(());
     };

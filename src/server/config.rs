@@ -97,7 +97,7 @@ pub const DEFAULT_HTTP_THREAD_NICE: u64 = 5;
 /// start.
 ///
 /// Why: every ingest request waits for one writer thread, which (before
-/// `db::sqlite_inline`, on SQLite) handed each batch back and forth with
+/// `store::sqlite::InlineSqlite`, on SQLite) handed each batch back and forth with
 /// its connection's thread. On a busy 2-core machine each hand-over waited
 /// for a core held by request parsing: a benchmark run showed the writer
 /// thread 3.5 s on the run queue against 2.2 s running. At a lower priority the HTTP
@@ -219,7 +219,7 @@ impl Settings {
         let data_dir = PathBuf::from(pick("DATA_DIR", f.data_dir).unwrap_or_else(|| "data".into()));
         let database_url = pick("DATABASE_URL", f.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("flownexus.db").display()));
-        if super::db::Backend::from_url(&database_url).is_none() {
+        if super::store::Backend::from_url(&database_url).is_none() {
             return Err(ConfigError::Invalid {
                 key: "database_url",
                 reason: format!("{database_url:?}: use sqlite://<file> or postgres://..."),

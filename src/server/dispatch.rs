@@ -19,11 +19,11 @@
 //!   a short while after it reports) and a newly queued command, and polls
 //!   once a second besides (a broadcast receiver that lags misses events).
 use super::db::endpoint_operation::{self as ops, Claimed, Settle};
-use super::db::{self, Db};
 use super::domain::{DomainEvent, DomainEvents};
 use super::ingest::{parse_composite, IngestWriter, UplinkKind};
 use super::live::LiveHub;
 use super::state::AppState;
+use super::store::{self, Db};
 #[cfg(test)]
 use crate::model::DataType;
 use crate::model::{CommandKind, CommandNotice, Value};
@@ -402,7 +402,7 @@ impl Dispatcher {
     /// Recovers abandoned sends, expires old commands and times out stalled
     /// firmware updates.
     pub async fn housekeeping(&self) -> Result<(), sqlx::Error> {
-        let now = db::now_ms();
+        let now = store::now_ms();
         for (id, attempts) in ops::stale_sending(&self.db.pool, now - self.lease_ms).await? {
             let answer = Answer::Transient(
                 "the send was interrupted (server restart or lost database connection)".into(),
@@ -429,7 +429,7 @@ impl Dispatcher {
 
     /// Sends what may go out now, one task per endpoint.
     pub async fn dispatch_ready(&self) -> Result<(), sqlx::Error> {
-        let ready = ops::ready_endpoints(&self.db.pool, db::now_ms(), 256).await?;
+        let ready = ops::ready_endpoints(&self.db.pool, store::now_ms(), 256).await?;
         for endpoint_id in ready {
             if !self
                 .busy
@@ -462,7 +462,7 @@ impl Dispatcher {
         loop {
             let claimed = {
                 let mut conn = self.db.pool.acquire().await?;
-                ops::claim_next(&mut conn, self.db.backend, endpoint_id, db::now_ms()).await?
+                ops::claim_next(&mut conn, self.db.backend, endpoint_id, store::now_ms()).await?
             };
             let Some(command) = claimed else {
                 return Ok(());
@@ -477,7 +477,7 @@ impl Dispatcher {
             );
             let answer = self.client.send(&command).await;
             let stop = !matches!(answer, Answer::Success { .. } | Answer::DeviceError { .. });
-            self.record(command.id, &answer, command.attempts, db::now_ms())
+            self.record(command.id, &answer, command.attempts, store::now_ms())
                 .await?;
             if let (
                 Answer::Success {
@@ -536,7 +536,7 @@ impl Dispatcher {
 
     /// Tells the pages (and a waiting firmware update) that a command moved.
     async fn after_settle(&self, id: i64, endpoint_id: i64) {
-        match ops::view(&self.db.pool, id, db::now_ms()).await {
+        match ops::view(&self.db.pool, id, store::now_ms()).await {
             Ok(Some(view)) => {
                 let update_id = super::commands::update_of_command(&self.db.pool, id)
                     .await

@@ -15,6 +15,7 @@ pub mod rollup;
 pub mod router;
 pub mod series;
 pub mod state;
+pub mod store;
 
 /// Helpers for server functions: the shared state and the signed-in user.
 pub mod context {

@@ -1,6 +1,6 @@
 //! Deletes telemetry older than `retention_days`, in small batches so that
 //! ingest never waits long for the write lock.
-use super::db::{now_ms, Db};
+use super::store::{now_ms, Db};
 use std::time::Duration;
 
 const BATCH: i64 = 5_000;

@@ -14,9 +14,10 @@
 //! value. Whatever the feed does not cover is read back: the values stored
 //! before this process started or before the feed was restarted, ids the
 //! writer did not commit itself, and everything after a failed run.
+use super::db;
 use super::db::resource::NewResource;
 use super::db::rollup::{GroupKey, MinuteGroup, MINUTE_MS};
-use super::db::{self, Db};
+use super::store::Db;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -408,7 +409,7 @@ pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
 /// Runs [`run_once`] every [`INTERVAL`] for as long as the server runs,
 /// on a thread of its own: on SQLite its transactions run on the ingest
 /// writer's connection, which does its work on the calling thread
-/// (`db::sqlite_inline`), a few milliseconds per transaction and longer if
+/// (`store::sqlite::InlineSqlite`), a few milliseconds per transaction and longer if
 /// it must wait for SQLite's lock. On one of the runtime's threads that
 /// would hold up the HTTP tasks queued behind it.
 pub fn spawn(db: Db) {

@@ -2,8 +2,9 @@
 //! min/max/avg buckets when a numeric range holds more, the newest values
 //! when a non-numeric one does. One function serves `/api/v1/.../series`
 //! and the dashboard's charts, so both show the same data.
+use super::db;
 use super::db::resource::SeriesKey;
-use super::db::{self, Pool};
+use super::store::Pool;
 use crate::model::{DataType, SeriesData};
 
 /// Fills `data`'s `total`, `downsampled`, `bucket_ms`, `truncated`, `points`

@@ -1,11 +1,11 @@
 //! The state every handler shares.
 use super::auth::TokenCache;
 use super::config::Settings;
-use super::db::Db;
 use super::domain::DomainEvents;
 use super::ingest::{IngestWriter, TypeCache};
 use super::live::LiveHub;
 use super::rest::metrics::Rejections;
+use super::store::Db;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;

@@ -5,11 +5,11 @@ use leptos::prelude::*;
 /// One page of the endpoint table, filtered and sorted in the database.
 #[server(prefix = "/sfn", endpoint = "endpoints/list")]
 pub async fn list_endpoints(query: EndpointListQuery) -> Result<EndpointListPage, AppError> {
-    use crate::server::{context, db};
+    use crate::server::{context, db, store};
     context::respond(async move {
         let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let mut conn = state.db.pool.acquire().await?;
-        Ok(db::endpoint::list_page(&mut conn, &query, db::now_ms()).await?)
+        Ok(db::endpoint::list_page(&mut conn, &query, store::now_ms()).await?)
     })
     .await
 }
@@ -27,7 +27,7 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
     use crate::model::{Band, Chart, Point, Series, SeriesData};
     use crate::server::db::event::EventFilter;
     use crate::server::db::resource::SeriesKey;
-    use crate::server::{context, db, series};
+    use crate::server::{context, db, series, store};
     context::respond(async move {
         let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let pool = &state.db.pool;
@@ -35,7 +35,7 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
             .await?
             .ok_or_else(|| AppError::NotFound(format!("endpoint {id}")))?;
         detail.latest = db::resource::latest_for_endpoint(pool, id).await?;
-        let (from, to) = range.bounds(db::now_ms());
+        let (from, to) = range.bounds(store::now_ms());
         detail.range = range;
         detail.from = from;
         detail.to = to;

@@ -11,11 +11,11 @@ pub const OVERVIEW_EVENTS: i64 = 8;
 pub async fn get_overview() -> Result<Overview, AppError> {
     use crate::model::per_minute_filled;
     use crate::server::db::event::EventFilter;
-    use crate::server::{context, db};
+    use crate::server::{context, db, store};
     context::respond(async move {
         let (state, _user) = context::require_role(crate::model::Role::Viewer).await?;
         let pool = &state.db.pool;
-        let now = db::now_ms();
+        let now = store::now_ms();
         let from = now - 3_600_000;
         let presence = db::endpoint::presence_counts(pool, "", now).await?;
         let counts = db::rollup::points_per_minute(pool, from, now).await?;

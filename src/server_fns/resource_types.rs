@@ -54,13 +54,13 @@ pub async fn list_resource_types(q: Option<String>) -> Result<ResourceTypeList, 
 #[server(prefix = "/sfn", endpoint = "resource_types/update")]
 pub async fn update_resource_type(id: i64, name: String, unit: String) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::server::{context, db};
+    use crate::server::{context, db, store};
     context::respond(async move {
         let (state, user) = context::require_role(Role::Admin).await?;
         let name = checked::name(&name)?;
         let unit = checked::unit(&unit)?;
         let pool = &state.db.pool;
-        let mut tx = db::begin_write(pool).await?;
+        let mut tx = store::begin_write(pool).await?;
         checked::name_is_free(&mut tx, name, Some(id)).await?;
         if !db::resource_type::update_name_unit(&mut *tx, id, name, unit).await? {
             return Err(AppError::NotFound(format!("resource type {id}")));
@@ -95,7 +95,7 @@ pub async fn create_resource_type(
             .ok_or_else(|| AppError::invalid_field("data_type", "unknown data type"))?;
         let unit = checked::unit(&unit)?;
         let pool = &state.db.pool;
-        let mut tx = crate::server::db::begin_write(pool).await?;
+        let mut tx = crate::server::store::begin_write(pool).await?;
         checked::name_is_free(&mut tx, name, None).await?;
         let added = resource_type::insert_if_missing(
             &mut *tx,

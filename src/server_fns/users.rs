@@ -52,7 +52,7 @@ pub async fn reset_user_password(id: i64, password: String) -> Result<(), AppErr
 #[server(prefix = "/sfn", endpoint = "users/set_role")]
 pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::server::{context, db};
+    use crate::server::{context, db, store};
     context::respond(async move {
         let (state, me) = context::require_role(Role::Admin).await?;
         let role = parse_role(&role)?;
@@ -62,7 +62,7 @@ pub async fn set_user_role(id: i64, role: String) -> Result<(), AppError> {
                 "you cannot demote yourself",
             ));
         }
-        if !db::users::set_role(&state.db.pool, id, role, db::now_ms()).await? {
+        if !db::users::set_role(&state.db.pool, id, role, store::now_ms()).await? {
             return Err(AppError::NotFound(format!("user {id}")));
         }
         tracing::info!(id, role = role.as_str(), by = me.username, "role changed");

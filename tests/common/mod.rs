@@ -9,8 +9,9 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use flownexus::server::config::{IngestAuth, Settings};
-use flownexus::server::db::{api_token::Scope, Db};
+use flownexus::server::db::api_token::Scope;
 use flownexus::server::state::AppState;
+use flownexus::server::store::Db;
 use flownexus::server::{auth, router};
 use http_body_util::BodyExt;
 use serde_json::Value as Json;
@@ -40,7 +41,7 @@ impl PgSchema {
             "fxt_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed),
-            flownexus::server::db::now_ms() % 1_000_000
+            flownexus::server::store::now_ms() % 1_000_000
         );
         let admin = Db::connect(&pg_base_url()).await.expect(
             "PostgreSQL must be reachable for the PostgreSQL tests (scripts/test.sh starts it)",

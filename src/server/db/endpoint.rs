@@ -1,8 +1,9 @@
 //! SQL for `endpoint`.
-use super::get_bool;
-use super::json_rows::{self, Cell};
-use super::script::Script;
 use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
+use crate::server::store;
+use crate::server::store::get_bool;
+use crate::server::store::json_rows::{self, Cell};
+use crate::server::store::script::Script;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -76,7 +77,7 @@ pub fn apply_registration(
     change: RegistrationChange,
     now: i64,
 ) {
-    let p = super::placeholder_list(script.backend(), 3);
+    let p = store::placeholder_list(script.backend(), 3);
     let p: Vec<&str> = p.split(", ").collect();
     match change {
         RegistrationChange::Registered => script
@@ -127,7 +128,7 @@ fn summary_from_row(row: &AnyRow) -> Result<EndpointSummary, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         registered: facts.registered,
-        presence: facts.presence(super::now_ms()),
+        presence: facts.presence(store::now_ms()),
         last_seen_at: facts.last_seen_at,
         resource_count: row.try_get("resource_count")?,
     })
@@ -187,7 +188,7 @@ pub use reads::*;
 
 mod reads {
     use crate::model::{EndpointInfo, PresenceFacts};
-    use crate::server::db::{get_bool, now_ms};
+    use crate::server::store::{get_bool, now_ms};
     use sqlx::{Any, Executor, Row};
 
     /// The id of the endpoint with this name.

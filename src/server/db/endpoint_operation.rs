@@ -7,10 +7,11 @@
 //! at a time: only the oldest queued command of an endpoint can be claimed,
 //! and only while none of its commands is `sending`.
 use super::resource::Columns;
-use super::Backend;
 use crate::model::{
     CommandKind, CommandQuery, CommandStatus, CommandView, DataType, PresenceFacts,
 };
+use crate::server::store;
+use crate::server::store::Backend;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
@@ -55,7 +56,7 @@ pub async fn enqueue_by<'e, E: Executor<'e, Database = Any>>(
     .bind(op.path)
     .bind(op.operation_type.as_str())
     .bind(op.value.int_value)
-    .bind(super::NullableF64(op.value.float_value))
+    .bind(store::NullableF64(op.value.float_value))
     .bind(op.value.text_value.as_deref())
     .bind(op.value.bytes_value.as_deref())
     .bind(op.created_by)
@@ -146,12 +147,12 @@ fn view_from_row(row: &AnyRow, now: i64) -> Result<CommandView, sqlx::Error> {
         _ => columns.text_value.clone(),
     };
     let facts = PresenceFacts {
-        registered: super::get_bool(row, "registered")?,
+        registered: store::get_bool(row, "registered")?,
         last_registration_at: row.try_get("last_registration_at")?,
         last_update_at: row.try_get("last_update_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
         lifetime_s: row.try_get("lifetime_s")?,
-        queue_mode: super::get_bool(row, "queue_mode")?,
+        queue_mode: store::get_bool(row, "queue_mode")?,
     };
     Ok(CommandView {
         id: row.try_get("id")?,

@@ -1,6 +1,7 @@
 //! SQL for `event` and `event_resource`.
-use super::json_rows::{self, Cell};
-use super::script::Script;
+use crate::server::store;
+use crate::server::store::json_rows::{self, Cell};
+use crate::server::store::script::Script;
 use sqlx::{Any, Executor};
 
 /// One event to store, with its id already allocated (`db::allocate_ids`).
@@ -16,7 +17,7 @@ pub struct NewEvent {
 pub fn insert_many<'q>(script: &mut Script<'q>, events: &'q [NewEvent]) {
     let head = format!(
         "INSERT INTO event (id, endpoint_id, event_type, created_at){}",
-        super::overriding(script.backend())
+        store::overriding(script.backend())
     );
     let cells = [Cell::Int, Cell::Int, Cell::Text, Cell::Int];
     json_rows::push_rows(script, &head, "", &cells, events, |row, e| {
@@ -269,7 +270,7 @@ mod reads {
 
     /// One page of events (newest first) with their values: two queries.
     pub async fn page(
-        pool: &crate::server::db::Pool,
+        pool: &crate::server::store::Pool,
         filter: &EventFilter,
         limit: i64,
     ) -> Result<EventPage, sqlx::Error> {

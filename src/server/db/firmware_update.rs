@@ -1,7 +1,8 @@
 //! SQL for `firmware_update`, as far as ingest needs it: the active update
 //! of an endpoint and its progress. (The images themselves: `db::firmware`.)
-use super::get_bool;
 use crate::model::FirmwareUpdateState;
+use crate::server::store;
+use crate::server::store::get_bool;
 use sqlx::{Any, Executor, Row};
 
 /// An active update as ingest tracks it.
@@ -22,14 +23,14 @@ pub struct ActiveUpdate {
 /// The active update of each of these endpoints, if any.
 pub async fn active_for_endpoints<C>(
     conn: &mut C,
-    backend: super::Backend,
+    backend: store::Backend,
     endpoint_ids: &[i64],
 ) -> Result<Vec<ActiveUpdate>, sqlx::Error>
 where
     for<'e> &'e mut C: Executor<'e, Database = Any>,
 {
     let mut out = Vec::new();
-    for range in super::chunks(endpoint_ids.len()) {
+    for range in store::chunks(endpoint_ids.len()) {
         let sql = format!(
             "SELECT u.id, u.endpoint_id, u.state, u.result, f.version, u.execute_operation_id, \
              CASE WHEN s.status = 'confirmed' THEN 1 ELSE 0 END AS uri_written, \
@@ -39,9 +40,9 @@ where
              LEFT JOIN endpoint_operation x ON x.id = u.execute_operation_id \
              WHERE u.state IN ('pending', 'downloading', 'downloaded', 'updating') \
              AND u.endpoint_id IN ({})",
-            super::placeholder_list(backend, range.len())
+            store::placeholder_list(backend, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        let mut query = sqlx::query(&sql).persistent(store::keep_prepared(range.len()));
         for id in &endpoint_ids[range] {
             query = query.bind(*id);
         }

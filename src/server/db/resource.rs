@@ -1,7 +1,8 @@
 //! SQL for `resource` (stored values) and `resource_latest`.
-use super::json_rows::{self, Cell};
-use super::script::Script;
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
+use crate::server::store;
+use crate::server::store::json_rows::{self, Cell};
+use crate::server::store::script::Script;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -147,7 +148,7 @@ pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
     let head = format!(
         "INSERT INTO resource (id, endpoint_id, resource_type_id, object_instance_id, \
          resource_instance_id, int_value, float_value, text_value, bytes_value, received_at){}",
-        super::overriding(script.backend())
+        store::overriding(script.backend())
     );
     let cells = [
         Cell::Int,
@@ -202,7 +203,7 @@ pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource])
 /// and returns how many went. Latest-value rows as old go first: they point
 /// at values about to go and have no foreign key to follow them (migration 3).
 pub async fn delete_older_than(
-    pool: &super::Pool,
+    pool: &store::Pool,
     cutoff: i64,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
@@ -271,7 +272,7 @@ pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
 /// Every stored value of the resource type with this name, oldest first, as
 /// (received_at, value). For the compatibility data API.
 pub async fn values_by_type_name(
-    db: &super::Db,
+    db: &store::Db,
     name: &str,
 ) -> Result<Option<(DataType, Vec<(i64, Value)>)>, sqlx::Error> {
     let Some(row) = sqlx::query("SELECT id, data_type FROM resource_type WHERE name = $1")

@@ -1,6 +1,6 @@
 //! SQL for `resource_type`: the LwM2M object/resource model.
-use super::get_bool;
 use crate::model::DataType;
+use crate::server::store::get_bool;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 

@@ -15,8 +15,9 @@
 //! an id at or below the watermark, even after deletes emptied the top of
 //! the table.)
 use super::resource::SeriesKey;
-use super::Backend;
 use crate::model::{Bucket, DataType};
+use crate::server::store;
+use crate::server::store::Backend;
 use sqlx::{Any, Executor, Row};
 
 /// A rollup table: the width of its buckets.
@@ -321,7 +322,7 @@ where
     for tier in Tier::ALL {
         let t = tier.table();
         let rows: Vec<_> = tier_rows(groups, tier).into_iter().collect();
-        for range in super::chunks(rows.len()) {
+        for range in store::chunks(rows.len()) {
             let sql = format!(
                 "INSERT INTO {t} (endpoint_id, resource_type_id, object_instance_id, \
                  resource_instance_key, bucket_start, min_value, max_value, sum_value, value_count) \
@@ -331,9 +332,9 @@ where
                  max_value = {greatest}({t}.max_value, excluded.max_value), \
                  sum_value = {t}.sum_value + excluded.sum_value, \
                  value_count = {t}.value_count + excluded.value_count",
-                super::values_list(backend, 9, range.len())
+                store::values_list(backend, 9, range.len())
             );
-            let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+            let mut query = sqlx::query(&sql).persistent(store::keep_prepared(range.len()));
             for ((e, ty, i, rik, b), (mn, mx, sum, n)) in &rows[range] {
                 query = query
                     .bind(e)
@@ -372,14 +373,14 @@ pub async fn apply_minutes<C>(
 where
     for<'e> &'e mut C: Executor<'e, Database = Any>,
 {
-    for range in super::chunks(minutes.len()) {
+    for range in store::chunks(minutes.len()) {
         let sql = format!(
             "INSERT INTO ingest_minute (bucket_start, value_count) VALUES {} \
              ON CONFLICT (bucket_start) DO UPDATE SET \
              value_count = ingest_minute.value_count + excluded.value_count",
-            super::values_list(backend, 2, range.len())
+            store::values_list(backend, 2, range.len())
         );
-        let mut query = sqlx::query(&sql).persistent(super::keep_prepared(range.len()));
+        let mut query = sqlx::query(&sql).persistent(store::keep_prepared(range.len()));
         for (minute, n) in &minutes[range] {
             query = query.bind(minute).bind(n);
         }
@@ -391,7 +392,7 @@ where
 /// Deletes the rollup and ingest_minute buckets that ended before `cutoff`
 /// (a bucket holding values on both sides of it stays until the next run);
 /// returns how many rows went.
-pub async fn delete_older_than(pool: &super::Pool, cutoff: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_older_than(pool: &store::Pool, cutoff: i64) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     let tables = Tier::ALL
         .iter()

@@ -2,6 +2,7 @@
 //! start: it adds rows that are new in this release and leaves existing rows
 //! (which an operator may have renamed) alone.
 use crate::model::DataType;
+use crate::server::store;
 
 pub struct SeedType {
     pub object_id: i64,
@@ -107,8 +108,8 @@ pub const SEED_TYPES: &[SeedType] = &[
 ];
 
 /// Inserts the seed rows that are missing. Idempotent.
-pub async fn seed_resource_types(pool: &super::Pool) -> Result<u64, sqlx::Error> {
-    let mut tx = super::begin_write(pool).await?;
+pub async fn seed_resource_types(pool: &store::Pool) -> Result<u64, sqlx::Error> {
+    let mut tx = store::begin_write(pool).await?;
     let mut added = 0;
     for t in SEED_TYPES {
         added += super::resource_type::insert_if_missing(

@@ -1,6 +1,6 @@
 //! SQL for `users`.
-use super::get_bool;
 use crate::model::Role;
+use crate::server::store::get_bool;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 

@@ -6,6 +6,8 @@ pub mod parse;
 pub mod writer;
 
 use super::db::{self, endpoint::RegistrationChange};
+
+use super::store;
 use crate::model::{DataType, ResourcePath};
 pub use parse::{parse_composite, parse_single, Reading, Uplink};
 use serde::Serialize;
@@ -32,7 +34,7 @@ pub type TypeKey = (i64, i64);
 pub type KnownType = (i64, DataType);
 
 impl TypeCache {
-    pub async fn load(&self, pool: &db::Pool) -> Result<(), sqlx::Error> {
+    pub async fn load(&self, pool: &store::Pool) -> Result<(), sqlx::Error> {
         let all = db::resource_type::list(pool).await?;
         let mut map = self.0.write().expect("type cache lock");
         for t in all {

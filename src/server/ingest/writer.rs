@@ -6,7 +6,7 @@
 //! Batching is natural, not timed: while one batch commits, new requests
 //! queue up and form the next one, so a lone request waits for no one and a
 //! busy server writes thousands of rows per commit with multi-row inserts
-//! (`db::json_rows`: on SQLite each table's rows as one JSON parameter of a
+//! (`store::json_rows`: on SQLite each table's rows as one JSON parameter of a
 //! statement that stays prepared).
 //!
 //! A timed hold (a small batch waiting a fraction of a millisecond for
@@ -26,15 +26,16 @@ use super::{
 };
 use crate::error::AppError;
 use crate::model::{DataType, EventNotice, FleetNotice, LiveValue, Value};
+use crate::server::db;
 use crate::server::db::endpoint::{RegistrationChange, SeenEndpoint};
 use crate::server::db::endpoint_operation::{NewOperation, OperationType};
 use crate::server::db::event::NewEvent;
 use crate::server::db::firmware_update::ActiveUpdate;
 use crate::server::db::resource::{Columns, NewResource};
-use crate::server::db::script::Script;
-use crate::server::db::{self, Conn, Db, IdSource, IdTable};
 use crate::server::domain::{DomainEvent, DomainEvents};
 use crate::server::live::LiveHub;
+use crate::server::store::script::Script;
+use crate::server::store::{self, Conn, Db, IdSource, IdTable};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -90,7 +91,7 @@ impl IngestWriter {
     /// (measured: a batch took 2.1 ms on average, of which the database
     /// work was a fraction). On its own thread, with its own single-threaded
     /// runtime, it is woken directly when a statement finishes (PostgreSQL)
-    /// or does the SQLite work itself (`db::sqlite_inline`).
+    /// or does the SQLite work itself (`store::sqlite::InlineSqlite`).
     pub fn start(db: Db, types: TypeCache, hub: LiveHub, domain: DomainEvents) -> IngestWriter {
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
@@ -123,7 +124,7 @@ impl IngestWriter {
         let job = Job {
             uplink,
             kind,
-            received_at: db::now_ms(),
+            received_at: store::now_ms(),
             reply,
         };
         if self.jobs.send(job).await.is_err() {
@@ -290,7 +291,7 @@ impl WriterTask {
     /// Writes a batch in one transaction. The transaction is opened and
     /// closed with plain statements, so that the opening statements and
     /// the closing ones each go as one script (`Script`). On SQLite they
-    /// run on this thread (`db::Writer::Sqlite`); on PostgreSQL each
+    /// run on this thread (`store::Writer::Sqlite`); on PostgreSQL each
     /// statement is a round trip on the writer's own connection.
     async fn commit(
         &self,
@@ -300,18 +301,18 @@ impl WriterTask {
         let mut inline;
         let mut pooled;
         let mut conn = match &self.db.writer {
-            db::Writer::Sqlite(gate) => {
+            store::Writer::Sqlite(gate) => {
                 inline = gate.lock().await;
                 Conn::Inline(&mut inline)
             }
-            db::Writer::Postgres(pool) => {
+            store::Writer::Postgres(pool) => {
                 pooled = pool.acquire().await?;
                 Conn::Any(&mut pooled)
             }
         };
         let result = self.write(&mut conn, checked, discover).await;
         match (&result, &self.db.wal) {
-            (Err(_), _) => db::rollback(&mut conn).await,
+            (Err(_), _) => store::rollback(&mut conn).await,
             (Ok(_), Some(wal)) => wal.committed(),
             (Ok(_), None) => {}
         }
@@ -331,7 +332,7 @@ impl WriterTask {
         // Open: begin, (SQLite) the highest ids in use, and the endpoints'
         // upsert, which returns their ids.
         let mut open = Script::new(backend);
-        db::push_begin_write(&mut open);
+        store::push_begin_write(&mut open);
         IdSource::push_query(&mut open);
         db::endpoint::upsert_seen_many(&mut open, &seen);
         let mut opened = open.fetch_all(conn).await?.into_iter();
@@ -505,7 +506,7 @@ impl WriterTask {
             db::endpoint::apply_registration(&mut close, eid, change, at);
         }
 
-        let now = db::now_ms();
+        let now = store::now_ms();
         for eid in changed_updates {
             let Some(update) = updates.get_mut(&eid) else {
                 continue;
@@ -579,7 +580,7 @@ impl WriterTask {
         };
         db::event::insert_many(&mut close, &events);
         db::event::link_many(&mut close, &links);
-        db::push_commit(&mut close);
+        store::push_commit(&mut close);
         close.execute(conn).await?;
         steps.mark("close");
         self.db

@@ -10,6 +10,7 @@ use crate::server::auth::Caller;
 use crate::server::db::{self, firmware::Deleted};
 use crate::server::firmware_store::{self as store, IncomingFile, PersistError, RangeAnswer};
 use crate::server::state::AppState;
+use crate::server::store::{begin_write, now_ms};
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{Multipart, Path, State};
@@ -210,7 +211,7 @@ async fn receive(
         Err(PersistError::Other(e)) => return Err(e),
     };
     let size = i64::try_from(stored.size).map_err(|_| too_large(limit))?;
-    let now = db::now_ms();
+    let now = now_ms();
     let inserted = db::firmware::insert(
         &state.db.pool,
         &version,
@@ -341,7 +342,7 @@ pub async fn delete(
 /// Deletes an unused image and then its file (shared by the REST route and
 /// the page's server function).
 pub async fn delete_firmware(state: &AppState, id: i64) -> Result<(), AppError> {
-    let mut tx = db::begin_write(&state.db.pool).await?;
+    let mut tx = begin_write(&state.db.pool).await?;
     let outcome = db::firmware::delete_unused(&mut tx, id).await?;
     match outcome {
         Deleted::Removed { stored_file } => {

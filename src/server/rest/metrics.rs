@@ -116,7 +116,7 @@ pub async fn metrics(
         );
     }
     // SQLite only: how often the checkpoint task held the writers at the
-    // gate so that the log could start over (see `db::wal`).
+    // gate so that the log could start over (see `store::sqlite::wal`).
     if let Some(wal) = &state.db.wal {
         let name = "flownexus_sqlite_wal_restarts_total";
         let _ = writeln!(

@@ -10,6 +10,7 @@ use crate::model::{EndpointInfo, EndpointSummary, EventPage, ResourcePath, Serie
 use crate::server::db::{self, event::EventFilter, resource::SeriesKey};
 use crate::server::live;
 use crate::server::state::AppState;
+use crate::server::store;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -230,7 +231,7 @@ pub async fn series(
         resource_id,
         resource_instance_id: resource_instance,
     };
-    let to = to.unwrap_or_else(db::now_ms);
+    let to = to.unwrap_or_else(store::now_ms);
     let from = match from {
         Some(f) => f,
         // The whole series by default; an empty series reads an empty range.

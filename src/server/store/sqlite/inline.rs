@@ -16,7 +16,7 @@
 //! work is done inside the call), so the caller's thread is busy for the
 //! length of each statement; the ingest writer owns a thread for that. The
 //! connection is shared with the rollup worker and the checkpointer
-//! through the write gate (`db::Writer::Sqlite`), a mutex around it.
+//! through the write gate (`store::Writer::Sqlite`), a mutex around it.
 //!
 //! Parameters bind as sqlx's SQLite driver binds them (`?` in order across
 //! the statements of one query, `?NNN` and `$NNN` by number), rows come
@@ -738,9 +738,9 @@ mod tests {
         assert_eq!(row.get::<i64, _>("n"), 1);
         assert_eq!(row.get::<i32, _>("n"), 1);
         // An integer is not a bool to the `Any` driver, as with sqlx's own
-        // connection; `db::get_bool` reads 0/1.
+        // connection; `store::get_bool` reads 0/1.
         assert!(row.try_get::<bool, _>("n").is_err());
-        assert!(super::super::get_bool(&row, "n").unwrap());
+        assert!(crate::server::store::get_bool(&row, "n").unwrap());
         assert_eq!(row.get::<f64, _>("f"), 0.5);
         assert_eq!(row.get::<String, _>("s"), "x");
         assert_eq!(row.get::<Vec<u8>, _>("b"), vec![0, 255]);

@@ -14,7 +14,7 @@
 //! that needs a moment when everything is copied and nobody writes. When the
 //! log has grown past [`RESTART_FRAMES`], the task first catches up with
 //! back-to-back checkpoints until little is left, then takes the write gate
-//! (`db::Writer::Sqlite`: the ingest writer waits between two batches) for one
+//! (`store::Writer::Sqlite`: the ingest writer waits between two batches) for one
 //! last short copy, after which the next commit starts the log over. The
 //! writer's wait is that last copy and its two syncs.
 //!
@@ -24,7 +24,7 @@
 //! page copied since the previous restart, 12-53 ms with the writer held
 //! (2026-11-30). The task syncs the file itself before it takes the gate,
 //! which leaves the gated sync only the last few pages.
-use super::Pool;
+use crate::server::store::Pool;
 use sqlx::{Any, Executor, Row};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -239,10 +239,11 @@ mod tests {
     use sqlx::any::AnyPoolOptions;
 
     async fn connection(url: &str) -> Pool {
-        super::super::INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
+        crate::server::store::connect::INSTALL_DRIVERS
+            .call_once(sqlx::any::install_default_drivers);
         AnyPoolOptions::new()
             .max_connections(1)
-            .after_connect(super::super::apply_sqlite_pragmas)
+            .after_connect(crate::server::store::connect::apply_sqlite_pragmas)
             .connect(url)
             .await
             .unwrap()

@@ -18,11 +18,10 @@
 //! every double (measured with SQLite 3.46: 109 of 1,000,000 random doubles
 //! came back one unit in the last place off), so on SQLite a float travels
 //! as its IEEE-754 bits, an integer, which `flownexus_f64(bits)` turns back
-//! exactly; `register_sqlite_functions` adds that function to every SQLite
+//! exactly; `sqlite::register_functions` adds that function to every SQLite
 //! connection. On PostgreSQL floats are bound as binary parameters.
 use super::script::Script;
 use super::Backend;
-use std::ffi::{c_char, c_int};
 
 /// How a column is unpacked from its JSON cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,71 +281,6 @@ impl JsonRows {
     }
 }
 
-/// Makes `flownexus_f64` available on every SQLite connection opened after
-/// this call (SQLite's auto-extension list). Idempotent; `Db::connect`
-/// calls it before opening any connection.
-pub fn register_sqlite_functions() {
-    static REGISTER: std::sync::Once = std::sync::Once::new();
-    REGISTER.call_once(|| {
-        // SAFETY: `add_functions` has the entry-point signature SQLite
-        // expects and lives for the whole process.
-        let rc = unsafe { libsqlite3_sys::sqlite3_auto_extension(Some(add_functions)) };
-        if rc != libsqlite3_sys::SQLITE_OK {
-            tracing::error!(rc, "cannot register flownexus_f64 with SQLite");
-        }
-    });
-}
-
-/// SQLite calls this for every new connection.
-unsafe extern "C" fn add_functions(
-    db: *mut libsqlite3_sys::sqlite3,
-    _error: *mut *mut c_char,
-    _api: *const libsqlite3_sys::sqlite3_api_routines,
-) -> c_int {
-    // SAFETY: `db` is the connection SQLite is opening; the name is a
-    // NUL-terminated static string and the function pointer is valid for
-    // the life of the process.
-    unsafe {
-        libsqlite3_sys::sqlite3_create_function_v2(
-            db,
-            c"flownexus_f64".as_ptr(),
-            1,
-            libsqlite3_sys::SQLITE_UTF8
-                | libsqlite3_sys::SQLITE_DETERMINISTIC
-                | libsqlite3_sys::SQLITE_INNOCUOUS,
-            std::ptr::null_mut(),
-            Some(f64_from_bits),
-            None,
-            None,
-            None,
-        )
-    }
-}
-
-/// `flownexus_f64(bits)`: the double whose IEEE-754 bits are the integer
-/// `bits`; NULL stays NULL.
-unsafe extern "C" fn f64_from_bits(
-    ctx: *mut libsqlite3_sys::sqlite3_context,
-    argc: c_int,
-    argv: *mut *mut libsqlite3_sys::sqlite3_value,
-) {
-    // SAFETY: SQLite passes `argc` valid values (1, as registered) and a
-    // live context.
-    unsafe {
-        if argc != 1 {
-            libsqlite3_sys::sqlite3_result_null(ctx);
-            return;
-        }
-        let arg = *argv;
-        if libsqlite3_sys::sqlite3_value_type(arg) == libsqlite3_sys::SQLITE_INTEGER {
-            let bits = libsqlite3_sys::sqlite3_value_int64(arg) as u64;
-            libsqlite3_sys::sqlite3_result_double(ctx, f64::from_bits(bits));
-        } else {
-            libsqlite3_sys::sqlite3_result_null(ctx);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +324,7 @@ mod tests {
     /// as written.
     #[tokio::test]
     async fn sqlite_reads_back_every_cell_exactly() {
-        register_sqlite_functions();
+        crate::server::store::sqlite::register_functions();
         sqlx::any::install_default_drivers();
         let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
