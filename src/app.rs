@@ -12,6 +12,8 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::security_headers::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -43,6 +43,13 @@ pub enum AppError {
     Conflict(String),
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body's Content-Type is not the one the route reads (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Too many failed sign-ins: the next attempt is accepted after
+    /// `retry_after_secs` (429 with Retry-After).
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// Anything on our side. The detail was logged; the client only learns
     /// that something went wrong.
     #[error("internal error")]
@@ -77,6 +84,8 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
+            AppError::UnsupportedMediaType(_) => 415,
+            AppError::TooManyRequests { .. } => 429,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,
         }
@@ -95,9 +104,44 @@ impl AppError {
 impl leptos::server_fn::error::FromServerFnError for AppError {
     type Encoder = leptos::server_fn::codec::JsonEncoding;
 
+    /// On the server, the errors of decoding a call's arguments are the
+    /// caller's mistake: a 400 naming the argument when serde names it (the
+    /// router's `sfn_status` layer gives the answer that status). Everything
+    /// else is the transport's.
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        use leptos::server_fn::error::ServerFnErrorErr;
+        match value {
+            ServerFnErrorErr::Args(reason) | ServerFnErrorErr::MissingArg(reason) => {
+                AppError::bad_arguments(reason)
+            }
+            // On the browser's side this is an answer it cannot read.
+            ServerFnErrorErr::Deserialization(reason) if cfg!(feature = "ssr") => {
+                AppError::bad_arguments(reason)
+            }
+            other => AppError::Transport(other.to_string()),
+        }
     }
+}
+
+impl AppError {
+    /// A server function's arguments that cannot be decoded: 400, with the
+    /// argument named when the decoder says which one is missing.
+    fn bad_arguments(reason: String) -> Self {
+        let field = missing_field_name(&reason)
+            .unwrap_or("arguments")
+            .to_string();
+        AppError::bad_request(
+            "invalid server function arguments",
+            vec![FieldError::new(field, reason)],
+        )
+    }
+}
+
+/// The field serde names in "missing field `name`" (quoted with backticks),
+/// if the message is of that kind.
+pub fn missing_field_name(reason: &str) -> Option<&str> {
+    let rest = &reason[reason.find("missing field `")? + "missing field `".len()..];
+    rest.split('`').next().filter(|f| !f.is_empty())
 }
 
 #[cfg(feature = "ssr")]
@@ -131,6 +175,12 @@ mod server_impls {
                 "details": self.details(),
             });
             let mut response = (status, axum::Json(body)).into_response();
+            if let AppError::TooManyRequests { retry_after_secs } = &self {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after_secs),
+                );
+            }
             // The router's rejection layer logs and counts client errors
             // with the request's path; it reads the reason from here.
             response

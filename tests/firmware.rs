@@ -26,6 +26,7 @@ both_databases!(
     unused_firmware_is_deleted_with_its_file,
     firmware_in_use_is_not_deleted,
     the_firmware_page_lists_images_and_offers_upload_to_admins,
+    versions_whose_file_names_collide_get_files_of_their_own,
 );
 
 const BOUNDARY: &str = "fxtestboundary7MA4YWxkTrZu0gW";
@@ -642,4 +643,33 @@ async fn the_firmware_page_lists_images_and_offers_upload_to_admins(backend: Bac
     assert!(html.contains(fw["download_url"].as_str().unwrap()));
     assert!(!html.contains("multipart/form-data"));
     assert!(!html.contains(">Delete<"));
+}
+
+async fn versions_whose_file_names_collide_get_files_of_their_own(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let token = api_token(&app).await;
+    let bytes = image(3000, 9);
+    let (status, first) = upload(&app, &token, "qa/sub", &bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // Made safe, both versions are `qa_sub`; the content is the same.
+    let (status, second) = upload(&app, &token, "qa:sub", &bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_ne!(first["download_url"], second["download_url"]);
+    for view in [&first, &second] {
+        let url = view["download_url"].as_str().unwrap();
+        let path = &url[url.find("/binaries/").unwrap()..];
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let (status, _, body) = app.request(req).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body, bytes);
+    }
+    // The same version again is the conflict, and leaves no file behind.
+    let on_disk = files_on_disk(&app);
+    let (status, error) = upload(&app, &token, "qa/sub", &bytes).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        error["error"].as_str().unwrap().contains("exists already"),
+        "{error}"
+    );
+    assert_eq!(files_on_disk(&app), on_disk);
 }

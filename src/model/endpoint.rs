@@ -580,3 +580,72 @@ mod tests {
         assert_eq!(page(51).page_count(50), 2);
     }
 }
+
+/// The longest endpoint name, in bytes.
+pub const MAX_ENDPOINT_NAME: usize = 255;
+
+/// Why `name` cannot be an endpoint's name, or None when it can. Names are
+/// kept as the device sends them; what is refused is what could only hide
+/// or disguise a name where it is shown: nothing but whitespace, control
+/// characters, and the bidirectional formatting characters (U+061C,
+/// U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069) that make a name
+/// read differently from what it is.
+pub fn endpoint_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if name.trim().is_empty() {
+        return Some("must not be only whitespace".into());
+    }
+    if name.len() > MAX_ENDPOINT_NAME {
+        return Some(format!("longer than {MAX_ENDPOINT_NAME} bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Some("contains control characters".into());
+    }
+    if let Some(c) = name.chars().find(|c| is_bidi_format(*c)) {
+        return Some(format!(
+            "contains the bidirectional formatting character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    None
+}
+
+fn is_bidi_format(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod endpoint_name_tests {
+    use super::endpoint_name_problem;
+
+    #[test]
+    fn ordinary_names_pass_and_disguised_ones_do_not() {
+        for ok in [
+            "qemu_x86",
+            "urn:imei:490154203237518",
+            "Gerät 7",
+            "a b",
+            " lead",
+            "名前",
+        ] {
+            assert_eq!(endpoint_name_problem(ok), None, "{ok:?}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("   ", "whitespace"),
+            ("\u{3000}\t", "whitespace"),
+            ("a\u{0}b", "control"),
+            ("a\nb", "control"),
+            ("abc\u{202E}fdp.exe", "U+202E"),
+            ("\u{2066}x", "U+2066"),
+            ("x\u{200F}", "U+200F"),
+        ] {
+            let problem = endpoint_name_problem(bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad:?}: {problem}");
+        }
+        assert!(endpoint_name_problem(&"a".repeat(256)).is_some());
+        assert_eq!(endpoint_name_problem(&"a".repeat(255)), None);
+    }
+}

@@ -246,12 +246,29 @@ pub async fn ensure_admin(
 }
 
 /// Checks username and password; on success creates a session and returns
-/// (user, session token).
+/// (user, session token). `addr` is the client's address when known.
+///
+/// While the username or the address waits after failed attempts (see
+/// `login_throttle`), every attempt is refused with TooManyRequests before
+/// the password is looked at, the right one included: otherwise the
+/// answers would still let an attacker test a password per request.
 pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
+    addr: Option<std::net::IpAddr>,
 ) -> Result<(CurrentUser, String), AppError> {
+    let throttle = &state.login_throttle;
+    if let Some(wait) = throttle.wait(username, addr, std::time::Instant::now()) {
+        let retry_after_secs = super::login_throttle::retry_after_secs(wait);
+        tracing::warn!(
+            username,
+            ?addr,
+            retry_after_secs,
+            "sign-in refused: too many failures"
+        );
+        return Err(AppError::TooManyRequests { retry_after_secs });
+    }
     let user = db::users::find_by_username(&state.db.pool, username.trim()).await?;
     let ok = verify_password(
         password.to_string(),
@@ -261,10 +278,12 @@ pub async fn login(
     let user = match user {
         Some(u) if ok && u.active => u,
         _ => {
-            tracing::warn!(username, "failed login");
+            tracing::warn!(username, ?addr, "failed login");
+            throttle.failed(username, addr, std::time::Instant::now());
             return Err(AppError::Unauthorized);
         }
     };
+    throttle.succeeded(username);
     let token = random_secret(32);
     let now = now_ms();
     let expires = now + i64::from(state.settings.session_ttl_hours) * 3_600_000;

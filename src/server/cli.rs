@@ -156,10 +156,14 @@ async fn serve(settings: Settings) -> CliResult {
         "flownexus is running at {public}/\n  Sign in as \"admin\" with the password printed at first start{}.",
         if admin_from_env { " (FLOWNEXUS_ADMIN_PASSWORD)" } else { "" }
     ));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    // With the peer's address: login throttling counts failures by it.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

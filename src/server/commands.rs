@@ -148,8 +148,8 @@ pub async fn create(
 ) -> Result<CommandView, AppError> {
     let pool = &state.db.pool;
     let endpoint = new.endpoint.trim();
-    if endpoint.is_empty() {
-        return Err(AppError::invalid_field("endpoint", "must not be empty"));
+    if let Some(problem) = crate::model::endpoint_name_problem(endpoint) {
+        return Err(AppError::invalid_field("endpoint", problem));
     }
     let Some(endpoint_id) = db::endpoint::id_by_name(pool, endpoint).await? else {
         return Err(AppError::invalid_field(
@@ -594,6 +594,13 @@ pub async fn start_updates(
             "endpoints",
             "choose at least one endpoint",
         ));
+    }
+    for (i, name) in new.endpoints.iter().enumerate() {
+        if let Some(problem) =
+            crate::model::endpoint_name_problem(name.trim()).filter(|_| !name.trim().is_empty())
+        {
+            return Err(AppError::invalid_field(format!("endpoints[{i}]"), problem));
+        }
     }
     if names.len() > 1000 {
         return Err(AppError::invalid_field(

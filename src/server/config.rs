@@ -45,6 +45,10 @@ pub struct Settings {
     /// Nice value of the threads that serve HTTP (0 to 19; 0 leaves them
     /// as they are). See `lower_this_thread`.
     pub http_thread_nice: i32,
+    /// Origins, besides the server's own, whose pages may send requests
+    /// that a session cookie authenticates (see `origin_check`). Each is
+    /// `scheme://host[:port]`, normalized.
+    pub allowed_origins: Vec<String>,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -68,6 +72,7 @@ struct FileSettings {
     command_max_attempts: Option<u32>,
     firmware_update_timeout_minutes: Option<u64>,
     http_thread_nice: Option<u32>,
+    allowed_origins: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +168,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "nice value of the HTTP threads (0-19)",
     ),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
+    (
+        "FLOWNEXUS_ALLOWED_ORIGINS",
+        "extra origins allowed to send cookie-authenticated requests (comma-separated)",
+    ),
     (
         "FLOWNEXUS_ADMIN_PASSWORD",
         "first admin's password (else random, printed once)",
@@ -335,6 +344,18 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        let allowed_origins = pick("ALLOWED_ORIGINS", f.allowed_origins)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                super::origin_check::parse_allowed_origin(o).ok_or_else(|| ConfigError::Invalid {
+                    key: "allowed_origins",
+                    reason: format!("{o:?} is not an origin such as https://dashboard.example.com"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
             listen_addr,
             database_url,
@@ -353,6 +374,7 @@ impl Settings {
             command_max_attempts: command_max_attempts as u32,
             firmware_update_timeout_minutes,
             http_thread_nice: http_thread_nice as i32,
+            allowed_origins,
         })
     }
 
@@ -404,6 +426,31 @@ mod tests {
         assert_eq!(s.public_base_url, "http://127.0.0.1:3000");
         assert_eq!(s.firmware_dir, PathBuf::from("data/firmware"));
         assert_eq!(s.firmware_max_bytes, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn allowed_origins_are_a_comma_separated_list_of_origins() {
+        assert!(load("", &[]).unwrap().allowed_origins.is_empty());
+        let s = load(
+            "[flownexus]\nallowed_origins = \"https://Dash.example.com/, http://10.0.0.5:8080\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            ["https://dash.example.com", "http://10.0.0.5:8080"]
+        );
+        let s = load("", &[("FLOWNEXUS_ALLOWED_ORIGINS", "https://a.example")]).unwrap();
+        assert_eq!(s.allowed_origins, ["https://a.example"]);
+        for bad in [
+            "dash.example.com",
+            "https://x.example/path",
+            "null",
+            "ftp://x",
+        ] {
+            let err = load("", &[("FLOWNEXUS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("allowed_origins"), "{err}");
+        }
     }
 
     #[test]

@@ -104,6 +104,18 @@ pub fn stored_file_name(version: &str, sha256_hex: &str) -> String {
     format!("{}-{prefix}.bin", safe_chars(version))
 }
 
+/// Numbered names tried for one image before the upload is refused.
+const MAX_NAME_ATTEMPTS: u32 = 100;
+
+/// `base` for the first attempt, then `<stem>-<n>.bin`.
+fn numbered(base: &str, n: u32) -> String {
+    if n == 1 {
+        return base.to_string();
+    }
+    let stem = base.strip_suffix(".bin").unwrap_or(base);
+    format!("{stem}-{n}.bin")
+}
+
 /// Whether a requested `/binaries/` name could be a stored name at all;
 /// anything else is refused before the database is asked. (Only names in
 /// the `firmware` table are served in any case.)
@@ -188,23 +200,31 @@ impl IncomingFile {
             .map_err(|e| PersistError::Other(io_error("syncing an upload", &self.tmp, e)))?;
         drop(file);
         let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        let stored_file = stored_file_name(version, &sha256);
-        let path = self.dir.join(&stored_file);
-        // hard_link fails if the target exists, where rename would replace it.
-        match tokio::fs::hard_link(&self.tmp, &path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(PersistError::Exists(stored_file))
+        let base = stored_file_name(version, &sha256);
+        // Versions that differ only in characters made safe (`qa/sub`,
+        // `qa:sub`) share a base name with the same content: the next free
+        // numbered name is theirs. The same version again takes one too,
+        // and is then refused by the database's unique version, which
+        // removes it.
+        for n in 1..=MAX_NAME_ATTEMPTS {
+            let stored_file = numbered(&base, n);
+            let path = self.dir.join(&stored_file);
+            // hard_link fails if the target exists, where rename would replace it.
+            match tokio::fs::hard_link(&self.tmp, &path).await {
+                // The temporary name goes in Drop.
+                Ok(()) => {
+                    return Ok(StoredFile {
+                        stored_file,
+                        path,
+                        sha256,
+                        size: self.size,
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(PersistError::Other(io_error("storing an upload", &path, e))),
             }
-            Err(e) => return Err(PersistError::Other(io_error("storing an upload", &path, e))),
         }
-        // The temporary name goes in Drop.
-        Ok(StoredFile {
-            stored_file,
-            path,
-            sha256,
-            size: self.size,
-        })
+        Err(PersistError::Exists(base))
     }
 }
 
@@ -221,8 +241,7 @@ impl Drop for IncomingFile {
 
 #[derive(Debug)]
 pub enum PersistError {
-    /// A file of this stored name exists (the same version and content
-    /// uploaded before).
+    /// Every name this image could be stored under is taken.
     Exists(String),
     Other(AppError),
 }

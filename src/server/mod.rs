@@ -9,10 +9,13 @@ pub mod domain;
 pub mod firmware_store;
 pub mod ingest;
 pub mod live;
+pub mod login_throttle;
+pub mod origin_check;
 pub mod rest;
 pub mod retention;
 pub mod rollup;
 pub mod router;
+pub mod security_headers;
 pub mod series;
 pub mod state;
 pub mod store;
@@ -60,6 +63,12 @@ pub mod context {
                     let status = axum::http::StatusCode::from_u16(e.status_code())
                         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
                     options.set_status(status);
+                    if let AppError::TooManyRequests { retry_after_secs } = e {
+                        options.insert_header(
+                            axum::http::header::RETRY_AFTER,
+                            axum::http::HeaderValue::from(*retry_after_secs),
+                        );
+                    }
                 }
             }
             if e.status_code() < 500 {
@@ -67,6 +76,17 @@ pub mod context {
             }
         }
         result
+    }
+
+    /// The client's address, when the server was started with it (the
+    /// connection's peer; a proxy in front makes it the proxy's).
+    pub fn client_ip() -> Option<std::net::IpAddr> {
+        use_context::<axum::http::request::Parts>().and_then(|parts| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
     }
 
     /// The state and the user of the request's session, or Unauthorized.

@@ -1,13 +1,16 @@
 //! The HTTP router: the documented REST routes (`/leshan_api`, `/api/v1`,
 //! the live websocket, `/api/openapi.json`; see `rest::openapi::routes`)
 //! and the Leptos app with its server functions, behind the session check.
-use super::auth;
 use super::rest::openapi;
 use super::state::AppState;
+use super::{auth, origin_check, security_headers};
 use crate::app::{shell, App};
+use crate::error::AppError;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{middleware, Router};
+use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::time::Duration;
 use tower_http::timeout::{ResponseBodyTimeoutLayer, TimeoutLayer};
@@ -46,16 +49,52 @@ pub fn build(state: AppState) -> Router {
         .merge(api)
         .merge(with_deadline(pages, PAGE_DEADLINE))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            origin_check::check_origin,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             super::rest::metrics::log_rejections,
         ))
+        .layer(middleware::from_fn(security_headers::add_security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The largest server-function error answer read back by `server_fn_status`;
+/// an AppError is a few hundred bytes.
+const MAX_SERVER_FN_ERROR_BYTES: usize = 64 * 1024;
+
+/// Gives a server function's error answer the status of its error when the
+/// call failed before its body ran. server_fn answers every error with 500,
+/// and a call whose arguments cannot be decoded never reaches the body
+/// (where `context::respond` sets the status): without this, `POST
+/// /sfn/tokens/create` with no arguments is a 500 "missing field". Such an
+/// answer becomes the REST API's JSON error with its 4xx status; a 500 that
+/// is one (AppError::Internal, a transport failure) stays as it is.
+async fn server_fn_status(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let server_fn = req.uri().path().starts_with("/sfn/");
+    let response = next.run(req).await;
+    if !server_fn
+        || response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_SERVER_FN_ERROR_BYTES).await else {
+        return AppError::Internal.into_response();
+    };
+    match serde_json::from_slice::<AppError>(&bytes) {
+        Ok(error) if error.status_code() < 500 => error.into_response(),
+        _ => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
 }
 
 /// Puts `deadline` on the routes' answers: on the time to the response

@@ -4,6 +4,8 @@ use super::config::Settings;
 use super::domain::DomainEvents;
 use super::ingest::{IngestWriter, TypeCache};
 use super::live::LiveHub;
+use super::login_throttle::LoginThrottle;
+use super::origin_check::AllowedOrigins;
 use super::rest::metrics::Rejections;
 use super::store::Db;
 use axum::extract::FromRef;
@@ -37,6 +39,11 @@ pub struct SharedState {
     pub rejections: Arc<Rejections>,
     /// Verified API tokens (see `auth::TokenCache`).
     pub tokens: Arc<TokenCache>,
+    /// Failed sign-ins by username and address (see `login_throttle`).
+    pub login_throttle: LoginThrottle,
+    /// The origins a cookie-authenticated request may come from, besides
+    /// the server's own (see `origin_check`).
+    pub allowed_origins: AllowedOrigins,
     pub leptos_options: LeptosOptions,
 }
 
@@ -50,13 +57,15 @@ impl AppState {
         Ok(AppState(Arc::new(SharedState {
             leptos_options: settings.leptos_options(),
             db,
-            settings: Arc::new(settings),
             hub,
             types,
             writer,
             domain,
             rejections: Arc::default(),
             tokens: Arc::default(),
+            login_throttle: LoginThrottle::default(),
+            allowed_origins: AllowedOrigins::from_settings(&settings),
+            settings: Arc::new(settings),
         })))
     }
 }

@@ -5,6 +5,9 @@ use leptos::prelude::*;
 /// The query parameter the login page reads after a failed plain form post.
 pub const LOGIN_ERROR_PARAM: &str = "error";
 
+/// Its value when sign-ins are held back after too many failures.
+pub const LOGIN_THROTTLED: &str = "throttled";
+
 /// Signs in and redirects to the dashboard. Works as a plain HTML form post
 /// too, so login needs no JavaScript.
 #[server(prefix = "/sfn", endpoint = "login")]
@@ -15,7 +18,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         let result = if username.trim().is_empty() {
             Err(AppError::invalid_field("username", "required"))
         } else {
-            auth::login(&state, &username, &password)
+            auth::login(&state, &username, &password, context::client_ip())
                 .await
                 .map_err(|e| match e {
                     AppError::Unauthorized => {
@@ -38,7 +41,11 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
                 if context::is_plain_form_post() {
                     // Without JavaScript the page cannot read the error: send
                     // the browser back to the form with a marker it renders.
-                    leptos_axum::redirect(&format!("/login?{LOGIN_ERROR_PARAM}=invalid"));
+                    let marker = match e {
+                        AppError::TooManyRequests { .. } => LOGIN_THROTTLED,
+                        _ => "invalid",
+                    };
+                    leptos_axum::redirect(&format!("/login?{LOGIN_ERROR_PARAM}={marker}"));
                 }
                 Err(e)
             }

@@ -5,7 +5,7 @@ use crate::error::{AppError, FieldError};
 use crate::model::{DataType, ResourcePath, Value};
 use serde_json::{Map, Value as Json};
 
-pub const MAX_ENDPOINT_NAME: usize = 255;
+pub use crate::model::MAX_ENDPOINT_NAME;
 
 /// One decoded resource value, with the type the sender declared.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,14 +131,10 @@ fn root_object(root: &Json) -> Result<&Map<String, Json>, AppError> {
 fn endpoint_name(obj: &Map<String, Json>, problems: &mut Problems) -> Option<String> {
     match obj.get("ep") {
         None => problems.add("ep", "missing"),
-        Some(Json::String(s)) if s.is_empty() => problems.add("ep", "must not be empty"),
-        Some(Json::String(s)) if s.len() > MAX_ENDPOINT_NAME => {
-            problems.add("ep", format!("longer than {MAX_ENDPOINT_NAME} bytes"))
-        }
-        Some(Json::String(s)) if s.chars().any(char::is_control) => {
-            problems.add("ep", "contains control characters")
-        }
-        Some(Json::String(s)) => return Some(s.clone()),
+        Some(Json::String(s)) => match crate::model::endpoint_name_problem(s) {
+            None => return Some(s.clone()),
+            Some(problem) => problems.add("ep", problem),
+        },
         Some(_) => problems.add("ep", "must be a string"),
     }
     None

@@ -3,7 +3,7 @@
 //! actions an API token or an operator's session.
 use super::openapi::ErrorBody;
 use super::params::{documented, Params};
-use super::{authorize_api, authorize_operator, json_body, read_body};
+use super::{authorize_api, authorize_operator, json_body, read_body, require_json_with_session};
 use crate::error::AppError;
 use crate::model::{
     CommandPage, CommandQuery, CommandStatus, CommandView, NewCommand, NewUpdates, UpdateQuery,
@@ -106,7 +106,9 @@ pub async fn list(
         (status = 201, description = "Queued", body = CommandView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No valid API token or session", body = ErrorBody),
-        (status = 403, description = "A device token or a viewer", body = ErrorBody),
+        (status = 403, description = "A device token, a viewer, or a session request from a page of \
+            another origin", body = ErrorBody),
+        (status = 415, description = "A session request whose Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Unknown endpoint, a path that is not writable or \
             executable, or a value that is not of the resource's type; `details` names the field",
             body = ErrorBody),
@@ -118,6 +120,7 @@ pub async fn create(
     body: Body,
 ) -> Result<(StatusCode, Json<CommandView>), AppError> {
     let caller = authorize_operator(&state, &headers).await?;
+    require_json_with_session(&caller, &headers)?;
     let body = read_body(&state, &headers, body).await?;
     let new: NewCommand = json_body(&body)?;
     let actor = Actor::of_caller(&state, &caller).await?;
@@ -261,7 +264,9 @@ pub async fn updates(
         (status = 201, description = "What happened to each endpoint", body = Vec<UpdateStart>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No valid API token or session", body = ErrorBody),
-        (status = 403, description = "A device token or a viewer", body = ErrorBody),
+        (status = 403, description = "A device token, a viewer, or a session request from a page of \
+            another origin", body = ErrorBody),
+        (status = 415, description = "A session request whose Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "No endpoints or an unknown firmware", body = ErrorBody),
     )
 )]
@@ -271,6 +276,7 @@ pub async fn start(
     body: Body,
 ) -> Result<(StatusCode, Json<Vec<UpdateStart>>), AppError> {
     let caller = authorize_operator(&state, &headers).await?;
+    require_json_with_session(&caller, &headers)?;
     let body = read_body(&state, &headers, body).await?;
     let new: NewUpdates = json_body(&body)?;
     let actor = Actor::of_caller(&state, &caller).await?;

@@ -205,9 +205,11 @@ async fn receive(
     let duplicate = || AppError::Conflict(format!("version {version:?} exists already"));
     let stored = match incoming.persist(&version).await {
         Ok(stored) => stored,
-        // The same version and content again: its file is the existing
-        // image's, which must stay.
-        Err(PersistError::Exists(_)) => return Err(duplicate()),
+        Err(PersistError::Exists(name)) => {
+            return Err(AppError::Conflict(format!(
+                "too many uploads of this image under versions stored as {name:?}"
+            )))
+        }
         Err(PersistError::Other(e)) => return Err(e),
     };
     let size = i64::try_from(stored.size).map_err(|_| too_large(limit))?;

@@ -29,7 +29,9 @@ type Receipt = Result<(StatusCode, Json<IngestReceipt>), AppError>;
         (status = 201, description = "Stored, in one transaction", body = super::openapi::IngestReceipt),
         (status = 400, description = "Malformed JSON, or not a JSON object", body = super::openapi::ErrorBody),
         (status = 401, description = "No valid token (unless `ingest_auth = \"open\"`)", body = super::openapi::ErrorBody),
+        (status = 403, description = "A viewer's session, or a session request from a page of another origin", body = super::openapi::ErrorBody),
         (status = 413, description = "Body larger than `max_body_bytes`", body = super::openapi::ErrorBody),
+        (status = 415, description = "A session request whose Content-Type is not application/json", body = super::openapi::ErrorBody),
         (status = 422, description = "Invalid content; `details` names every offending field by JSON path. Nothing was stored.", body = super::openapi::ErrorBody),
     )
 )]
@@ -53,7 +55,9 @@ pub async fn single(State(state): State<AppState>, headers: HeaderMap, body: Bod
         (status = 201, description = "Stored, in one transaction", body = super::openapi::IngestReceipt),
         (status = 400, description = "Malformed JSON, or not a JSON object", body = super::openapi::ErrorBody),
         (status = 401, description = "No valid token (unless `ingest_auth = \"open\"`)", body = super::openapi::ErrorBody),
+        (status = 403, description = "A viewer's session, or a session request from a page of another origin", body = super::openapi::ErrorBody),
         (status = 413, description = "Body larger than `max_body_bytes`", body = super::openapi::ErrorBody),
+        (status = 415, description = "A session request whose Content-Type is not application/json", body = super::openapi::ErrorBody),
         (status = 422, description = "Invalid content; `details` names every offending field by JSON path. Nothing was stored.", body = super::openapi::ErrorBody),
     )
 )]
@@ -64,7 +68,8 @@ pub async fn composite(State(state): State<AppState>, headers: HeaderMap, body: 
 /// Authorise, read within the size limit, decode, then store through the
 /// group-commit writer: answered after the commit that holds the values.
 async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkKind) -> Receipt {
-    authorize_ingest(state, headers).await?;
+    let caller = authorize_ingest(state, headers).await?;
+    super::require_json_with_session(&caller, headers)?;
     let bytes = read_body(state, headers, body).await?;
     let uplink: Uplink = match kind {
         UplinkKind::Single => ingest::parse_single(&bytes)?,

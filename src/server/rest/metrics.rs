@@ -10,9 +10,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The client-error statuses counted one by one; others count as "other".
-const COUNTED: [u16; 8] = [400, 401, 403, 404, 405, 413, 415, 422];
+const COUNTED: [u16; 9] = [400, 401, 403, 404, 405, 413, 415, 422, 429];
 
-/// Rejected device and data API requests, by status.
+/// Rejected device API, data API and server-function requests, by status.
 #[derive(Debug, Default)]
 pub struct Rejections {
     by_status: [AtomicU64; COUNTED.len()],
@@ -42,12 +42,25 @@ impl Rejections {
     }
 }
 
-fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/leshan_api/")
+fn is_counted(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/leshan_api/") || path.starts_with("/sfn/")
+}
+
+/// The longest request value (a path, an origin) written to the log whole.
+pub const MAX_LOGGED_CHARS: usize = 200;
+
+/// `value` as written to the log: whole up to `MAX_LOGGED_CHARS`, else its
+/// start, an ellipsis and its length, so that a client cannot fill the log
+/// with one long path.
+pub fn truncate_for_log(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(MAX_LOGGED_CHARS) {
+        None => value.into(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &value[..cut], value.len()).into(),
+    }
 }
 
 /// Logs every client error as a warning with its path and reason, and
-/// counts those of the device and data APIs.
+/// counts those of the device API, the data API and the server functions.
 pub async fn log_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -59,8 +72,10 @@ pub async fn log_rejections(State(state): State<AppState>, req: Request, next: N
             .get::<RejectionReason>()
             .map(|r| r.0.as_str())
             .unwrap_or("");
-        tracing::warn!(%method, path, status = status.as_u16(), reason, "rejected request");
-        if is_api(&path) {
+        let shown = truncate_for_log(&path);
+        let reason = truncate_for_log(reason);
+        tracing::warn!(%method, path = %shown, status = status.as_u16(), reason = %reason, "rejected request");
+        if is_counted(&path) {
             state.rejections.record(status.as_u16());
         }
     }
@@ -69,8 +84,8 @@ pub async fn log_rejections(State(state): State<AppState>, req: Request, next: N
 
 /// Ingest and rejection counters since start, in the Prometheus text format.
 ///
-/// Counts stored uplinks, values and group commits, device and data API
-/// requests answered with a client error, by status, and on SQLite the
+/// Counts stored uplinks, values and group commits, device API, data API
+/// and server-function requests answered with a client error, by status, and on SQLite the
 /// write-ahead log's restarts.
 #[utoipa::path(
     get,
@@ -128,10 +143,30 @@ pub async fn metrics(
     let name = "flownexus_rejected_requests_total";
     let _ = writeln!(
         out,
-        "# HELP {name} Device and data API requests answered with a client error.\n# TYPE {name} counter"
+        "# HELP {name} Device API, data API and server-function requests answered with a client error.\n# TYPE {name} counter"
     );
     for (status, n) in state.rejections.snapshot() {
         let _ = writeln!(out, "{name}{{status=\"{status}\"}} {n}");
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_for_the_log() {
+        assert_eq!(truncate_for_log("/api/v1/x"), "/api/v1/x");
+        let exact = "a".repeat(MAX_LOGGED_CHARS);
+        assert_eq!(truncate_for_log(&exact), exact);
+        let long = format!("/{}", "é".repeat(65_000));
+        let shown = truncate_for_log(&long);
+        assert!(shown.chars().count() < MAX_LOGGED_CHARS + 30, "{shown}");
+        assert!(shown.starts_with("/éé"));
+        assert!(
+            shown.ends_with(&format!("… ({} bytes)", long.len())),
+            "{shown}"
+        );
+    }
 }

@@ -87,6 +87,36 @@ pub async fn authorize_operator(state: &AppState, headers: &HeaderMap) -> Result
     Ok(caller)
 }
 
+/// A JSON body sent with a dashboard session must say so in its
+/// Content-Type (415 otherwise). A page of another origin can post
+/// `text/plain` or a form without the browser asking first (no CORS
+/// preflight), but not `application/json`; with this, such a post never
+/// reaches a handler even where the Origin check would let it through.
+/// Token callers are not browsers and keep the lenient reading.
+pub fn require_json_with_session(caller: &Caller, headers: &HeaderMap) -> Result<(), AppError> {
+    if !matches!(caller, Caller::User(_)) {
+        return Ok(());
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(format!(
+            "Content-Type must be application/json, not {:?}",
+            crate::server::rest::metrics::truncate_for_log(content_type)
+        )))
+    }
+}
+
 /// Reads a JSON request body: malformed JSON is a 400, JSON of the wrong
 /// shape a 422 naming the offending field by its path.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
@@ -103,9 +133,8 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppEr
             ),
             Category::Data => {
                 // A missing field is reported at its parent; name the field.
-                let path = match reason.strip_prefix("missing field `") {
-                    Some(rest) => {
-                        let field = rest.split('`').next().unwrap_or_default();
+                let path = match crate::error::missing_field_name(&reason) {
+                    Some(field) => {
                         if path == "." || path.is_empty() {
                             field.to_string()
                         } else {

@@ -1,4 +1,4 @@
-use crate::server_fns::auth::{Login, LOGIN_ERROR_PARAM};
+use crate::server_fns::auth::{Login, LOGIN_ERROR_PARAM, LOGIN_THROTTLED};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -21,10 +21,16 @@ pub fn LoginPage() -> impl IntoView {
                     Some(d) => d.reason.clone(),
                     None => e.to_string(),
                 });
-        let from_redirect = query
-            .read()
-            .get(LOGIN_ERROR_PARAM)
-            .map(|_| "wrong username or password".to_string());
+        let from_redirect =
+            query
+                .read()
+                .get(LOGIN_ERROR_PARAM)
+                .map(|marker| match marker.as_str() {
+                    LOGIN_THROTTLED => {
+                        "too many failed sign-ins; try again in a minute".to_string()
+                    }
+                    _ => "wrong username or password".to_string(),
+                });
         from_action.or(from_redirect).map(|text| {
             view! {
                 <p role="alert" class="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
