@@ -5,9 +5,9 @@ Lines up the ingest benchmark's per-request latency log with the server's
 log of the same run:
 
     BENCH_SERVER_LOG="warn,flownexus::server::db::wal=debug,flownexus::server::ingest::writer=debug" \\
-        target/release/deps/ingest-* --backend sqlite --kind composite --skip-get \\
+        ./scripts/bench.sh --backend sqlite --kind composite --skip-get \\
         --keep --latency-log /tmp/lat.csv
-    python3 benches/latency_tail.py /tmp/lat.csv /tmp/flownexus-bench-XXXXXX/server.log
+    python3 tools/perf/latency_tail.py /tmp/lat.csv /tmp/flownexus-bench-XXXXXX/server.log
 
 The slowest 1% of requests are grouped into episodes (slow requests due
 less than 50 ms apart). For each episode it prints how late the load

@@ -2,14 +2,15 @@
 """Which b-trees fill SQLite's write-ahead log, per commit.
 
 Reads the frames of the log's current generation (those with the header's
-salts) from <dir>/bench.db-wal, counts frames and commits, and names each
+salts) from <dir>/bench.db-wal.last (the copy the benchmark takes with
+--keep before it stops the server, which deletes its log), counts frames and commits, and names each
 frame's page by the b-tree that owns it now (SQLite's dbstat table, which
 Python's sqlite3 module has on Debian). Run it on a database that the
 ingest benchmark kept:
 
-    BENCH_SERVER_LOG=warn target/release/deps/ingest-* --backend sqlite \\
+    BENCH_SERVER_LOG=warn ./scripts/bench.sh --backend sqlite \\
         --kind composite --skip-get --keep
-    python3 benches/wal_frames.py /tmp/flownexus-bench-XXXXXX
+    python3 tools/perf/wal_frames.py /tmp/flownexus-bench-XXXXXX
 
 The log holds what was committed since its last restart, so this shows the
 end of the run (the half-load phase when --skip-get is given).
@@ -22,7 +23,7 @@ import sys
 
 
 def main(directory):
-    with open(directory + "/bench.db-wal", "rb") as wal:
+    with open(directory + "/bench.db-wal.last", "rb") as wal:
         header = wal.read(32)
         _magic, _version, page_size, _ckpt, salt1, salt2, _c1, _c2 = struct.unpack(">8I", header)
         frames_per_commit = []
