@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Ingest throughput benchmark on SQLite and PostgreSQL, single and composite
-# posts (benches/ingest.rs). Installs what is missing (scripts/setup.sh),
-# starts PostgreSQL if needed (scripts/postgres.sh), builds the release
-# server (through cargo bench), then runs the bench; arguments pass through:
+# posts (benches/ingest.rs): rates and latencies, the HTTP ceiling they are
+# judged against, and the bytes written to disk per stored value. Installs
+# what is missing (scripts/setup.sh), starts PostgreSQL if needed
+# (scripts/postgres.sh), builds the release server (through cargo bench),
+# then runs the bench; arguments pass through:
 #   ./scripts/bench.sh --backend sqlite --kind single --duration 5
+#   ./scripts/bench.sh --backend sqlite --connections 8
+#   ./scripts/bench.sh --backend sqlite --server NEW --server OLD   (side by side)
 #   ./scripts/bench.sh --help
 # Exits non-zero when a post was refused or an acknowledged value is missing.
 set -euo pipefail
