@@ -8,9 +8,10 @@
 //! a 720 px chart), and the same buckets from raw rows once, and checks
 //! that both answers agree.
 use flownexus::server::db::resource::{self, SeriesKey};
-use flownexus::server::db::rollup::Tier;
+use flownexus::server::db::rollup::{self, Tier};
+use flownexus::server::db::seed;
 use flownexus::server::rest::v1::bucket_width;
-use flownexus::server::store::Db;
+use flownexus::server::store::{Db, StoreOptions};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
@@ -74,7 +75,7 @@ async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> Res<(Db, Option<
     match backend {
         Backend::Sqlite => {
             let url = format!("sqlite://{}", dir.path().join("chart.db").display());
-            Ok((Db::open(&url).await?, None))
+            Ok((seed::open(&url, StoreOptions::default()).await?, None))
         }
         Backend::Postgres => {
             let name = format!("fxchart_{}", std::process::id());
@@ -89,7 +90,7 @@ async fn fresh_db(backend: Backend, dir: &tempfile::TempDir) -> Res<(Db, Option<
             let base = pg_base_url();
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options[search_path]={name}");
-            Ok((Db::open(&url).await?, Some(name)))
+            Ok((seed::open(&url, StoreOptions::default()).await?, Some(name)))
         }
     }
 }
@@ -219,7 +220,7 @@ async fn measure(db: &Db, rows: i64) -> Res<()> {
         .await?;
         assert_eq!(probe.len() as i64, (MAX_POINTS + 1).min(rows));
         let mut conn = db.pool.acquire().await?;
-        tiered = resource::series_buckets(&mut conn, &key, from, to, width).await?;
+        tiered = rollup::series_buckets(&mut conn, &key, from, to, width).await?;
         times.push(start.elapsed());
     }
     times.sort();

@@ -6,10 +6,8 @@ mod common;
 use axum::http::StatusCode;
 use common::{payload, Backend, TestApp, TestDb};
 use flownexus::model::Bucket;
-use flownexus::server::db::resource::{
-    self, series_buckets, series_buckets_raw, Columns, NewResource, SeriesKey,
-};
-use flownexus::server::db::{self, rollup};
+use flownexus::server::db::resource::{self, series_buckets_raw, Columns, NewResource, SeriesKey};
+use flownexus::server::db::{self, rollup, rollup::series_buckets};
 use flownexus::server::rollup::{run_batch, run_once, BATCH_IDS};
 use flownexus::server::store::script::Script;
 use flownexus::server::store::{self, Db, IdTable};

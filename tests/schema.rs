@@ -3,7 +3,7 @@ mod common;
 
 use common::{Backend, TestDb};
 use flownexus::server::db::seed;
-use flownexus::server::store::Db;
+use flownexus::server::store::{Db, StoreOptions};
 
 #[tokio::test]
 async fn sqlite_and_postgres_schemas_have_the_same_tables_and_columns() {
@@ -34,7 +34,7 @@ async fn migrations_and_seeding_are_idempotent(backend: Backend) {
     };
     assert_eq!(count().await, seed::SEED_TYPES.len() as i64);
     // Re-opening migrates nothing and duplicates nothing.
-    let again = Db::open(&t.url).await.unwrap();
+    let again = seed::open(&t.url, StoreOptions::default()).await.unwrap();
     assert_eq!(count().await, seed::SEED_TYPES.len() as i64);
     // A renamed row stays renamed; a missing seed row comes back.
     sqlx::query(
@@ -68,9 +68,12 @@ async fn sqlite_file_is_created_in_wal_mode(backend: Backend) {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("nested/dir/flownexus.db");
-    let db = Db::open(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
+    let db = seed::open(
+        &format!("sqlite://{}", file.display()),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(file.exists(), "database file created with its directories");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&db.pool)

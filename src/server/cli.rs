@@ -92,7 +92,7 @@ pub async fn run(cli: Cli, settings: Settings) -> i32 {
 type CliResult = Result<(), String>;
 
 async fn open_db(settings: &Settings) -> Result<Db, String> {
-    Db::open(&settings.database_url)
+    db::seed::open(&settings.database_url, settings.store_options())
         .await
         .map_err(|e| e.to_string())
 }

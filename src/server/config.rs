@@ -1,6 +1,7 @@
 //! Runtime settings: `Leptos.toml`'s `[flownexus]` table, each key overridden
 //! by an environment variable `FLOWNEXUS_<KEY>`. Loaded once at start and
 //! passed down as one typed `Settings`.
+use crate::server::store;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct Settings {
     /// that a session cookie authenticates (see `origin_check`). Each is
     /// `scheme://host[:port]`, normalized.
     pub allowed_origins: Vec<String>,
+    /// SQLite: the size in MiB the write-ahead log file is kept under
+    /// (`store::sqlite::wal`).
+    pub sqlite_wal_limit_mib: u64,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -73,6 +77,7 @@ struct FileSettings {
     firmware_update_timeout_minutes: Option<u64>,
     http_thread_nice: Option<u32>,
     allowed_origins: Option<String>,
+    sqlite_wal_limit_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,22 +99,24 @@ pub enum ConfigError {
 /// `firmware_max_bytes` unless configured: 16 MiB.
 pub const DEFAULT_FIRMWARE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
-/// `http_thread_nice` unless configured.
-pub const DEFAULT_HTTP_THREAD_NICE: u64 = 5;
+/// Bounds of `sqlite_wal_limit_mib`. Below 4 MiB the log would start over
+/// (and hold the writer for its last copy) every few hundred commits.
+const MIN_WAL_LIMIT_MIB: u64 = 4;
+const MAX_WAL_LIMIT_MIB: u64 = 65_536;
+
+/// `http_thread_nice` unless configured: the threads are left as they are.
+pub const DEFAULT_HTTP_THREAD_NICE: u64 = 0;
 
 /// Lowers the calling thread's scheduling priority to `nice`, if it is
-/// not that low already (Linux: the nice value is per thread). The HTTP runtime's threads call it when they
-/// start.
+/// not that low already (Linux: the nice value is per thread). The HTTP
+/// runtime's threads call it when they start.
 ///
-/// Why: every ingest request waits for one writer thread, which (before
-/// `store::sqlite::InlineSqlite`, on SQLite) handed each batch back and forth with
-/// its connection's thread. On a busy 2-core machine each hand-over waited
-/// for a core held by request parsing: a benchmark run showed the writer
-/// thread 3.5 s on the run queue against 2.2 s running. At a lower priority the HTTP
-/// threads give way as soon as the writer wakes (2026-12-02, SQLite
-/// composite: half-load p99 7.49 and 6.48 ms instead of 8.38-10.37 ms,
-/// maximum 4,989-5,196/s instead of 4,466-4,764/s). Lowering a priority
-/// needs no privilege; raising the writer's would.
+/// Why an operator may want it: every ingest request waits for the one
+/// writer thread, and on a busy machine with few cores the writer can wait
+/// on the run queue behind request parsing. At a lower priority the HTTP
+/// threads give way as soon as the writer wakes. Lowering a priority needs
+/// no privilege; raising the writer's would. Off by default: renicing a
+/// server's own threads is the choice of whoever runs it on a small box.
 pub fn lower_this_thread(nice: i32) {
     #[cfg(target_os = "linux")]
     {
@@ -166,6 +173,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "FLOWNEXUS_HTTP_THREAD_NICE",
         "nice value of the HTTP threads (0-19)",
+    ),
+    (
+        "FLOWNEXUS_SQLITE_WAL_LIMIT_MIB",
+        "SQLite: the WAL file is kept under this many MiB",
     ),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
     (
@@ -228,7 +239,7 @@ impl Settings {
         let data_dir = PathBuf::from(pick("DATA_DIR", f.data_dir).unwrap_or_else(|| "data".into()));
         let database_url = pick("DATABASE_URL", f.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("flownexus.db").display()));
-        if super::store::Backend::from_url(&database_url).is_none() {
+        if store::Backend::from_url(&database_url).is_none() {
             return Err(ConfigError::Invalid {
                 key: "database_url",
                 reason: format!("{database_url:?}: use sqlite://<file> or postgres://..."),
@@ -333,6 +344,17 @@ impl Settings {
                 reason: "must be between 0 and 19".into(),
             });
         }
+        let sqlite_wal_limit_mib = parse_num(
+            "sqlite_wal_limit_mib",
+            f.sqlite_wal_limit_mib.map(|v| v.to_string()),
+        )?
+        .unwrap_or(store::DEFAULT_WAL_LIMIT_MIB);
+        if !(MIN_WAL_LIMIT_MIB..=MAX_WAL_LIMIT_MIB).contains(&sqlite_wal_limit_mib) {
+            return Err(ConfigError::Invalid {
+                key: "sqlite_wal_limit_mib",
+                reason: format!("must be between {MIN_WAL_LIMIT_MIB} and {MAX_WAL_LIMIT_MIB}"),
+            });
+        }
         let firmware_update_timeout_minutes = parse_num(
             "FIRMWARE_UPDATE_TIMEOUT_MINUTES",
             f.firmware_update_timeout_minutes.map(|v| v.to_string()),
@@ -375,6 +397,7 @@ impl Settings {
             firmware_update_timeout_minutes,
             http_thread_nice: http_thread_nice as i32,
             allowed_origins,
+            sqlite_wal_limit_mib,
         })
     }
 
@@ -386,6 +409,13 @@ impl Settings {
         s.data_dir = data_dir.to_path_buf();
         s.firmware_dir = data_dir.join("firmware");
         s
+    }
+
+    /// The store's part of the settings.
+    pub fn store_options(&self) -> store::StoreOptions {
+        store::StoreOptions {
+            wal_limit_bytes: self.sqlite_wal_limit_mib << 20,
+        }
     }
 
     /// Whether cookies must be marked Secure.
@@ -466,15 +496,30 @@ mod tests {
     }
 
     #[test]
-    fn http_thread_nice_defaults_to_5_and_is_validated() {
-        assert_eq!(load("", &[]).unwrap().http_thread_nice, 5);
-        let s = load("[flownexus]\nhttp_thread_nice = 0\n", &[]).unwrap();
-        assert_eq!(s.http_thread_nice, 0);
+    fn http_thread_nice_defaults_to_0_and_is_validated() {
+        assert_eq!(load("", &[]).unwrap().http_thread_nice, 0);
+        let s = load("[flownexus]\nhttp_thread_nice = 5\n", &[]).unwrap();
+        assert_eq!(s.http_thread_nice, 5);
         let s = load("", &[("FLOWNEXUS_HTTP_THREAD_NICE", "19")]).unwrap();
         assert_eq!(s.http_thread_nice, 19);
         for bad in ["20", "-1", "high"] {
             let err = load("", &[("FLOWNEXUS_HTTP_THREAD_NICE", bad)]).unwrap_err();
             assert!(err.to_string().contains("http_thread_nice"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sqlite_wal_limit_defaults_to_32_mib_and_is_validated() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.sqlite_wal_limit_mib, 32);
+        assert_eq!(s.store_options().wal_limit_bytes, 32 << 20);
+        let s = load("[flownexus]\nsqlite_wal_limit_mib = 8\n", &[]).unwrap();
+        assert_eq!(s.store_options().wal_limit_bytes, 8 << 20);
+        let s = load("", &[("FLOWNEXUS_SQLITE_WAL_LIMIT_MIB", "100")]).unwrap();
+        assert_eq!(s.sqlite_wal_limit_mib, 100);
+        for bad in ["0", "3", "65537", "big"] {
+            let err = load("", &[("FLOWNEXUS_SQLITE_WAL_LIMIT_MIB", bad)]).unwrap_err();
+            assert!(err.to_string().contains("sqlite_wal_limit_mib"), "{err}");
         }
     }
 

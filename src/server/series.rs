@@ -26,7 +26,7 @@ pub async fn read(
     } else if data_type.is_numeric() {
         let width = bucket_width(from, to, max_points);
         let mut conn = pool.acquire().await?;
-        data.buckets = db::resource::series_buckets(&mut conn, key, from, to, width).await?;
+        data.buckets = db::rollup::series_buckets(&mut conn, key, from, to, width).await?;
         data.total = data.buckets.iter().map(|b| b.count).sum();
         data.downsampled = true;
         data.bucket_ms = Some(width);

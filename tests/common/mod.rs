@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use flownexus::server::config::{IngestAuth, Settings};
-use flownexus::server::db::api_token::Scope;
+use flownexus::server::db::{api_token::Scope, seed};
 use flownexus::server::state::AppState;
-use flownexus::server::store::Db;
+use flownexus::server::store::{Db, StoreOptions};
 use flownexus::server::{auth, router};
 use http_body_util::BodyExt;
 use serde_json::Value as Json;
@@ -110,7 +110,9 @@ impl TestDb {
                 (schema.url(), Some(schema))
             }
         };
-        let db = Db::open(&url).await.expect("database opens and migrates");
+        let db = seed::open(&url, StoreOptions::default())
+            .await
+            .expect("database opens and migrates");
         TestDb { db, url, dir, pg }
     }
 }

@@ -336,7 +336,7 @@ mod reads {
     use futures::{Stream, StreamExt};
     use sqlx::any::{AnyArguments, AnyRow};
     use sqlx::query::Query;
-    use sqlx::{Any, AnyConnection, Executor, Row};
+    use sqlx::{Any, Executor, Row};
 
     /// Decodes a row carrying `object_id, object_instance_id, resource_id,
     /// resource_instance_id, name, unit, data_type, int_value, float_value,
@@ -595,49 +595,8 @@ mod reads {
         Ok(points)
     }
 
-    /// The numeric series in [from, to] as min/max/avg/count per bucket of
-    /// `width` ms aligned from the epoch (bucket k covers
-    /// [k*width, (k+1)*width)); empty buckets are left out. Widths of whole
-    /// hours read the hour rollups, of whole minutes the minute rollups
-    /// (`db::rollup`), with the values the rollups cannot answer (partial
-    /// tier buckets at the ends of the range, values after the watermark)
-    /// read from `resource`: the answer equals [`series_buckets_raw`]'s.
-    /// Several statements, hence a connection rather than any executor.
-    pub async fn series_buckets(
-        conn: &mut AnyConnection,
-        key: &SeriesKey,
-        from: i64,
-        to: i64,
-        width: i64,
-    ) -> Result<Vec<Bucket>, sqlx::Error> {
-        use crate::server::db::rollup;
-        let Some(tier) = rollup::Tier::for_width(width) else {
-            return series_buckets_raw(&mut *conn, key, from, to, width).await;
-        };
-        let (start, end) = tier.whole_buckets(from, to);
-        if start >= end {
-            return series_buckets_raw(&mut *conn, key, from, to, width).await;
-        }
-        // The rollups and their state must be read as of one moment, or a
-        // part committed in between would count twice or not at all. The
-        // state never comes back to an earlier one, so if it is the same
-        // before and after the query, it was that during the query too. A
-        // run moves it every few milliseconds while it writes; after a few
-        // tries the raw rows answer.
-        for _ in 0..3 {
-            let state = rollup::state(&mut *conn).await?;
-            let mark = state.mark_for(key.endpoint_id);
-            let buckets =
-                rollup::tier_buckets(&mut *conn, tier, key, from, to, width, mark).await?;
-            if rollup::state(&mut *conn).await? == state {
-                return Ok(buckets);
-            }
-        }
-        tracing::debug!("rollup watermark kept moving; series buckets from raw values");
-        series_buckets_raw(&mut *conn, key, from, to, width).await
-    }
-
-    /// [`series_buckets`] from the stored values alone, without rollups.
+    /// The buckets of `rollup::series_buckets` from the stored values alone,
+    /// without rollups.
     pub async fn series_buckets_raw<'e, E: Executor<'e, Database = Any>>(
         executor: E,
         key: &SeriesKey,

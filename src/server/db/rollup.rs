@@ -14,11 +14,11 @@
 //! be rolled up once and for all. (On SQLite `allocate_ids` never hands out
 //! an id at or below the watermark, even after deletes emptied the top of
 //! the table.)
-use super::resource::SeriesKey;
+use super::resource::{series_buckets_raw, SeriesKey};
 use crate::model::{Bucket, DataType};
 use crate::server::store;
 use crate::server::store::Backend;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 
 /// A rollup table: the width of its buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,9 +228,9 @@ impl MinuteGroup {
 
 /// Reads the resource rows with id in (after, upto] as per-series,
 /// per-minute groups. A plain read: on SQLite it does not take the write
-/// lock, so ingest commits while it runs (the aggregation used to run
-/// inside the write transaction, and every ingest commit waited for it
-/// in SQLite's busy handler, which sleeps in steps of milliseconds).
+/// lock, so ingest commits while it runs (inside the write transaction,
+/// every ingest commit would wait for it in SQLite's busy handler, which
+/// sleeps in steps of milliseconds).
 pub async fn aggregate<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     after: i64,
@@ -476,13 +476,53 @@ pub fn tier_sql(tier: Tier, resource_instance: bool, mark: i64) -> String {
     sql.replace("$11", &mark.to_string())
 }
 
+/// The numeric series in [from, to] as min/max/avg/count per bucket of
+/// `width` ms aligned from the epoch (bucket k covers
+/// [k*width, (k+1)*width)); empty buckets are left out. Widths of whole
+/// hours read the hour rollups, of whole minutes the minute rollups,
+/// with the values the rollups cannot answer (partial
+/// tier buckets at the ends of the range, values after the watermark)
+/// read from `resource`: the answer equals [`series_buckets_raw`]'s.
+/// Several statements, hence a connection rather than any executor.
+pub async fn series_buckets(
+    conn: &mut AnyConnection,
+    key: &SeriesKey,
+    from: i64,
+    to: i64,
+    width: i64,
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    let Some(tier) = Tier::for_width(width) else {
+        return series_buckets_raw(&mut *conn, key, from, to, width).await;
+    };
+    let (start, end) = tier.whole_buckets(from, to);
+    if start >= end {
+        return series_buckets_raw(&mut *conn, key, from, to, width).await;
+    }
+    // The rollups and their state must be read as of one moment, or a
+    // part committed in between would count twice or not at all. The
+    // state never comes back to an earlier one, so if it is the same
+    // before and after the query, it was that during the query too. A
+    // run moves it every few milliseconds while it writes; after a few
+    // tries the raw rows answer.
+    for _ in 0..3 {
+        let before = state(&mut *conn).await?;
+        let mark = before.mark_for(key.endpoint_id);
+        let buckets = tier_buckets(&mut *conn, tier, key, from, to, width, mark).await?;
+        if state(&mut *conn).await? == before {
+            return Ok(buckets);
+        }
+    }
+    tracing::debug!("rollup watermark kept moving; series buckets from raw values");
+    series_buckets_raw(&mut *conn, key, from, to, width).await
+}
+
 /// Buckets of `width` ms (a multiple of the tier's width), aligned from the
 /// epoch, of one numeric series in [from, to], given the watermark `mark`:
 /// the tier's rows for the whole tier buckets inside the range, plus from
 /// `resource` the values in the partial tier buckets at both ends and the
 /// values not yet rolled up (id > mark). Together every value in the range
 /// counts exactly once. The caller checks that the watermark did not move
-/// while this ran (`resource::series_buckets`).
+/// while this ran (`series_buckets`).
 #[allow(clippy::too_many_arguments)]
 pub async fn tier_buckets<'e, E: Executor<'e, Database = Any>>(
     executor: E,

@@ -2,7 +2,7 @@
 //! start: it adds rows that are new in this release and leaves existing rows
 //! (which an operator may have renamed) alone.
 use crate::model::DataType;
-use crate::server::store;
+use crate::server::store::{self, Db, DbInitError, StoreOptions};
 
 pub struct SeedType {
     pub object_id: i64,
@@ -106,6 +106,18 @@ pub const SEED_TYPES: &[SeedType] = &[
     r(10240, 1, "ep_unregistered", T::Time),
     r(10240, 2, "ep_registration_update", T::Time),
 ];
+
+/// Opens the database as the server runs on it: connects, applies the
+/// pending migrations and seeds the resource types. Any failure is
+/// returned: the server refuses to start on it.
+pub async fn open(url: &str, options: StoreOptions) -> Result<Db, DbInitError> {
+    let db = Db::connect_with(url, options).await?;
+    db.migrate().await?;
+    seed_resource_types(&db.pool)
+        .await
+        .map_err(DbInitError::Seed)?;
+    Ok(db)
+}
 
 /// Inserts the seed rows that are missing. Idempotent.
 pub async fn seed_resource_types(pool: &store::Pool) -> Result<u64, sqlx::Error> {

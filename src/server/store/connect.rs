@@ -42,12 +42,12 @@ pub struct Db {
     /// that return thousands of rows (the data API's every-value answer).
     /// Through the `Any` driver each row is converted to an `AnyRow`, its
     /// column list rebuilt, and rows come back from the connection's thread
-    /// 50 at a time, each batch a thread wake-up; measured with `perf`, that
-    /// per-row work was most of a 10,000-value GET. The native driver keeps
+    /// 50 at a time, each batch a thread wake-up; that per-row work is
+    /// most of a 10,000-value GET. The native driver keeps
     /// the column list shared and takes a larger row buffer.
     pub bulk_reader: Option<SqlitePool>,
     /// SQLite only: the WAL checkpoints, done beside the ingest writer
-    /// instead of inside its commits (see `wal`).
+    /// instead of inside its commits (see `sqlite::wal`).
     pub wal: Option<std::sync::Arc<Wal>>,
     /// The values the ingest writer committed, grouped for the rollup
     /// worker so that it need not read them back (`server::rollup`).
@@ -65,12 +65,11 @@ pub enum Writer {
     /// that one waits for the other here and is woken as soon as the other
     /// is done. Meeting on SQLite's lock instead, the loser waits in
     /// SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and so on between
-    /// tries: measured, ingest commits waited 4 to 20 ms once a second,
-    /// when the rollup wrote. One connection for both keeps its page cache
-    /// warm: SQLite empties a connection's cache whenever another one has
-    /// written since its last transaction, and the writer's first commits
-    /// after the rollup wrote on another connection took 45-55 ms instead
-    /// of about 2 ms.
+    /// tries: ingest commits wait 4 to 20 ms each time the rollup writes.
+    /// One connection for both keeps its page cache warm: SQLite empties a
+    /// connection's cache whenever another one has written since its last
+    /// transaction, and the writer's first commits after the rollup wrote
+    /// on another connection take 45-55 ms instead of about 2 ms.
     Sqlite(std::sync::Arc<tokio::sync::Mutex<InlineSqlite>>),
     /// A pool of one connection, connected on first use and kept, so that
     /// its prepared statements stay warm. The rollup writes on the main
@@ -108,30 +107,72 @@ pub(super) static INSTALL_DRIVERS: Once = Once::new();
 ///
 /// No connection checkpoints the WAL when it commits: a task of its own
 /// does (`sqlite::Wal`), so that ingest commits do not wait for the copy.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+pub(super) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
      PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
      PRAGMA wal_autocheckpoint = 0;";
 
+/// What the settings choose about the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite: the size in bytes the write-ahead log file is kept under
+    /// (`sqlite::wal`).
+    pub wal_limit_bytes: u64,
+}
+
+/// The default of `wal_limit_bytes`, in MiB (`sqlite_wal_limit_mib`).
+pub const DEFAULT_WAL_LIMIT_MIB: u64 = 32;
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            wal_limit_bytes: DEFAULT_WAL_LIMIT_MIB << 20,
+        }
+    }
+}
+
+/// Every SQLite connection's pragmas: `SQLITE_PRAGMAS`, and the size the
+/// log file is cut back to when a commit starts the log over
+/// (`sqlite::wal::truncate_to`).
+fn sqlite_pragmas(options: StoreOptions) -> String {
+    format!(
+        "{SQLITE_PRAGMAS} PRAGMA journal_size_limit = {};",
+        sqlite::wal::truncate_to(options.wal_limit_bytes)
+    )
+}
+
 /// The pools' `after_connect` hook on SQLite, for the `Any` and the native
-/// driver's connections alike.
-pub(super) fn apply_sqlite_pragmas<'c, C>(
-    conn: &'c mut C,
-    _meta: sqlx::pool::PoolConnectionMetadata,
+/// driver's connections alike: runs `pragmas`.
+pub(super) fn sqlite_pragmas_hook<C>(
+    pragmas: std::sync::Arc<str>,
+) -> impl for<'c> Fn(
+    &'c mut C,
+    sqlx::pool::PoolConnectionMetadata,
 ) -> futures::future::BoxFuture<'c, Result<(), sqlx::Error>>
+       + Send
+       + Sync
+       + 'static
 where
     C: Send,
     for<'e> &'e mut C: Executor<'e>,
 {
-    Box::pin(async move {
-        conn.execute(SQLITE_PRAGMAS).await?;
-        Ok(())
-    })
+    move |conn, _meta| {
+        let pragmas = pragmas.clone();
+        Box::pin(async move {
+            conn.execute(&*pragmas).await?;
+            Ok(())
+        })
+    }
 }
 
 impl Db {
-    /// Connects without migrating.
+    /// Connects without migrating, with the default options.
     pub async fn connect(url: &str) -> Result<Db, DbInitError> {
+        Db::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects without migrating.
+    pub async fn connect_with(url: &str, store: StoreOptions) -> Result<Db, DbInitError> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
         sqlite::register_functions();
         let backend =
@@ -139,6 +180,7 @@ impl Db {
         let mut url = url.to_string();
         let mut bulk_reader = None;
         let mut checkpointer = None;
+        let pragmas: std::sync::Arc<str> = sqlite_pragmas(store).into();
         let options = match backend {
             Backend::Sqlite => {
                 if let Some(file) = sqlite_file(&url) {
@@ -161,7 +203,7 @@ impl Db {
                         // hang up on it. sqlx's default ping before each
                         // acquire is a round trip to the connection's thread.
                         .test_before_acquire(false)
-                        .after_connect(apply_sqlite_pragmas)
+                        .after_connect(sqlite_pragmas_hook(pragmas.clone()))
                 };
                 let native = SqliteConnectOptions::from_str(&url)
                     .map_err(DbInitError::Connect)?
@@ -171,7 +213,7 @@ impl Db {
                         .max_connections(2)
                         .test_before_acquire(false)
                         .acquire_timeout(Duration::from_secs(30))
-                        .after_connect(apply_sqlite_pragmas)
+                        .after_connect(sqlite_pragmas_hook(pragmas.clone()))
                         .connect_lazy_with(native),
                 );
                 checkpointer = Some(
@@ -203,11 +245,11 @@ impl Db {
             }
             Backend::Sqlite => {
                 let file = sqlite_file(&url).ok_or(DbInitError::InMemory)?;
-                let conn =
-                    InlineSqlite::open(&file, SQLITE_PRAGMAS).map_err(DbInitError::Connect)?;
+                let conn = InlineSqlite::open(&file, &pragmas).map_err(DbInitError::Connect)?;
                 let gate = std::sync::Arc::new(tokio::sync::Mutex::new(conn));
-                let wal =
-                    checkpointer.map(|pool| Wal::start(pool, gate.clone(), Some(file.into())));
+                let wal = checkpointer.map(|pool| {
+                    Wal::start(pool, gate.clone(), Some(file.into()), store.wal_limit_bytes)
+                });
                 (Writer::Sqlite(gate), wal)
             }
         };
@@ -221,17 +263,7 @@ impl Db {
         })
     }
 
-    /// Connects, applies pending migrations and seeds the resource types.
-    /// Any failure is returned: the server refuses to start on it.
-    pub async fn open(url: &str) -> Result<Db, DbInitError> {
-        let db = Db::connect(url).await?;
-        db.migrate().await?;
-        crate::server::db::seed::seed_resource_types(&db.pool)
-            .await
-            .map_err(DbInitError::Seed)?;
-        Ok(db)
-    }
-
+    /// Applies the migrations not applied yet.
     pub async fn migrate(&self) -> Result<(), DbInitError> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,

@@ -7,16 +7,15 @@
 //! writer's whole opening and closing scripts. Multi-row `VALUES` lists
 //! changed their text with every batch's size and were compiled anew for
 //! every commit (about a fifth of the SQLite thread's time in a profile of
-//! composite posts), and each of their values was bound on its own.
-//! Measured (fourteenth session, interleaved runs): 7-15% less server CPU
-//! per single post. Why not on PostgreSQL: there the same JSON statements
-//! (`jsonb_array_elements`) were slower than the cached `VALUES`
-//! statements with binary parameters (7,741 against 10,011 single posts/s,
-//! 649 against 774 composite posts/s).
+//! composite posts), and each of their values was bound on its own; the
+//! JSON form takes 7-15% less server CPU per single post. Why not on
+//! PostgreSQL: there the same JSON statements (`jsonb_array_elements`)
+//! are slower than the cached `VALUES` statements with binary parameters
+//! (by about a fifth, single and composite posts alike).
 //!
 //! Floats: SQLite's text-to-float conversion is not correctly rounded for
-//! every double (measured with SQLite 3.46: 109 of 1,000,000 random doubles
-//! came back one unit in the last place off), so on SQLite a float travels
+//! every double (with SQLite 3.46, 109 of 1,000,000 random doubles come
+//! back one unit in the last place off), so on SQLite a float travels
 //! as its IEEE-754 bits, an integer, which `flownexus_f64(bits)` turns back
 //! exactly; `sqlite::register_functions` adds that function to every SQLite
 //! connection. On PostgreSQL floats are bound as binary parameters.

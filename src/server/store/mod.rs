@@ -13,7 +13,9 @@ pub mod script;
 pub mod sqlite;
 mod tx;
 
-pub use connect::{Backend, Db, DbInitError, Pool, Tx, Writer};
+pub use connect::{
+    Backend, Db, DbInitError, Pool, StoreOptions, Tx, Writer, DEFAULT_WAL_LIMIT_MIB,
+};
 pub use dialect::{
     chunks, get_bool, keep_prepared, overriding, placeholder_list, values_list, NullableF64,
 };

@@ -5,9 +5,9 @@
 //!
 //! Why: sqlx runs each SQLite connection on a thread of its own, and every
 //! query is a message to that thread and a wake-up back. On a busy 2-core
-//! machine each such hop waits for a core: in a diagnostic run at 5,000
-//! posts/s, a do-nothing `BEGIN` took 0.54 ms on average. The ingest writer
-//! sends a whole commit as two scripts instead of eight statements.
+//! machine each such hop waits for a core (at 5,000 posts/s a do-nothing
+//! `BEGIN` takes about half a millisecond). The ingest writer sends a
+//! whole commit as two scripts instead of eight statements.
 use super::Backend;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;

@@ -7,10 +7,9 @@
 //! sends two queries per batch (`Script`), so each batch was handed between
 //! the writer's thread and the connection's four times, and on a busy
 //! 2-core machine each hand-over waited for a core behind request parsing
-//! (measured 2026-12-02 with `/proc/<pid>/task/*/schedstat`: over one
-//! composite run the connection's thread waited 2.3 s on the run queue,
-//! the writer's 3.5 s). On this connection the writer's thread does the
-//! SQLite work itself: one wake-up per batch.
+//! (`/proc/<pid>/task/*/schedstat` shows both threads waiting on the run
+//! queue for seconds over a composite run). On this connection the
+//! writer's thread does the SQLite work itself: one wake-up per batch.
 //!
 //! The futures and streams it returns are complete when returned (the
 //! work is done inside the call), so the caller's thread is busy for the

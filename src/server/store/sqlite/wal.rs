@@ -1,29 +1,42 @@
-//! SQLite's WAL checkpoints, off the ingest writer's path.
+//! SQLite's WAL checkpoints, off the ingest writer's path, and the bound
+//! on the log file.
 //!
 //! By default SQLite copies the log into the database inside the commit
 //! that takes the log past 1,000 pages, syncing both files on the way. With
-//! ingest writing about a page per value, that was a 4-6 ms commit every
-//! 60 ms or so, about 30% of the writer's busy time (measured 2026-11-30:
-//! 391 of 14,794 commits over 4 ms, 3.4 s of 11.7 s), and every request in
-//! those batches waited for it.
+//! ingest writing about a page per value, that is a commit of several
+//! milliseconds every few dozen commits, and every request in those
+//! batches waits for it.
 //!
 //! So every connection runs with `wal_autocheckpoint = 0`, and a task with a
 //! connection of its own checkpoints PASSIVE shortly after commits. PASSIVE
 //! never takes the write lock, so the writer commits while it copies and
 //! syncs. It cannot start the log over while commits keep coming, though:
 //! that needs a moment when everything is copied and nobody writes. When the
-//! log has grown past [`RESTART_FRAMES`], the task first catches up with
+//! log has grown past [`Limits::restart`], the task first catches up with
 //! back-to-back checkpoints until little is left, then takes the write gate
-//! (`store::Writer::Sqlite`: the ingest writer waits between two batches) for one
-//! last short copy, after which the next commit starts the log over. The
-//! writer's wait is that last copy and its two syncs.
+//! (`store::Writer::Sqlite`: the ingest writer waits between two batches)
+//! for one last short copy, after which the next commit starts the log
+//! over. The writer's wait is that last copy and its two syncs.
 //!
 //! A checkpoint that does not copy the whole log (every one while commits
 //! keep coming) writes its pages into the database file but does not sync
-//! it: only a complete one does. So the last copy's sync used to flush every
-//! page copied since the previous restart, 12-53 ms with the writer held
-//! (2026-11-30). The task syncs the file itself before it takes the gate,
-//! which leaves the gated sync only the last few pages.
+//! it: only a complete one does, and with the writer held that sync would
+//! flush every page copied since the previous restart. The task syncs the
+//! file itself before it takes the gate, which leaves the gated sync only
+//! the last few pages.
+//!
+//! The log file: SQLite writes the log from its start again only after a
+//! complete copy, and never shrinks the file by itself, so the file is as
+//! large as the log ever grew. It is kept under `limit` bytes
+//! (`StoreOptions::wal_limit_bytes`): the log starts over once it holds
+//! half of that ([`Limits::restart`]); if it passes three quarters while
+//! the task catches up, the task takes the gate at once ([`Limits::hurry`]);
+//! and every connection runs with `journal_size_limit` at the half
+//! ([`truncate_to`]), so that the commit that starts the log over cuts a
+//! file that grew past it back. Only what commits during the task's last
+//! round can take the file past the limit. A reader that holds an old
+//! snapshot keeps the log from starting over, and the file grows until it
+//! lets go; the next restart cuts it back.
 use crate::server::store::Pool;
 use sqlx::{Any, Executor, Row};
 use std::path::{Path, PathBuf};
@@ -38,11 +51,40 @@ const GATHER: Duration = Duration::from_millis(50);
 /// Checkpoint this often even without ingest commits (the dashboard's and
 /// the command line's writes).
 const IDLE: Duration = Duration::from_secs(1);
-/// Log size (frames of one page, 4 KiB) past which the log is started
-/// over: about 256 MiB of disk. Each restart holds the writer for a short
-/// copy and the two file syncs, 4-14 ms measured (2026-11-30); at 32,768
-/// frames that was every 1.6 s at 12,500 values/s, and it set the p99.
-pub const RESTART_FRAMES: i64 = 65_536;
+/// Bytes of a frame's header in the log, before its page.
+const FRAME_HEADER: i64 = 24;
+
+/// Where the task acts, in frames of the log, for a log file kept under
+/// `limit` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The log is started over once it holds this many frames: half of
+    /// the limit. Each restart holds the writer for a short copy and two
+    /// file syncs, a few milliseconds, so a lower threshold costs the
+    /// writer more often.
+    pub restart: i64,
+    /// Past this many frames (three quarters of the limit) the task stops
+    /// catching up and takes the gate for the rest of the copy.
+    pub hurry: i64,
+}
+
+impl Limits {
+    pub fn new(limit_bytes: u64, page_size: i64) -> Limits {
+        let frames = i64::try_from(limit_bytes).unwrap_or(i64::MAX) / (page_size + FRAME_HEADER);
+        Limits {
+            restart: (frames / 2).max(1),
+            hurry: (frames * 3 / 4).max(1),
+        }
+    }
+}
+
+/// The `journal_size_limit` for a log file kept under `limit_bytes`: the
+/// size of the log when it starts over, so that the file is cut back only
+/// when it grew past that, and is not grown again from nothing each time.
+pub fn truncate_to(limit_bytes: u64) -> u64 {
+    limit_bytes / 2
+}
+
 /// Frames committed during one catch-up round at most before the task
 /// takes the write gate for the restart's last copy.
 const RESTART_LEFT: i64 = 1_024;
@@ -94,23 +136,16 @@ impl Wal {
     /// Starts the checkpoint task on its own connection from `pool`; it
     /// takes `gate` for the last copy of a restart. `file` is the database
     /// file (None in memory), which the task syncs before it takes the gate.
+    /// The log file is kept under `limit_bytes` (see the module's comment).
     /// The task ends once the returned handle and its clones are dropped.
     pub fn start<G: Send + 'static>(
         pool: Pool,
         gate: Arc<Mutex<G>>,
         file: Option<PathBuf>,
-    ) -> Arc<Wal> {
-        Wal::start_restarting_at(pool, gate, file, RESTART_FRAMES)
-    }
-
-    fn start_restarting_at<G: Send + 'static>(
-        pool: Pool,
-        gate: Arc<Mutex<G>>,
-        file: Option<PathBuf>,
-        restart_frames: i64,
+        limit_bytes: u64,
     ) -> Arc<Wal> {
         let wal = Arc::new(Wal::default());
-        tokio::spawn(run(Arc::downgrade(&wal), pool, gate, file, restart_frames));
+        tokio::spawn(run(Arc::downgrade(&wal), pool, gate, file, limit_bytes));
         wal
     }
 
@@ -131,8 +166,19 @@ async fn run<G>(
     pool: Pool,
     gate: Arc<Mutex<G>>,
     file: Option<PathBuf>,
-    restart_frames: i64,
+    limit_bytes: u64,
 ) {
+    let page_size = match sqlx::query_scalar::<_, i64>("PRAGMA page_size")
+        .fetch_one(&pool)
+        .await
+    {
+        Ok(size) => size,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the page size; taking 4096");
+            4096
+        }
+    };
+    let limits = Limits::new(limit_bytes, page_size);
     let mut next_restart = Instant::now();
     loop {
         {
@@ -141,8 +187,10 @@ async fn run<G>(
         }
         tokio::time::sleep(GATHER).await;
         let result = match checkpoint_passive(&pool).await {
-            Ok(c) if c.log >= restart_frames && Instant::now() >= next_restart => {
-                restart(&pool, &gate, file.as_deref(), c).await.map(Some)
+            Ok(c) if c.log >= limits.restart && Instant::now() >= next_restart => {
+                restart(&pool, &gate, file.as_deref(), c, limits.hurry)
+                    .await
+                    .map(Some)
             }
             other => other.map(|_| None),
         };
@@ -165,19 +213,21 @@ async fn run<G>(
 }
 
 /// Copies the whole log so that the next commit starts it over: catches up
-/// without holding anyone, then copies the rest with the writers held at
-/// the gate. Returns whether the whole log was copied.
+/// without holding anyone, unless the log holds `hurry` frames or more,
+/// then copies the rest with the writers held at the gate. Returns whether
+/// the whole log was copied.
 async fn restart<G>(
     pool: &Pool,
     gate: &Mutex<G>,
     file: Option<&Path>,
     mut c: Checkpoint,
+    hurry: i64,
 ) -> Result<bool, sqlx::Error> {
     // A checkpoint's own copy and syncs take a while, and the frames
     // committed meanwhile are copied by the next round: rounds shrink until
     // few frames come in during one.
     let mut rounds = 0;
-    loop {
+    while c.log < hurry {
         let before = c.log;
         c = checkpoint_passive(pool).await?;
         rounds += 1;
@@ -191,13 +241,13 @@ async fn restart<G>(
     // left for the gated sync.
     let synced = Instant::now();
     let mut syncs = 0;
-    if let Some(file) = file {
+    if let Some(file) = file.filter(|_| c.log < hurry) {
         loop {
             let before = c.log;
             sync_file(file).await.map_err(sqlx::Error::Io)?;
             c = checkpoint_passive(pool).await?;
             syncs += 1;
-            if syncs >= SYNC_ROUNDS || c.log - before <= SYNC_LEFT {
+            if syncs >= SYNC_ROUNDS || c.log - before <= SYNC_LEFT || c.log >= hurry {
                 break;
             }
         }
@@ -238,12 +288,31 @@ mod tests {
     use super::*;
     use sqlx::any::AnyPoolOptions;
 
+    #[test]
+    fn limits_are_half_and_three_quarters_of_the_limit_in_frames() {
+        let limits = Limits::new(32 << 20, 4096);
+        assert_eq!(limits.restart, (32 << 20) / 4120 / 2);
+        assert_eq!(limits.hurry, (32 << 20) / 4120 * 3 / 4);
+        assert!(limits.restart * 4120 <= 16 << 20);
+        assert_eq!(truncate_to(32 << 20), 16 << 20);
+        // Absurdly small limits still restart at some point.
+        assert_eq!(
+            Limits::new(0, 4096),
+            Limits {
+                restart: 1,
+                hurry: 1
+            }
+        );
+    }
+
     async fn connection(url: &str) -> Pool {
         crate::server::store::connect::INSTALL_DRIVERS
             .call_once(sqlx::any::install_default_drivers);
         AnyPoolOptions::new()
             .max_connections(1)
-            .after_connect(crate::server::store::connect::apply_sqlite_pragmas)
+            .after_connect(crate::server::store::connect::sqlite_pragmas_hook(
+                crate::server::store::connect::SQLITE_PRAGMAS.into(),
+            ))
             .connect(url)
             .await
             .unwrap()
@@ -263,12 +332,12 @@ mod tests {
             .await
             .unwrap();
         let gate = Arc::new(Mutex::new(()));
-        // 256 frames (1 MiB) instead of 65,536, so that a test sees restarts.
-        let wal = Wal::start_restarting_at(
+        // A restart at 1 MiB (about 250 frames), so that a test sees many.
+        let wal = Wal::start(
             connection(&url).await,
             gate.clone(),
             Some(file.clone()),
-            256,
+            2 << 20,
         );
 
         // Each commit writes five 3 KB values: five or more frames.

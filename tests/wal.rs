@@ -1,0 +1,147 @@
+//! The SQLite write-ahead log file on disk: it stays under its limit
+//! (`sqlite_wal_limit_mib`) while commits keep coming, and a file that grew
+//! past it while a reader held the log is cut back once the log starts
+//! over. (A SQLite property: PostgreSQL has no such file.)
+use flownexus::server::store::{Db, StoreOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The limit under test: the log starts over at 4 MiB, the checkpointer
+/// hurries past 6 MiB.
+const LIMIT: u64 = 8 << 20;
+/// Rows per commit, each a 3,000-byte value: about five frames of 4 KiB.
+const ROWS: usize = 5;
+
+fn wal_file(db_file: &Path) -> PathBuf {
+    let mut name = db_file.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// The -wal file's size on disk (0 before it exists).
+fn wal_size(db_file: &Path) -> u64 {
+    std::fs::metadata(wal_file(db_file))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// One write transaction at the write gate, as the ingest writer commits,
+/// and the checkpointer told about it.
+async fn commit(db: &Db) {
+    let mut tx = db.begin_gated().await.unwrap();
+    for _ in 0..ROWS {
+        sqlx::query("INSERT INTO t (v) VALUES (randomblob(3000))")
+            .execute(&mut tx.conn())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    db.wal.as_ref().unwrap().committed();
+}
+
+fn restarts(db: &Db) -> u64 {
+    db.wal.as_ref().unwrap().restarts()
+}
+
+async fn sqlite_db(dir: &Path) -> (Db, PathBuf) {
+    let file = dir.join("wal.db");
+    let url = format!("sqlite://{}", file.display());
+    let db = Db::connect_with(
+        &url,
+        StoreOptions {
+            wal_limit_bytes: LIMIT,
+        },
+    )
+    .await
+    .unwrap();
+    let mut tx = db.begin_gated().await.unwrap();
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+        .execute(&mut tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    (db, file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_file_stays_under_its_limit_while_commits_keep_coming() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, file) = sqlite_db(dir.path()).await;
+    let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(limit as u64, LIMIT / 2, "connections cut the file to half");
+
+    // Ten times the limit through the log, a commit about every
+    // millisecond: some 20 MB/s. The checkpointer looks at the log 50 ms
+    // after a commit and then every checkpoint round; at this pace what
+    // commits meanwhile (about 1 MB) fits in the quarter between the
+    // hurry threshold and the limit, so no slack is allowed on top.
+    let mut written = 0;
+    let mut largest = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while written < 10 * LIMIT {
+        assert!(Instant::now() < deadline, "{written} bytes in 120 s");
+        commit(&db).await;
+        written += ROWS as u64 * 3_000;
+        largest = largest.max(wal_size(&file));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows as u64 * 3_000, written, "no committed row is lost");
+    assert!(
+        restarts(&db) >= 5,
+        "{} restarts for {written} bytes through a log restarted at {} bytes",
+        restarts(&db),
+        LIMIT / 2
+    );
+    assert!(
+        largest <= LIMIT,
+        "the -wal file reached {largest} bytes, over the limit of {LIMIT}"
+    );
+    assert!(
+        largest >= LIMIT / 2,
+        "the log never reached its restart size: {largest}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wal_file_grown_past_its_limit_is_cut_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, file) = sqlite_db(dir.path()).await;
+
+    // A reader's open snapshot keeps the log from starting over: the file
+    // grows past the limit.
+    let mut reader = db.pool.begin().await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while wal_size(&file) <= 2 * LIMIT {
+        assert!(Instant::now() < deadline, "the log did not grow");
+        commit(&db).await;
+    }
+    let grown = wal_size(&file);
+    reader.rollback().await.unwrap();
+
+    // Once the reader lets go, the log starts over and the commit that
+    // starts it cuts the file back.
+    let before = restarts(&db);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while wal_size(&file) > LIMIT {
+        assert!(
+            Instant::now() < deadline,
+            "the -wal file is still {} bytes (grown to {grown}) after 60 s",
+            wal_size(&file)
+        );
+        commit(&db).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(restarts(&db) > before, "shrunk without a restart");
+    assert!(wal_size(&file) < grown);
+}
