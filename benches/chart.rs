@@ -188,7 +188,7 @@ async fn measure(db: &Db, rows: i64) -> Res<()> {
     }
 
     let start = Instant::now();
-    let rolled = flownexus::server::rollup::run_once(db).await?;
+    let rolled = flownexus::server::rollup::run_once(db, &Default::default()).await?;
     let took = start.elapsed();
     println!(
         "  rollup:  {:.1} s for {rolled} values ({:.0} values/s)",

@@ -607,10 +607,10 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
     // The values changed behind the ingest writer's back, which the server
     // never does: drop what the writer fed the rollup worker, so that the
     // worker reads them back as they are now.
-    app.state.db.rollup_feed.restart_above(0);
+    app.state.rollup_feed.restart_above(0);
     // Rolled up after the aging: old-dev's values in 40-day-old buckets.
     assert_eq!(
-        flownexus::server::rollup::run_once(&app.state.db)
+        flownexus::server::rollup::run_once(&app.state.db, &app.state.rollup_feed)
             .await
             .unwrap(),
         3

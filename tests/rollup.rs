@@ -8,7 +8,7 @@ use common::{payload, Backend, TestApp, TestDb};
 use flownexus::model::Bucket;
 use flownexus::server::db::resource::{self, series_buckets_raw, Columns, NewResource, SeriesKey};
 use flownexus::server::db::{self, rollup, rollup::series_buckets};
-use flownexus::server::rollup::{run_batch, run_once, BATCH_IDS};
+use flownexus::server::rollup::{run_batch, run_once, Feed, BATCH_IDS};
 use flownexus::server::store::script::Script;
 use flownexus::server::store::{self, Db, IdTable};
 use sqlx::Row as _;
@@ -207,11 +207,11 @@ async fn tiered_buckets_equal_raw_buckets_before_and_after_the_watermark(backend
     assert_eq!(rollup::watermark(&db.pool).await.unwrap(), 0);
     assert!(compare_all(db, &series, span).await > 0);
 
-    assert_eq!(run_once(db).await.unwrap(), 3_000);
+    assert_eq!(run_once(db, &Feed::default()).await.unwrap(), 3_000);
     let mark = rollup::watermark(&db.pool).await.unwrap();
     assert_eq!(mark, *ids.iter().max().unwrap());
     assert_eq!(
-        run_once(db).await.unwrap(),
+        run_once(db, &Feed::default()).await.unwrap(),
         0,
         "a second run has nothing to do"
     );
@@ -229,7 +229,7 @@ async fn tiered_buckets_equal_raw_buckets_before_and_after_the_watermark(backend
     let second = random_rows(&mut rng, &series, 2_000, span);
     store(db, &second).await;
     assert!(compare_all(db, &series, span).await > 0);
-    assert_eq!(run_once(db).await.unwrap(), 2_000);
+    assert_eq!(run_once(db, &Feed::default()).await.unwrap(), 2_000);
     assert!(compare_all(db, &series, span).await > 0);
 
     // The tiers are really read: change a rolled-up value behind the
@@ -314,7 +314,7 @@ async fn only_numeric_series_are_rolled_up_and_ingest_minute_counts_every_value(
         }
     }
     store(db, &rows).await;
-    assert_eq!(run_once(db).await.unwrap(), 800);
+    assert_eq!(run_once(db, &Feed::default()).await.unwrap(), 800);
 
     for table in ["resource_rollup_minute", "resource_rollup_hour"] {
         let types: Vec<String> = sqlx::query_scalar(&format!(
@@ -360,7 +360,7 @@ async fn ids_stay_above_the_watermark_after_the_newest_values_are_deleted(backen
     let series = numeric_series(db).await;
     let mut rng = Lcg(3);
     store(db, &random_rows(&mut rng, &series, 100, HOUR)).await;
-    assert_eq!(run_once(db).await.unwrap(), 100);
+    assert_eq!(run_once(db, &Feed::default()).await.unwrap(), 100);
     let mark = rollup::watermark(&db.pool).await.unwrap();
     sqlx::query("DELETE FROM resource")
         .execute(&db.pool)
@@ -368,7 +368,7 @@ async fn ids_stay_above_the_watermark_after_the_newest_values_are_deleted(backen
         .unwrap();
     let ids = store(db, &random_rows(&mut rng, &series, 10, HOUR)).await;
     assert!(ids.iter().all(|&id| id > mark), "{ids:?} after {mark}");
-    assert_eq!(run_once(db).await.unwrap(), 10);
+    assert_eq!(run_once(db, &Feed::default()).await.unwrap(), 10);
     let n: i64 = sqlx::query_scalar("SELECT CAST(SUM(value_count) AS BIGINT) FROM ingest_minute")
         .fetch_one(&db.pool)
         .await
@@ -385,7 +385,7 @@ async fn tier_queries_read_by_key_and_find_new_values_by_id(backend: Backend) {
     let series = numeric_series(db).await;
     let mut rng = Lcg(5);
     store(db, &random_rows(&mut rng, &series, 20_000, 30 * HOUR)).await;
-    run_once(db).await.unwrap();
+    run_once(db, &Feed::default()).await.unwrap();
     store(db, &random_rows(&mut rng, &series, 100, 30 * HOUR)).await;
     if backend == Backend::Postgres {
         sqlx::query("ANALYZE resource")
@@ -551,7 +551,11 @@ async fn the_writer_feeds_the_groups_the_database_would_give(backend: Backend) {
     let app = TestApp::new(backend).await;
     let db = &app.state.db;
     ingest_devices(&app, "fed", 5).await;
-    let fed = db.rollup_feed.take().expect("the writer fed the worker");
+    let fed = app
+        .state
+        .rollup_feed
+        .take()
+        .expect("the writer fed the worker");
     let max = resource::max_id(&db.pool).await.unwrap();
     let first: i64 = sqlx::query_scalar("SELECT MIN(id) FROM resource")
         .fetch_one(&db.pool)
@@ -573,7 +577,7 @@ async fn fed_values_read_back_values_and_gaps_are_each_rolled_up_once(backend: B
     let db = &app.state.db;
     ingest_devices(&app, "before", 3).await;
     // As if the server had restarted: the feed has none of those values.
-    db.rollup_feed.restart_above(0);
+    app.state.rollup_feed.restart_above(0);
     ingest_devices(&app, "fed", 3).await;
     // Stored by another writer than this server's: not in the feed.
     let other = endpoint(db, "other-writer").await;
@@ -598,12 +602,18 @@ async fn fed_values_read_back_values_and_gaps_are_each_rolled_up_once(backend: B
     store(db, &rows).await;
     ingest_devices(&app, "fed-again", 1).await;
     let stored = app.count("resource").await;
-    assert_eq!(run_once(db).await.unwrap() as i64, stored);
+    assert_eq!(
+        run_once(db, &app.state.rollup_feed).await.unwrap() as i64,
+        stored
+    );
     assert_every_value_rolled_up_once(db).await;
     // The next run rolls up only what came since.
     ingest_devices(&app, "later", 2).await;
     let later = app.count("resource").await - stored;
-    assert_eq!(run_once(db).await.unwrap() as i64, later);
+    assert_eq!(
+        run_once(db, &app.state.rollup_feed).await.unwrap() as i64,
+        later
+    );
     assert_every_value_rolled_up_once(db).await;
 }
 
@@ -616,12 +626,15 @@ async fn a_feed_the_watermark_already_passed_is_not_counted_again(backend: Backe
     ingest_devices(&app, "fed", 2).await;
     let max = resource::max_id(&db.pool).await.unwrap();
     while run_batch(db, BATCH_IDS, max).await.unwrap().is_some() {}
-    assert_eq!(run_once(db).await.unwrap(), 0);
+    assert_eq!(run_once(db, &app.state.rollup_feed).await.unwrap(), 0);
     assert_every_value_rolled_up_once(db).await;
     let before = app.count("resource").await;
     ingest_devices(&app, "after", 1).await;
     let after = app.count("resource").await;
-    assert_eq!(run_once(db).await.unwrap() as i64, after - before);
+    assert_eq!(
+        run_once(db, &app.state.rollup_feed).await.unwrap() as i64,
+        after - before
+    );
     assert_every_value_rolled_up_once(db).await;
 }
 
@@ -671,7 +684,7 @@ async fn a_run_cut_short_keeps_charts_exact_and_the_next_run_finishes_it(backend
     assert!(ids.iter().all(|&id| id > upto), "{ids:?} after {upto}");
     assert!(compare_all(db, &series, span).await > 0);
 
-    assert_eq!(run_once(db).await.unwrap(), 2_010);
+    assert_eq!(run_once(db, &Feed::default()).await.unwrap(), 2_010);
     assert_every_value_rolled_up_once(db).await;
     assert!(compare_all(db, &series, span).await > 0);
 }

@@ -142,10 +142,10 @@ async fn serve(settings: Settings) -> CliResult {
     let public = settings.public_base_url.clone();
     let admin_from_env = settings.admin_password.is_some();
     super::retention::spawn(db.clone(), settings.retention_days);
-    super::rollup::spawn(db.clone());
     let state = AppState::new(db, settings)
         .await
         .map_err(|e| e.to_string())?;
+    super::rollup::spawn(state.db.clone(), state.rollup_feed.clone());
     super::dispatch::spawn(&state);
     let app = super::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen)

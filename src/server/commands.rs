@@ -2,6 +2,7 @@
 //! the `/api/v1` routes call. Each call is one transaction; audit events
 //! record who did what (shown in the endpoint's timeline); the dispatcher
 //! and the pages hear of it after the commit.
+use super::after_commit::AfterCommit;
 use super::auth::Caller;
 use super::db;
 use super::db::endpoint_operation::{self as ops, NewOperation, Settle};
@@ -9,14 +10,13 @@ use super::db::firmware_update as updates;
 use super::db::resource::Columns;
 use super::domain::DomainEvent;
 use super::ingest::parse::{decode_value, parse_lwm2m_path};
-use super::live::LiveHub;
 use super::state::AppState;
 use super::store::{self, Db};
 use crate::error::{AppError, FieldError};
 use crate::model::{
-    CommandKind, CommandNotice, CommandPage, CommandQuery, CommandTarget, CommandView, CurrentUser,
-    DataType, FirmwareChoice, FirmwareUpdateState, NewCommand, NewUpdates, UpdateQuery,
-    UpdateStart, UpdateStep, UpdateView, Value,
+    CommandKind, CommandPage, CommandQuery, CommandTarget, CommandView, CurrentUser, DataType,
+    FirmwareChoice, FirmwareUpdateState, NewCommand, NewUpdates, UpdateQuery, UpdateStart,
+    UpdateStep, UpdateView, Value,
 };
 use serde_json::Value as Json;
 
@@ -61,19 +61,20 @@ impl Actor {
     }
 }
 
-fn publish(
-    hub: &LiveHub,
+/// The domain event of a command's (or an update's) new status, which the
+/// pages that list them refetch on.
+fn status_changed(
     endpoint: &str,
     command_id: Option<i64>,
     update_id: Option<i64>,
     status: &str,
-) {
-    hub.publish_command(CommandNotice {
+) -> DomainEvent {
+    DomainEvent::CommandChanged {
         endpoint: endpoint.to_string(),
         command_id,
         update_id,
         status: status.to_string(),
-    });
+    }
 }
 
 /// Reads a command's value as the resource's data type. Forms send text;
@@ -311,11 +312,13 @@ pub async fn create(
         detail,
         "command queued"
     );
-    state.domain.publish(DomainEvent::OperationQueued {
-        operation_id: id,
-        endpoint_id,
-    });
-    publish(&state.hub, endpoint, Some(id), None, "queued");
+    state.after_commit.domain_events([
+        DomainEvent::OperationQueued {
+            operation_id: id,
+            endpoint_id,
+        },
+        status_changed(endpoint, Some(id), None, "queued"),
+    ]);
     get(state, id).await
 }
 
@@ -391,13 +394,18 @@ async fn change(
         event_type,
         "command changed"
     );
-    if change == Change::Retry {
-        state.domain.publish(DomainEvent::OperationQueued {
-            operation_id: id,
-            endpoint_id,
-        });
-    }
-    publish(&state.hub, &current.endpoint, Some(id), None, status);
+    let queued = (change == Change::Retry).then_some(DomainEvent::OperationQueued {
+        operation_id: id,
+        endpoint_id,
+    });
+    state
+        .after_commit
+        .domain_events(queued.into_iter().chain([status_changed(
+            &current.endpoint,
+            Some(id),
+            None,
+            status,
+        )]));
     get(state, id).await
 }
 
@@ -530,7 +538,7 @@ pub async fn update_of_command(pool: &store::Pool, id: i64) -> Result<Option<i64
 /// their queued commands. Returns how many.
 pub async fn time_out_updates(
     db_: &Db,
-    hub: &LiveHub,
+    after_commit: &AfterCommit,
     now: i64,
     cutoff: i64,
 ) -> Result<usize, sqlx::Error> {
@@ -569,7 +577,12 @@ pub async fn time_out_updates(
             .await?;
         tx.commit().await?;
         count += 1;
-        publish(hub, &endpoint, None, Some(update_id), "timed_out");
+        after_commit.domain_events([status_changed(
+            &endpoint,
+            None,
+            Some(update_id),
+            "timed_out",
+        )]);
     }
     Ok(count)
 }
@@ -687,11 +700,13 @@ pub async fn start_updates(
             by = actor.name,
             "firmware update started"
         );
-        state.domain.publish(DomainEvent::OperationQueued {
-            operation_id: op_id,
-            endpoint_id,
-        });
-        publish(&state.hub, name, Some(op_id), Some(update_id), "pending");
+        state.after_commit.domain_events([
+            DomainEvent::OperationQueued {
+                operation_id: op_id,
+                endpoint_id,
+            },
+            status_changed(name, Some(op_id), Some(update_id), "pending"),
+        ]);
         results.push(UpdateStart {
             endpoint: name.to_string(),
             update_id: Some(update_id),
@@ -745,7 +760,9 @@ pub async fn cancel_update(
     .await?;
     tx.commit().await?;
     let view = update_view(state, id).await?;
-    publish(&state.hub, &view.endpoint, None, Some(id), "cancelled");
+    state
+        .after_commit
+        .domain_events([status_changed(&view.endpoint, None, Some(id), "cancelled")]);
     Ok(view)
 }
 

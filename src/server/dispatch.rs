@@ -18,9 +18,10 @@
 //!   an endpoint with queued commands (a queue-mode device listens only for
 //!   a short while after it reports) and a newly queued command, and polls
 //!   once a second besides (a broadcast receiver that lags misses events).
+use super::after_commit::AfterCommit;
 use super::db::endpoint_operation::{self as ops, Claimed, Settle};
 use super::domain::{DomainEvent, DomainEvents};
-use super::ingest::{parse_composite, IngestWriter, UplinkKind};
+use super::ingest::{parse_composite, IngestWriter};
 use super::live::LiveHub;
 use super::state::AppState;
 use super::store::{self, Db};
@@ -416,7 +417,7 @@ impl Dispatcher {
         }
         let timed_out = super::commands::time_out_updates(
             &self.db,
-            &self.hub,
+            &AfterCommit::new(self.hub.clone(), self.domain.clone()),
             now,
             now - self.update_timeout_ms,
         )
@@ -566,7 +567,7 @@ impl Dispatcher {
         });
         let stored = match serde_json::to_vec(&body) {
             Ok(bytes) => match parse_composite(&bytes) {
-                Ok(uplink) => self.writer.submit(uplink, UplinkKind::Composite).await,
+                Ok(uplink) => self.writer.submit(uplink).await,
                 Err(e) => Err(e),
             },
             Err(_) => return,

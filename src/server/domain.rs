@@ -1,5 +1,6 @@
-//! Domain events: what ingest learned that other parts of the server act on.
-//! Published after the transaction that recorded them commits. The command
+//! Domain events: what ingest and the command service changed that other
+//! parts of the server act on. Published after the transaction that
+//! recorded them commits, through `after_commit::AfterCommit`. The command
 //! dispatcher subscribes to `DeviceAwake` to flush a device's queued
 //! commands while it listens; it must also poll the queue, because a
 //! broadcast subscriber that falls behind misses events.
@@ -35,6 +36,15 @@ pub enum DomainEvent {
         endpoint: String,
         state: FirmwareUpdateState,
         result: Option<i64>,
+    },
+    /// A command, or a firmware update through its commands, changed
+    /// status by an operator's action or the dispatcher's housekeeping.
+    CommandChanged {
+        endpoint: String,
+        command_id: Option<i64>,
+        update_id: Option<i64>,
+        /// Its new status or state, e.g. `queued` or `cancelled`.
+        status: String,
     },
 }
 

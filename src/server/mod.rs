@@ -1,4 +1,5 @@
 //! Everything that only runs on the server.
+pub mod after_commit;
 pub mod auth;
 pub mod cli;
 pub mod commands;

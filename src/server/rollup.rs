@@ -8,10 +8,9 @@
 //! The values come from the [`Feed`]: after each commit the ingest writer
 //! adds its values to per-series, per-minute groups in memory, which is
 //! what `db::rollup::aggregate` would read back from the database. Reading
-//! them back cost 0.8-1.8 s of a core per 10 s run at 20,000-46,000
-//! values/s, and ingest commits took 20-50 ms instead of about 2 ms while
-//! it ran (2026-12-01); the feed costs the writer a hash-map update per
-//! value. Whatever the feed does not cover is read back: the values stored
+//! them back costs a large share of a core at high ingest rates and slows
+//! the ingest commits several times over while it runs; the feed costs the
+//! writer a hash-map update per value (`docs/benchmarks.md`). Whatever the feed does not cover is read back: the values stored
 //! before this process started or before the feed was restarted, ids the
 //! writer did not commit itself, and everything after a failed run.
 use super::db;
@@ -19,25 +18,25 @@ use super::db::resource::NewResource;
 use super::db::rollup::{GroupKey, MinuteGroup, MINUTE_MS};
 use super::store::Db;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often the worker looks for new values. Charts stay exact whatever
 /// the lag (values after the watermark are read raw); this bounds how many
 /// there are and how stale `ingest_minute` is. Each run writes a row per
 /// series and minute whether it covers one second or ten, and ingest
-/// commits wait while it writes (on SQLite, 4-20 ms measured with 1,500
+/// commits wait while it writes (on SQLite, milliseconds with a thousand
 /// series), so it runs every 10 s rather than every second.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 /// Resource ids per batch (and transaction) read back from the database.
 /// A batch's write costs about one upsert per series and minute, however
-/// many values it covers, and ingest waits for it on SQLite: with 11,000
-/// series that was 38-70 ms per batch (2026-12-01), and at 40,000 values/s
-/// a run of 200,000-id batches made two such stops where one would do. So
-/// a batch holds a whole run at the highest ingest rates measured. The cap
-/// bounds the aggregate read, which is one query: cut into queries of
-/// 25,000 ids with pauses between them, it took 6.4 s instead of 1.5 s and
-/// slowed ingest for that long.
+/// many values it covers, and ingest waits for it on SQLite (tens of
+/// milliseconds with ten thousand series). So a batch holds a whole 10 s
+/// run at 40,000 values/s, the highest ingest rate measured: smaller
+/// batches make several such stops where one would do. The cap bounds the
+/// aggregate read, which is one query: cut into smaller queries with pauses
+/// between them, it takes several times as long and slows ingest for that
+/// long.
 pub const BATCH_IDS: i64 = 500_000;
 /// Groups the feed holds at most (about 100 bytes each). Past it the feed
 /// gives up until the worker next reads back from the database, so memory
@@ -158,7 +157,8 @@ impl Fed {
 }
 
 /// What the ingest writer committed since the worker last took it (see the
-/// module comment). Shared by the writer and the worker through `Db`.
+/// module comment). One `Arc` of it is made where the server starts and
+/// handed to both the writer and the worker.
 #[derive(Default)]
 pub struct Feed {
     state: Mutex<FeedState>,
@@ -308,10 +308,10 @@ async fn write(
 
 /// Groups per write transaction of a run, in whole endpoints (so one may
 /// hold more). Each group is an upsert in each tier, and ingest waits for
-/// the transaction on SQLite: one transaction of 22,000 groups took 88 ms
-/// (2026-12-01). In transactions of 500 groups, the ingest commits between
-/// them took 10-35 ms instead of 2-4 ms, since each held the requests that
-/// came in while a transaction wrote, and the half-load p99 was 46 ms.
+/// the transaction on SQLite: one transaction of all of a run's groups
+/// stalls ingest for tens of milliseconds, and even at 500 groups the
+/// ingest commits between them take several times their usual time, since
+/// each holds the requests that came in while a transaction wrote.
 pub const CHUNK_GROUPS: usize = 100;
 
 /// Writes the pending run over (after, upto] whose endpoints up to `done`
@@ -389,9 +389,9 @@ fn endpoint_chunks(groups: &[MinuteGroup], size: usize) -> Vec<&[MinuteGroup]> {
 /// was. For the worker, tests and benchmarks. Values stored meanwhile wait
 /// for the next run: chasing them, the worker ran small batches back to
 /// back under heavy ingest, each a write transaction ingest waited for.
-pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
+pub async fn run_once(db: &Db, feed: &Feed) -> Result<u64, sqlx::Error> {
     let mut total = resume(db).await?;
-    if let Some(fed) = db.rollup_feed.take() {
+    if let Some(fed) = feed.take() {
         if let Some(rows) = run_fed(db, fed).await? {
             return Ok(total + rows);
         }
@@ -399,7 +399,7 @@ pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
     // Read back from the database, batch by batch. The feed restarts above
     // what this covers, so no value is counted twice.
     let until = db::resource::max_id(&db.pool).await?;
-    db.rollup_feed.restart_above(until);
+    feed.restart_above(until);
     while let Some(rows) = run_batch(db, BATCH_IDS, until).await? {
         total += rows;
     }
@@ -412,7 +412,7 @@ pub async fn run_once(db: &Db) -> Result<u64, sqlx::Error> {
 /// (`store::sqlite::InlineSqlite`), a few milliseconds per transaction and longer if
 /// it must wait for SQLite's lock. On one of the runtime's threads that
 /// would hold up the HTTP tasks queued behind it.
-pub fn spawn(db: Db) {
+pub fn spawn(db: Db, feed: Arc<Feed>) {
     let runtime = tokio::runtime::Handle::current();
     let started = std::thread::Builder::new()
         .name("rollup".into())
@@ -422,7 +422,7 @@ pub fn spawn(db: Db) {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    match run_once(&db).await {
+                    match run_once(&db, &feed).await {
                         Ok(0) => {}
                         Ok(rows) => tracing::debug!(rows, "rolled up values"),
                         Err(e) => tracing::error!(error = %e, "rollup failed"),

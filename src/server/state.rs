@@ -1,4 +1,5 @@
 //! The state every handler shares.
+use super::after_commit::AfterCommit;
 use super::auth::TokenCache;
 use super::config::Settings;
 use super::domain::DomainEvents;
@@ -8,6 +9,7 @@ use super::login_throttle::LoginThrottle;
 use super::origin_check::AllowedOrigins;
 use super::rest::metrics::Rejections;
 use super::store::Db;
+use super::rollup::Feed;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -35,6 +37,10 @@ pub struct SharedState {
     /// Every telemetry write goes through this one group-commit writer.
     pub writer: IngestWriter,
     pub domain: DomainEvents,
+    /// Publishes what a transaction committed to `domain` and `hub`.
+    pub after_commit: AfterCommit,
+    /// What the writer committed, for the rollup worker (`rollup::spawn`).
+    pub rollup_feed: Arc<Feed>,
     /// Rejected API requests by status, for `/api/v1/metrics`.
     pub rejections: Arc<Rejections>,
     /// Verified API tokens (see `auth::TokenCache`).
@@ -53,7 +59,16 @@ impl AppState {
         types.load(&db.pool).await?;
         let hub = LiveHub::new(4096);
         let domain = DomainEvents::new(1024);
-        let writer = IngestWriter::start(db.clone(), types.clone(), hub.clone(), domain.clone());
+        let after_commit = AfterCommit::new(hub.clone(), domain.clone());
+        // One feed, shared by the writer and the rollup worker
+        // (`rollup::spawn`, started beside this state).
+        let rollup_feed = Arc::new(Feed::default());
+        let writer = IngestWriter::start(
+            db.clone(),
+            types.clone(),
+            after_commit.clone(),
+            rollup_feed.clone(),
+        );
         Ok(AppState(Arc::new(SharedState {
             leptos_options: settings.leptos_options(),
             db,
@@ -61,6 +76,8 @@ impl AppState {
             types,
             writer,
             domain,
+            after_commit,
+            rollup_feed,
             rejections: Arc::default(),
             tokens: Arc::default(),
             login_throttle: LoginThrottle::default(),

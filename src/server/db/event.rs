@@ -4,7 +4,7 @@ use crate::server::store::json_rows::{self, Cell};
 use crate::server::store::script::Script;
 use sqlx::{Any, Executor};
 
-/// One event to store, with its id already allocated (`db::allocate_ids`).
+/// One event to store, with its id already allocated (`store::allocate_ids`).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: i64,

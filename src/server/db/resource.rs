@@ -131,7 +131,7 @@ where
     }
 }
 
-/// One value to store, with its id already allocated (`db::allocate_ids`).
+/// One value to store, with its id already allocated (`store::allocate_ids`).
 #[derive(Debug, Clone)]
 pub struct NewResource {
     pub id: i64,

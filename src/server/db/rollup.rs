@@ -7,7 +7,7 @@
 //!
 //! Why a watermark on ids works: `resource` rows are inserted only by the
 //! ingest writer, one task committing one transaction at a time, with ids
-//! from `db::allocate_ids` taken inside that transaction (on SQLite under its
+//! from `store::allocate_ids` taken inside that transaction (on SQLite under its
 //! write lock, on PostgreSQL from the identity sequence). So ids grow in
 //! commit order: once id N is committed, every smaller id that will ever
 //! exist is committed too, and the rows up to the largest committed id can

@@ -1,15 +1,18 @@
-//! Ingest: uplinks are decoded by `parse`, then stored by the group-commit
-//! `writer` (many requests per transaction, each acknowledged after its
-//! commit) and published to the live hub. `firmware` tracks OTA progress.
+//! Ingest: a decoder (`parse`, for Leshan JSON) turns a request into the
+//! neutral [`Uplink`] of typed values; the group-commit `writer` stores it
+//! (many requests per transaction, each acknowledged after its commit):
+//! `plan` decides the rows and domain events of a batch without a database,
+//! the writer executes the plan in one transaction, and `after_commit`
+//! publishes what it committed. `firmware` tracks OTA progress.
 pub mod firmware;
 pub mod parse;
+pub mod plan;
 pub mod writer;
 
 use super::db::{self, endpoint::RegistrationChange};
-
 use super::store;
-use crate::model::{DataType, ResourcePath};
-pub use parse::{parse_composite, parse_single, Reading, Uplink};
+use crate::model::{DataType, ResourcePath, Value};
+pub use parse::{parse_composite, parse_single};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -92,6 +95,55 @@ fn registration_change(path: &ResourcePath) -> Option<(RegistrationChange, &'sta
         1 => Some((RegistrationChange::Deregistered, "deregistered")),
         _ => None,
     }
+}
+
+/// One decoded value, whatever the source: the writer's input knows
+/// nothing of the wire format it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedValue {
+    pub path: ResourcePath,
+    /// Typed as the sender declared it (`Value::data_type`).
+    pub value: Value,
+    /// When the device measured the value (ms since the epoch), if the
+    /// source says. Values are stored with the time they were received.
+    pub measured_at: Option<i64>,
+    /// Where the value was in the request (a JSON path for Leshan JSON),
+    /// named when the value is rejected.
+    pub field: String,
+}
+
+impl DecodedValue {
+    /// A registration change, which is reported as a value of the
+    /// registration object (10240/0/0 registered, /1 deregistered, /2
+    /// updated) carrying the time of the change.
+    pub fn registration(change: RegistrationChange, at: i64, field: impl Into<String>) -> Self {
+        let resource_id = match change {
+            RegistrationChange::Registered => 0,
+            RegistrationChange::Deregistered => 1,
+            RegistrationChange::Updated => 2,
+        };
+        DecodedValue {
+            path: ResourcePath {
+                object_id: REGISTRATION_OBJECT,
+                instance_id: 0,
+                resource_id,
+                resource_instance_id: None,
+            },
+            value: Value::Time(at),
+            measured_at: Some(at),
+            field: field.into(),
+        }
+    }
+}
+
+/// What one request reported: one endpoint's values, decoded.
+/// Registrations, updates and deregistrations are values of the
+/// registration object (see [`DecodedValue::registration`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uplink {
+    pub endpoint: String,
+    pub kind: UplinkKind,
+    pub values: Vec<DecodedValue>,
 }
 
 /// Whether a composite report (one event per object) or a single value.

@@ -1,27 +1,13 @@
-//! Decoding of the Leshan JSON uplink (see the contract in the README) into
-//! typed readings. Pure: no I/O, so it is unit-tested and fuzzed directly.
-//! Every rejection names the JSON path of the offending field.
+//! The Leshan JSON decoder (see the contract in the README): one source of
+//! uplinks in front of the writer, turning a request body into the neutral
+//! [`Uplink`] of typed values. Pure: no I/O, so it is unit-tested and fuzzed
+//! directly. Every rejection names the JSON path of the offending field.
+use super::{DecodedValue, Uplink, UplinkKind};
 use crate::error::{AppError, FieldError};
 use crate::model::{DataType, ResourcePath, Value};
 use serde_json::{Map, Value as Json};
 
 pub use crate::model::MAX_ENDPOINT_NAME;
-
-/// One decoded resource value, with the type the sender declared.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub path: ResourcePath,
-    pub value: Value,
-    /// Where the value was in the request, for error messages.
-    pub json_path: String,
-}
-
-/// A decoded uplink request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Uplink {
-    pub endpoint: String,
-    pub readings: Vec<Reading>,
-}
 
 /// Collects problems so that one answer lists all of them.
 #[derive(Default)]
@@ -49,7 +35,7 @@ pub fn parse_single(body: &[u8]) -> Result<Uplink, AppError> {
             None
         }
     };
-    let mut readings = Vec::new();
+    let mut values = Vec::new();
     match (obj.get("val"), object_id) {
         (None, _) => problems.add("val", "missing"),
         (Some(val), Some(object_id)) => {
@@ -61,11 +47,11 @@ pub fn parse_single(body: &[u8]) -> Result<Uplink, AppError> {
                 instance_id: Some(0),
                 resource_id: None,
             };
-            decode_node(val, "val", ctx, Depth::Any, &mut readings, &mut problems);
+            decode_node(val, "val", ctx, Depth::Any, &mut values, &mut problems);
         }
         (Some(_), None) => {}
     }
-    finish(endpoint, readings, problems)
+    finish(endpoint, UplinkKind::Single, values, problems)
 }
 
 /// Parses the body of `POST /leshan_api/resource/composite`.
@@ -74,7 +60,7 @@ pub fn parse_composite(body: &[u8]) -> Result<Uplink, AppError> {
     let mut problems = Problems::default();
     let obj = root_object(&root)?;
     let endpoint = endpoint_name(obj, &mut problems);
-    let mut readings = Vec::new();
+    let mut values = Vec::new();
     match obj.get("val") {
         None => problems.add("val", "missing"),
         Some(Json::Object(map)) => {
@@ -93,7 +79,7 @@ pub fn parse_composite(body: &[u8]) -> Result<Uplink, AppError> {
                             3 => Depth::Resource,
                             _ => Depth::ResourceInstance(ids[3]),
                         };
-                        decode_node(node, &here, ctx, depth, &mut readings, &mut problems);
+                        decode_node(node, &here, ctx, depth, &mut values, &mut problems);
                     }
                     None => problems.add(
                         &here,
@@ -104,7 +90,7 @@ pub fn parse_composite(body: &[u8]) -> Result<Uplink, AppError> {
         }
         Some(_) => problems.add("val", "must be an object mapping LwM2M paths to nodes"),
     }
-    finish(endpoint, readings, problems)
+    finish(endpoint, UplinkKind::Composite, values, problems)
 }
 
 fn parse_json(body: &[u8]) -> Result<Json, AppError> {
@@ -142,7 +128,8 @@ fn endpoint_name(obj: &Map<String, Json>, problems: &mut Problems) -> Option<Str
 
 fn finish(
     endpoint: Option<String>,
-    readings: Vec<Reading>,
+    kind: UplinkKind,
+    values: Vec<DecodedValue>,
     problems: Problems,
 ) -> Result<Uplink, AppError> {
     if !problems.0.is_empty() {
@@ -160,7 +147,11 @@ fn finish(
         });
     }
     match endpoint {
-        Some(endpoint) => Ok(Uplink { endpoint, readings }),
+        Some(endpoint) => Ok(Uplink {
+            endpoint,
+            kind,
+            values,
+        }),
         None => Err(AppError::invalid_field("ep", "missing")),
     }
 }
@@ -218,7 +209,7 @@ fn decode_node(
     path: &str,
     ctx: Ctx,
     depth: Depth,
-    out: &mut Vec<Reading>,
+    out: &mut Vec<DecodedValue>,
     problems: &mut Problems,
 ) {
     let Some(map) = node.as_object() else {
@@ -394,7 +385,7 @@ fn decode_node(
                             here: String,
                             problems: &mut Problems| {
                 if let Some(value) = decode_value(v, data_type, &here, problems) {
-                    out.push(Reading {
+                    out.push(DecodedValue {
                         path: ResourcePath {
                             object_id: ctx.object_id,
                             instance_id,
@@ -402,7 +393,9 @@ fn decode_node(
                             resource_instance_id,
                         },
                         value,
-                        json_path: here,
+                        // Leshan JSON carries no time of measurement.
+                        measured_at: None,
+                        field: here,
                     });
                 }
             };
@@ -638,9 +631,9 @@ mod tests {
             "kind": "singleResource", "id": 5700, "type": "FLOAT", "value": "24.899181214836236"}}))
         .unwrap();
         assert_eq!(up.endpoint, "qemu_x86");
-        assert_eq!(up.readings.len(), 1);
-        assert_eq!(up.readings[0].path.to_string(), "/3303/0/5700");
-        assert_eq!(up.readings[0].value, Value::Float(24.899181214836236));
+        assert_eq!(up.values.len(), 1);
+        assert_eq!(up.values[0].path.to_string(), "/3303/0/5700");
+        assert_eq!(up.values[0].value, Value::Float(24.899181214836236));
     }
 
     #[test]
@@ -648,18 +641,14 @@ mod tests {
         let body = include_str!("../../../tests/payloads/composite__onboarding_read_object3.json");
         let up = parse_composite(body.as_bytes()).unwrap();
         // 15 single resources + 2 + 2 + 2 + 1 multi-resource instances
-        assert_eq!(up.readings.len(), 15 + 7);
+        assert_eq!(up.values.len(), 15 + 7);
         let power = up
-            .readings
+            .values
             .iter()
             .find(|r| r.path.resource_id == 7 && r.path.resource_instance_id == Some(1))
             .unwrap();
         assert_eq!(power.value, Value::Integer(5000));
-        let time = up
-            .readings
-            .iter()
-            .find(|r| r.path.resource_id == 13)
-            .unwrap();
+        let time = up.values.iter().find(|r| r.path.resource_id == 13).unwrap();
         assert_eq!(time.value, Value::Time(2000));
     }
 
@@ -672,7 +661,7 @@ mod tests {
             "/3/0/7/1": {"kind": "resourceInstance", "id": 1, "type": "INTEGER", "value": "5000"},
         }});
         let up = parse_composite(body.to_string().as_bytes()).unwrap();
-        let paths: Vec<String> = up.readings.iter().map(|r| r.path.to_string()).collect();
+        let paths: Vec<String> = up.values.iter().map(|r| r.path.to_string()).collect();
         assert!(paths.contains(&"/3/0/9".to_string()));
         assert!(paths.contains(&"/3303/1/5700".to_string()));
         assert!(paths.contains(&"/3/0/7/1".to_string()));
@@ -717,7 +706,7 @@ mod tests {
             let up = single(json!({"ep": "e", "obj_id": 1, "val": {
                 "kind": "singleResource", "id": 1, "type": t, "value": v}}))
             .unwrap_or_else(|e| panic!("{t}: {e:?}"));
-            assert_eq!(up.readings[0].value, expected, "{t}");
+            assert_eq!(up.values[0].value, expected, "{t}");
         }
     }
 
@@ -872,7 +861,7 @@ mod properties {
         match result {
             Ok(up) => {
                 assert!(!up.endpoint.is_empty() && up.endpoint.len() <= MAX_ENDPOINT_NAME);
-                for r in up.readings {
+                for r in up.values {
                     assert!((0..=65535).contains(&r.path.object_id));
                     assert!((0..=65535).contains(&r.path.resource_id));
                 }

@@ -9,34 +9,33 @@
 //! (`store::json_rows`: on SQLite each table's rows as one JSON parameter of a
 //! statement that stays prepared).
 //!
-//! A timed hold (a small batch waiting a fraction of a millisecond for
-//! more, like PostgreSQL's `commit_delay`) was built and measured on SQLite
-//! and left out (2026-12-02): at 1,250 composite posts/s a 1 ms hold took
-//! up to twice the requests per commit and 9-17% less server CPU per
-//! request, but raised the median latency by 0.6-1.6 ms and did not lower
-//! p99 (5.4-7.3 ms without, 6.7-7.3 with; with both cores also kept busy
-//! by other processes, 5.8-7.4 without, 8.5-9.7 and once 108 ms with). And
-//! with 64 connections in a closed loop a 500 µs hold cut single posts
-//! from 36,000-38,800 to 27,200-30,400/s.
-use super::firmware::{self, FW_UPDATE_PATH};
-use super::{
-    object_event_type, registration_change, IngestReceipt, KnownType, StoredValue, TypeCache,
-    TypeKey, Uplink, UplinkKind, DEVICE_BINDING, REGISTRATION_OBJECT, SERVER_LIFETIME,
-    SERVER_OBJECT,
-};
+//! There is no timed hold (a small batch waiting a fraction of a
+//! millisecond for more, like PostgreSQL's `commit_delay`): measured on
+//! SQLite it raised the median latency without lowering p99, and cut
+//! closed-loop throughput (`docs/benchmarks.md`).
+//!
+//! A batch is written in three steps: the opening statements tell the
+//! writer the endpoints' ids, the new types' ids, fresh resource ids and
+//! the active firmware updates; `plan::plan` turns the batch and those
+//! into rows and domain events without touching the database; the rest of
+//! the plan is written and committed. After the commit, everything is
+//! published through `after_commit::AfterCommit`.
+use super::firmware::FW_UPDATE_PATH;
+use super::plan::{self, CheckedTypes, MissingInput, Plan, Request};
+use super::{IngestReceipt, KnownType, StoredValue, TypeCache, TypeKey, Uplink};
 use crate::error::AppError;
-use crate::model::{DataType, EventNotice, FleetNotice, LiveValue, Value};
-use crate::server::db;
-use crate::server::db::endpoint::{RegistrationChange, SeenEndpoint};
+use crate::model::DataType;
+use crate::server::after_commit::AfterCommit;
 use crate::server::db::endpoint_operation::{NewOperation, OperationType};
 use crate::server::db::event::NewEvent;
 use crate::server::db::firmware_update::ActiveUpdate;
-use crate::server::db::resource::{Columns, NewResource};
-use crate::server::domain::{DomainEvent, DomainEvents};
-use crate::server::live::LiveHub;
+use crate::server::db::resource::Columns;
+use crate::server::db;
 use crate::server::store::script::Script;
 use crate::server::store::{self, Conn, Db, IdSource, IdTable};
-use std::collections::{BTreeMap, HashMap};
+use crate::server::domain::DomainEvent;
+use crate::server::rollup::Feed;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -59,7 +58,6 @@ pub struct WriterStats {
 
 struct Job {
     uplink: Uplink,
-    kind: UplinkKind,
     received_at: i64,
     reply: oneshot::Sender<Result<Stored, AppError>>,
 }
@@ -87,19 +85,27 @@ impl IngestWriter {
     ///
     /// Why a thread: every request waits for the writer's commits, and a
     /// commit is several awaits on the database. As a task among the HTTP
-    /// connections' tasks, the writer waited behind them after each await
-    /// (measured: a batch took 2.1 ms on average, of which the database
-    /// work was a fraction). On its own thread, with its own single-threaded
-    /// runtime, it is woken directly when a statement finishes (PostgreSQL)
-    /// or does the SQLite work itself (`store::sqlite::InlineSqlite`).
-    pub fn start(db: Db, types: TypeCache, hub: LiveHub, domain: DomainEvents) -> IngestWriter {
+    /// connections' tasks, the writer waits behind them after each await,
+    /// which costs more than the database work of a batch. On its own
+    /// thread, with its own single-threaded runtime, it is woken directly
+    /// when a statement finishes (PostgreSQL) or does the SQLite work
+    /// itself (`store::sqlite::InlineSqlite`).
+    ///
+    /// After each commit the writer hands its values to `rollup_feed`
+    /// (shared with the rollup worker) and publishes through `after_commit`.
+    pub fn start(
+        db: Db,
+        types: TypeCache,
+        after_commit: AfterCommit,
+        rollup_feed: Arc<Feed>,
+    ) -> IngestWriter {
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
         let task = WriterTask {
             db,
             types,
-            hub,
-            domain,
+            after_commit,
+            rollup_feed,
             stats: stats.clone(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -115,15 +121,10 @@ impl IngestWriter {
 
     /// Stores an uplink and returns its receipt once committed. All or
     /// nothing: a rejected uplink writes nothing.
-    pub async fn submit(
-        &self,
-        uplink: Uplink,
-        kind: UplinkKind,
-    ) -> Result<IngestReceipt, AppError> {
+    pub async fn submit(&self, uplink: Uplink) -> Result<IngestReceipt, AppError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             uplink,
-            kind,
             received_at: store::now_ms(),
             reply,
         };
@@ -141,7 +142,7 @@ impl IngestWriter {
             discovered,
         } = stored;
         let resources: Vec<StoredValue> = uplink
-            .readings
+            .values
             .iter()
             .map(|r| StoredValue {
                 path: r.path.to_string(),
@@ -159,46 +160,55 @@ impl IngestWriter {
     }
 }
 
-/// A request whose values passed the type checks, with the type of each.
+/// A request whose values passed the type check, with the type of each.
 struct Checked {
     job: Job,
-    types: Vec<TypeRef>,
-    discovered: usize,
+    types: CheckedTypes,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum TypeRef {
-    Known(i64),
-    /// Index into the batch's list of types to discover.
-    Discovered(usize),
+impl Checked {
+    fn request(&self) -> Request<'_> {
+        Request {
+            uplink: &self.job.uplink,
+            received_at: self.job.received_at,
+            types: &self.types.types,
+        }
+    }
 }
 
 /// What a committed batch hands back for acknowledging its requests.
 struct Committed {
-    events: Vec<Vec<String>>,
+    events_per_request: Vec<Vec<String>>,
     domain: Vec<DomainEvent>,
     discovered: Vec<(TypeKey, KnownType)>,
-    /// Live notices of the stored events (empty without subscribers).
-    notices: Vec<EventNotice>,
+    /// The stored events, for live event subscribers.
+    events: Vec<NewEvent>,
+    endpoint_ids: HashMap<String, i64>,
+}
+
+/// What the opening statements and the reads before the plan found.
+struct Opened {
+    ids: IdSource,
+    endpoint_ids: HashMap<String, i64>,
 }
 
 struct WriterTask {
     db: Db,
     types: TypeCache,
-    hub: LiveHub,
-    domain: DomainEvents,
+    after_commit: AfterCommit,
+    rollup_feed: Arc<Feed>,
     stats: Arc<WriterStats>,
 }
 
 impl WriterTask {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.recv().await {
-            let mut rows = first.uplink.readings.len();
+            let mut rows = first.uplink.values.len();
             let mut batch = vec![first];
             while rows < MAX_BATCH_ROWS && batch.len() < MAX_BATCH_REQUESTS {
                 match rx.try_recv() {
                     Ok(job) => {
-                        rows += job.uplink.readings.len();
+                        rows += job.uplink.values.len();
                         batch.push(job);
                     }
                     Err(_) => break,
@@ -240,52 +250,20 @@ impl WriterTask {
         }
     }
 
-    /// Checks every value against its known resource type, in memory. A
-    /// request with a mismatch is answered 422 here and leaves the batch;
-    /// unknown types become discoveries, typed by the first request that
-    /// reports them (later ones in the batch must agree, as if sequential).
+    /// `plan::check_types` against the type cache: a rejected request is
+    /// answered here and leaves the batch.
     fn check_types(&self, jobs: Vec<Job>) -> (Vec<Checked>, Vec<(TypeKey, DataType)>) {
-        let mut discover: Vec<(TypeKey, DataType)> = Vec::new();
+        let check = plan::check_types(jobs.iter().map(|j| &j.uplink), |key| self.types.get(key));
         let mut checked = Vec::with_capacity(jobs.len());
-        'jobs: for job in jobs {
-            let mut types = Vec::with_capacity(job.uplink.readings.len());
-            let mut own_discoveries = 0;
-            for reading in &job.uplink.readings {
-                let key = (reading.path.object_id, reading.path.resource_id);
-                let declared = reading.value.data_type();
-                let (type_ref, data_type) = match self.types.get(key) {
-                    Some((id, t)) => (TypeRef::Known(id), t),
-                    None => match discover.iter().position(|(k, _)| *k == key) {
-                        Some(i) => (TypeRef::Discovered(i), discover[i].1),
-                        None => {
-                            discover.push((key, declared));
-                            own_discoveries += 1;
-                            (TypeRef::Discovered(discover.len() - 1), declared)
-                        }
-                    },
-                };
-                if data_type != declared {
-                    // Forget what this request alone would have discovered.
-                    discover.truncate(discover.len() - own_discoveries);
-                    let error = AppError::invalid_field(
-                        reading.json_path.clone(),
-                        format!(
-                            "resource /{}/{} is of type {data_type}, not {declared}",
-                            key.0, key.1
-                        ),
-                    );
+        for (job, result) in jobs.into_iter().zip(check.requests) {
+            match result {
+                Ok(types) => checked.push(Checked { job, types }),
+                Err(error) => {
                     let _ = job.reply.send(Err(error));
-                    continue 'jobs;
                 }
-                types.push(type_ref);
             }
-            checked.push(Checked {
-                job,
-                types,
-                discovered: own_discoveries,
-            });
         }
-        (checked, discover)
+        (checked, check.discover)
     }
 
     /// Writes a batch in one transaction. The transaction is opened and
@@ -319,36 +297,77 @@ impl WriterTask {
         result
     }
 
+    /// Gathers what the plan needs, plans, and executes the plan.
     async fn write(
         &self,
         conn: &mut Conn<'_>,
         checked: &[Checked],
         discover: &[(TypeKey, DataType)],
     ) -> Result<Committed, CommitError> {
-        let backend = self.db.backend;
         let mut steps = Steps::start();
-        let seen = seen_endpoints(checked);
+        let requests: Vec<Request<'_>> = checked.iter().map(Checked::request).collect();
+        let Opened {
+            mut ids,
+            endpoint_ids,
+        } = self.open(conn, &requests).await?;
+        steps.mark("open");
+        let discovered = self.discover(conn, discover).await?;
+        let updates = self.active_updates(conn, &requests, &endpoint_ids).await?;
+        // Ids are allocated up front so events can link to them.
+        let total = plan::value_count(&requests);
+        let resource_ids = ids.take(conn, IdTable::Resource, total).await?;
+        let mut plan = plan::plan(
+            &requests,
+            plan::Inputs {
+                endpoint_ids: &endpoint_ids,
+                discovered: &discovered,
+                resource_ids: &resource_ids,
+                updates,
+            },
+        )?;
+        let events = self.execute(conn, &mut plan, ids).await?;
+        steps.mark("close");
+        self.rollup_feed
+            .record(plan.rows.iter().zip(plan.numeric.iter().copied()));
+        steps.warn_if_slow(checked.len(), total);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(Committed {
+            events_per_request: plan.events_per_request,
+            domain: plan.domain,
+            discovered,
+            events,
+            endpoint_ids,
+        })
+    }
 
-        // Open: begin, (SQLite) the highest ids in use, and the endpoints'
-        // upsert, which returns their ids.
+    /// Opens the transaction as one script: begin, (SQLite) the highest ids
+    /// in use, and the endpoints' upsert, which returns their ids.
+    async fn open(
+        &self,
+        conn: &mut Conn<'_>,
+        requests: &[Request<'_>],
+    ) -> Result<Opened, CommitError> {
+        let backend = self.db.backend;
+        let seen = plan::seen_endpoints(requests);
         let mut open = Script::new(backend);
         store::push_begin_write(&mut open);
         IdSource::push_query(&mut open);
         db::endpoint::upsert_seen_many(&mut open, &seen);
         let mut opened = open.fetch_all(conn).await?.into_iter();
-        let mut ids = IdSource::read(backend, &mut opened)?;
+        let ids = IdSource::read(backend, &mut opened)?;
         let endpoint_ids: HashMap<String, i64> = opened
             .map(|row| db::endpoint::seen_id(&row))
             .collect::<Result<_, _>>()?;
-        steps.mark("open");
-        let endpoint_id = |name: &str| {
-            endpoint_ids
-                .get(name)
-                .copied()
-                .ok_or(CommitError::Db(sqlx::Error::RowNotFound))
-        };
+        Ok(Opened { ids, endpoint_ids })
+    }
 
-        // Types before the values that reference them.
+    /// Registers the batch's new types, before the values that reference
+    /// them.
+    async fn discover(
+        &self,
+        conn: &mut Conn<'_>,
+        discover: &[(TypeKey, DataType)],
+    ) -> Result<Vec<(TypeKey, KnownType)>, CommitError> {
         let mut discovered = Vec::with_capacity(discover.len());
         for (key, declared) in discover {
             let known = super::resolve_or_discover(conn, *key, *declared).await?;
@@ -361,159 +380,45 @@ impl WriterTask {
             }
             discovered.push((*key, known));
         }
-        let type_id = |r: TypeRef| match r {
-            TypeRef::Known(id) => id,
-            TypeRef::Discovered(i) => discovered[i].1 .0,
-        };
+        Ok(discovered)
+    }
 
-        // Active firmware updates of the endpoints that reported progress
-        // (rare: a statement of its own).
-        let mut updates: HashMap<i64, ActiveUpdate> = HashMap::new();
-        let mut firmware_ids = checked
-            .iter()
-            .map(|c| &c.job.uplink)
-            .filter(|up| {
-                up.readings
-                    .iter()
-                    .any(|r| firmware::is_tracked((r.path.object_id, r.path.resource_id)))
-            })
-            .map(|up| endpoint_id(&up.endpoint))
-            .collect::<Result<Vec<_>, _>>()?;
+    /// The active firmware updates of the endpoints that reported progress
+    /// (rare: a statement of its own, only then).
+    async fn active_updates(
+        &self,
+        conn: &mut Conn<'_>,
+        requests: &[Request<'_>],
+        endpoint_ids: &HashMap<String, i64>,
+    ) -> Result<HashMap<i64, ActiveUpdate>, CommitError> {
+        let firmware_ids = plan::firmware_endpoints(requests, endpoint_ids)?;
+        let mut updates = HashMap::new();
         if !firmware_ids.is_empty() {
-            firmware_ids.sort_unstable();
-            firmware_ids.dedup();
-            for u in db::firmware_update::active_for_endpoints(conn, backend, &firmware_ids).await?
-            {
+            let active =
+                db::firmware_update::active_for_endpoints(conn, self.db.backend, &firmware_ids)
+                    .await?;
+            for u in active {
                 updates.insert(u.endpoint_id, u);
             }
         }
+        Ok(updates)
+    }
 
-        // Values. Ids are allocated up front so events can link to them.
-        let total: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
-        let resource_ids = ids.take(conn, IdTable::Resource, total).await?;
-        let mut rows = Vec::with_capacity(total);
-        // Per row, whether its type is charted (the rollups sum it).
-        let mut numeric = Vec::with_capacity(total);
-        let mut planned_events: Vec<(i64, String, i64, Vec<i64>)> = Vec::new();
-        let mut events_per_job: Vec<Vec<String>> = Vec::with_capacity(checked.len());
-        let mut registrations: Vec<(i64, RegistrationChange, i64)> = Vec::new();
-        let mut domain = vec![DomainEvent::EndpointsHeard {
-            endpoint_ids: endpoint_ids.values().copied().collect(),
-        }];
-        let mut changed_updates: Vec<i64> = Vec::new();
-        let mut execute_needed: Vec<i64> = Vec::new();
-        let mut next_id = resource_ids.iter().copied();
-        for c in checked {
-            let up = &c.job.uplink;
-            let at = c.job.received_at;
-            let eid = endpoint_id(&up.endpoint)?;
-            let first_row = rows.len();
-            let mut job_events = Vec::new();
-            for (reading, type_ref) in up.readings.iter().zip(&c.types) {
-                let id = next_id
-                    .next()
-                    .ok_or(CommitError::Db(sqlx::Error::RowNotFound))?;
-                rows.push(NewResource {
-                    id,
-                    endpoint_id: eid,
-                    resource_type_id: type_id(*type_ref),
-                    object_instance_id: reading.path.instance_id,
-                    resource_instance_id: reading.path.resource_instance_id,
-                    columns: Columns::from_value(&reading.value),
-                    received_at: at,
-                });
-                // check_types made the value's type the resource type's.
-                numeric.push(reading.value.data_type().is_numeric());
-                if let Some((change, event_type)) = registration_change(&reading.path) {
-                    registrations.push((eid, change, at));
-                    planned_events.push((eid, event_type.to_string(), at, vec![id]));
-                    job_events.push(event_type.to_string());
-                    domain.push(match change {
-                        RegistrationChange::Deregistered => DomainEvent::DeviceDeregistered {
-                            endpoint_id: eid,
-                            endpoint: up.endpoint.clone(),
-                            at,
-                        },
-                        _ => DomainEvent::DeviceAwake {
-                            endpoint_id: eid,
-                            endpoint: up.endpoint.clone(),
-                            registered: change == RegistrationChange::Registered,
-                            at,
-                        },
-                    });
-                }
-                let key = (reading.path.object_id, reading.path.resource_id);
-                if let Some(update) = updates.get_mut(&eid) {
-                    if let Some(step) = firmware::apply(update, key, &reading.value) {
-                        planned_events.push((eid, step.event_type.to_string(), at, vec![id]));
-                        job_events.push(step.event_type.to_string());
-                        if !changed_updates.contains(&eid) {
-                            changed_updates.push(eid);
-                        }
-                        if step.queue_execute {
-                            execute_needed.push(eid);
-                        }
-                    }
-                }
-            }
-            if c.job.kind == UplinkKind::Composite {
-                // One event per reported object, linking every value stored for it.
-                let mut by_object: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-                for (reading, row) in up.readings.iter().zip(&rows[first_row..]) {
-                    if reading.path.object_id != REGISTRATION_OBJECT {
-                        by_object
-                            .entry(reading.path.object_id)
-                            .or_default()
-                            .push(row.id);
-                    }
-                }
-                for (object_id, linked) in by_object {
-                    let event_type = object_event_type(object_id);
-                    job_events.push(event_type.clone());
-                    planned_events.push((eid, event_type, at, linked));
-                }
-            }
-            events_per_job.push(job_events);
-        }
-
-        // resource_latest: the newest value per series (rows are in arrival order).
-        let mut newest: HashMap<(i64, i64, i64, i64), usize> = HashMap::with_capacity(rows.len());
-        for (i, r) in rows.iter().enumerate() {
-            let key = (
-                r.endpoint_id,
-                r.resource_type_id,
-                r.object_instance_id,
-                r.resource_instance_id.unwrap_or(-1),
-            );
-            newest.insert(key, i);
-        }
-        let mut latest: Vec<&NewResource> = newest.into_values().map(|i| &rows[i]).collect();
-        // A stable order keeps concurrent writers (another server on the same
-        // PostgreSQL) from deadlocking on these rows.
-        latest.sort_unstable_by_key(|r| {
-            (
-                r.endpoint_id,
-                r.resource_type_id,
-                r.object_instance_id,
-                r.resource_instance_id,
-            )
-        });
-        // Close: everything else, then COMMIT, as one script on SQLite.
-        let mut close = Script::new(backend);
-        db::resource::insert_many(&mut close, &rows);
-        db::resource::set_latest_many(&mut close, &latest);
-        for (eid, change, at) in registrations {
-            db::endpoint::apply_registration(&mut close, eid, change, at);
-        }
-
+    /// Writes the plan and commits: the firmware steps (rare: statements of
+    /// their own), then values, latest values, registrations, events and
+    /// their links, and COMMIT as one script. Returns the stored events.
+    async fn execute(
+        &self,
+        conn: &mut Conn<'_>,
+        plan: &mut Plan,
+        mut ids: IdSource,
+    ) -> Result<Vec<NewEvent>, CommitError> {
         let now = store::now_ms();
-        for eid in changed_updates {
-            let Some(update) = updates.get_mut(&eid) else {
-                continue;
-            };
-            if execute_needed.contains(&eid) && update.execute_operation_id.is_none() {
+        for i in 0..plan.firmware.len() {
+            if plan.firmware[i].queue_execute {
+                let endpoint_id = plan.firmware[i].update.endpoint_id;
                 let op = NewOperation {
-                    endpoint_id: eid,
+                    endpoint_id,
                     resource_type_id: self.types.get((5, 2)).map(|t| t.0),
                     path: FW_UPDATE_PATH,
                     operation_type: OperationType::Execute,
@@ -522,78 +427,25 @@ impl WriterTask {
                     now,
                 };
                 let op_id = db::endpoint_operation::enqueue(&mut *conn, &op).await?;
-                update.execute_operation_id = Some(op_id);
-                domain.push(DomainEvent::OperationQueued {
-                    operation_id: op_id,
-                    endpoint_id: eid,
-                });
+                plan.execute_queued(endpoint_id, op_id);
             }
-            db::firmware_update::save_progress(&mut *conn, update, now).await?;
-            // Rare (a firmware step): a scan of this batch's endpoints is fine.
-            let endpoint = endpoint_ids
-                .iter()
-                .find(|(_, id)| **id == eid)
-                .map(|(name, _)| name.clone())
-                .unwrap_or_default();
-            domain.push(DomainEvent::FirmwareUpdateChanged {
-                update_id: update.id,
-                endpoint_id: eid,
-                endpoint,
-                state: update.state,
-                result: update.result,
-            });
+            db::firmware_update::save_progress(&mut *conn, &plan.firmware[i].update, now).await?;
         }
-
-        let event_ids = ids.take(conn, IdTable::Event, planned_events.len()).await?;
-        let mut events = Vec::with_capacity(planned_events.len());
-        let mut links = Vec::new();
-        for ((eid, event_type, at, linked), id) in planned_events.into_iter().zip(event_ids) {
-            links.extend(linked.into_iter().map(|rid| (id, rid)));
-            events.push(NewEvent {
-                id,
-                endpoint_id: eid,
-                event_type,
-                created_at: at,
-            });
+        let planned = std::mem::take(&mut plan.events);
+        let event_ids = ids.take(conn, IdTable::Event, planned.len()).await?;
+        let (events, links) = plan::number_events(planned, event_ids);
+        let latest = plan.latest();
+        let mut close = Script::new(self.db.backend);
+        db::resource::insert_many(&mut close, &plan.rows);
+        db::resource::set_latest_many(&mut close, &latest);
+        for (eid, change, at) in &plan.registrations {
+            db::endpoint::apply_registration(&mut close, *eid, *change, *at);
         }
-        // For live event subscribers only: the events as the page lists them.
-        let notices = if self.hub.wants_events() && !events.is_empty() {
-            let names: HashMap<i64, &str> = endpoint_ids
-                .iter()
-                .map(|(name, id)| (*id, name.as_str()))
-                .collect();
-            events
-                .iter()
-                .map(|e| EventNotice {
-                    id: e.id,
-                    endpoint: names
-                        .get(&e.endpoint_id)
-                        .copied()
-                        .unwrap_or_default()
-                        .to_string(),
-                    event_type: e.event_type.clone(),
-                    created_at: e.created_at,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         db::event::insert_many(&mut close, &events);
         db::event::link_many(&mut close, &links);
         store::push_commit(&mut close);
         close.execute(conn).await?;
-        steps.mark("close");
-        self.db
-            .rollup_feed
-            .record(rows.iter().zip(numeric.iter().copied()));
-        steps.warn_if_slow(checked.len(), total);
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        Ok(Committed {
-            events: events_per_job,
-            domain,
-            discovered,
-            notices,
-        })
+        Ok(events)
     }
 
     /// After commit: learn the new types, publish, answer every request.
@@ -604,94 +456,31 @@ impl WriterTask {
         // Counted before the answers go out, so that a client that reads
         // the metrics after its answer sees its request counted.
         let requests = checked.len();
-        let rows: usize = checked.iter().map(|c| c.job.uplink.readings.len()).sum();
+        let rows: usize = checked.iter().map(|c| c.job.uplink.values.len()).sum();
         self.stats
             .requests
             .fetch_add(requests as u64, Ordering::Relaxed);
         self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
-        self.hub.count_ingested(rows);
-        for (c, events) in checked.into_iter().zip(committed.events) {
+        self.after_commit.count_ingested(rows);
+        for (c, events) in checked.into_iter().zip(committed.events_per_request) {
             let Job {
                 uplink,
                 received_at,
                 reply,
-                ..
             } = c.job;
-            // Free without live subscribers (the hub checks first).
-            self.hub.publish(&uplink.endpoint, || {
-                uplink.readings.iter().map(|r| LiveValue {
-                    endpoint: uplink.endpoint.clone(),
-                    path: r.path,
-                    value: r.value.to_string(),
-                    numeric: r.value.as_f64(),
-                    received_at,
-                })
-            });
+            self.after_commit
+                .values(&uplink.endpoint, &uplink.values, received_at);
             // The client may have gone away; its data is stored regardless.
             let _ = reply.send(Ok(Stored {
                 uplink,
                 events,
-                discovered: c.discovered,
+                discovered: c.types.discovered,
             }));
         }
-        self.hub.publish_events(committed.notices);
-        for event in committed.domain {
-            match &event {
-                DomainEvent::DeviceAwake {
-                    endpoint,
-                    registered: true,
-                    ..
-                } => self.hub.publish_fleet(FleetNotice::Registered {
-                    endpoint: endpoint.clone(),
-                }),
-                DomainEvent::DeviceDeregistered { endpoint, .. } => {
-                    self.hub.publish_fleet(FleetNotice::Deregistered {
-                        endpoint: endpoint.clone(),
-                    })
-                }
-                // The pages that show updates refetch on it.
-                DomainEvent::FirmwareUpdateChanged {
-                    update_id,
-                    endpoint,
-                    state,
-                    ..
-                } => self.hub.publish_command(crate::model::CommandNotice {
-                    endpoint: endpoint.clone(),
-                    command_id: None,
-                    update_id: Some(*update_id),
-                    status: state.as_str().to_string(),
-                }),
-                _ => {}
-            }
-            self.domain.publish(event);
-        }
+        self.after_commit
+            .recorded_events(&committed.events, &committed.endpoint_ids);
+        self.after_commit.domain_events(committed.domain);
     }
-}
-
-/// The batch's endpoints, one row each, carrying the last binding and
-/// lifetime the batch reported.
-fn seen_endpoints(checked: &[Checked]) -> Vec<SeenEndpoint<'_>> {
-    let mut seen: BTreeMap<&str, SeenEndpoint<'_>> = BTreeMap::new();
-    for c in checked {
-        let up = &c.job.uplink;
-        let entry = seen.entry(up.endpoint.as_str()).or_insert(SeenEndpoint {
-            name: &up.endpoint,
-            seen_at: c.job.received_at,
-            binding: None,
-            lifetime_s: None,
-        });
-        entry.seen_at = entry.seen_at.max(c.job.received_at);
-        for r in &up.readings {
-            match ((r.path.object_id, r.path.resource_id), &r.value) {
-                (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
-                ((SERVER_OBJECT, SERVER_LIFETIME), Value::Integer(l)) => {
-                    entry.lifetime_s = Some(*l)
-                }
-                _ => {}
-            }
-        }
-    }
-    seen.into_values().collect()
 }
 
 /// Times the steps of a commit, to name the slow one when a commit stalls
@@ -759,5 +548,11 @@ enum CommitError {
 impl From<sqlx::Error> for CommitError {
     fn from(e: sqlx::Error) -> Self {
         CommitError::Db(e)
+    }
+}
+
+impl From<MissingInput> for CommitError {
+    fn from(_: MissingInput) -> Self {
+        CommitError::Db(sqlx::Error::RowNotFound)
     }
 }

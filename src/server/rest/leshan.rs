@@ -75,7 +75,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body, kind: UplinkK
         UplinkKind::Single => ingest::parse_single(&bytes)?,
         UplinkKind::Composite => ingest::parse_composite(&bytes)?,
     };
-    let receipt = state.writer.submit(uplink, kind).await?;
+    let receipt = state.writer.submit(uplink).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 

@@ -49,9 +49,6 @@ pub struct Db {
     /// SQLite only: the WAL checkpoints, done beside the ingest writer
     /// instead of inside its commits (see `sqlite::wal`).
     pub wal: Option<std::sync::Arc<Wal>>,
-    /// The values the ingest writer committed, grouped for the rollup
-    /// worker so that it need not read them back (`server::rollup`).
-    pub rollup_feed: std::sync::Arc<crate::server::rollup::Feed>,
 }
 
 /// The ingest writer's connection, one of its own on either database.
@@ -259,7 +256,6 @@ impl Db {
             writer,
             bulk_reader,
             wal,
-            rollup_feed: std::sync::Arc::default(),
         })
     }
 
