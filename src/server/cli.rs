@@ -140,12 +140,15 @@ async fn serve(settings: Settings) -> CliResult {
     let listen = settings.listen_addr;
     let public = settings.public_base_url.clone();
     let admin_from_env = settings.admin_password.is_some();
+    super::memory::spawn_trimmer();
     super::retention::spawn(db.clone(), settings.retention_days);
     super::rollup::spawn(db.clone());
     let state = AppState::new(db, settings)
         .await
         .map_err(|e| e.to_string())?;
     super::dispatch::spawn(&state);
+    let limits = super::http_server::HttpLimits::from_settings(&state.settings);
+    let connections = state.connections.clone();
     let app = super::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -155,10 +158,8 @@ async fn serve(settings: Settings) -> CliResult {
         "flownexus is running at {public}/\n  Sign in as \"admin\" with the password printed at first start{}.",
         if admin_from_env { " (FLOWNEXUS_ADMIN_PASSWORD)" } else { "" }
     ));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    super::http_server::serve(listener, app, limits, connections, shutdown_signal()).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,7 @@ use super::auth::TokenCache;
 use super::config::Settings;
 use super::db::Db;
 use super::domain::DomainEvents;
+use super::http_server::ConnectionStats;
 use super::ingest::{IngestWriter, TypeCache};
 use super::live::LiveHub;
 use super::rest::metrics::Rejections;
@@ -37,6 +38,8 @@ pub struct SharedState {
     pub rejections: Arc<Rejections>,
     /// Verified API tokens (see `auth::TokenCache`).
     pub tokens: Arc<TokenCache>,
+    /// Connections the HTTP server loop refused or timed out.
+    pub connections: Arc<ConnectionStats>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -57,6 +60,7 @@ impl AppState {
             domain,
             rejections: Arc::default(),
             tokens: Arc::default(),
+            connections: Arc::default(),
         })))
     }
 }
