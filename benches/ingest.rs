@@ -1326,6 +1326,9 @@ impl Server {
                 .env("FLOWNEXUS_INGEST_AUTH", "token")
                 .env("FLOWNEXUS_RETENTION_DAYS", "0")
                 .env("FLOWNEXUS_ADMIN_PASSWORD", "bench-admin-password")
+                // Every connection of the load (64 posting, 100 live
+                // websockets by default) comes from 127.0.0.1.
+                .env("FLOWNEXUS_HTTP_MAX_CONNECTIONS_PER_IP", "0")
                 // BENCH_SERVER_LOG, e.g. "flownexus::server::ingest::writer=debug"
                 // with --keep, logs each commit's steps to server.log.
                 .env(

@@ -4,6 +4,7 @@ use flownexus::server::config::{lower_this_thread, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    flownexus::server::memory::configure_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("FLOWNEXUS_LOG")

@@ -141,12 +141,15 @@ async fn serve(settings: Settings) -> CliResult {
     let listen = settings.listen_addr;
     let public = settings.public_base_url.clone();
     let admin_from_env = settings.admin_password.is_some();
+    super::memory::spawn_trimmer();
     super::retention::spawn(db.clone(), settings.retention_days);
     let state = AppState::new(db, settings)
         .await
         .map_err(|e| e.to_string())?;
     super::rollup::spawn(state.db.clone(), state.rollup_feed.clone());
     super::dispatch::spawn(&state);
+    let limits = super::http_server::HttpLimits::from_settings(&state.settings);
+    let connections = state.connections.clone();
     let app = super::router::build(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -156,14 +159,8 @@ async fn serve(settings: Settings) -> CliResult {
         "flownexus is running at {public}/\n  Sign in as \"admin\" with the password printed at first start{}.",
         if admin_from_env { " (FLOWNEXUS_ADMIN_PASSWORD)" } else { "" }
     ));
-    // With the peer's address: login throttling counts failures by it.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| e.to_string())
+    super::http_server::serve(listener, app, limits, connections, shutdown_signal()).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

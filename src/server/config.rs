@@ -53,6 +53,13 @@ pub struct Settings {
     /// SQLite: the size in MiB the write-ahead log file is kept under
     /// (`store::sqlite::wal`).
     pub sqlite_wal_limit_mib: u64,
+    /// Seconds a request's head may take to arrive: from the accept on a
+    /// new connection, from its first byte on a kept-alive one.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub http_idle_timeout_secs: u64,
+    /// Open connections one source address may hold; 0: no cap.
+    pub http_max_connections_per_ip: u32,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -78,6 +85,9 @@ struct FileSettings {
     http_thread_nice: Option<u32>,
     allowed_origins: Option<String>,
     sqlite_wal_limit_mib: Option<u64>,
+    http_header_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    http_max_connections_per_ip: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +116,20 @@ const MAX_WAL_LIMIT_MIB: u64 = 65_536;
 
 /// `http_thread_nice` unless configured: the threads are left as they are.
 pub const DEFAULT_HTTP_THREAD_NICE: u64 = 0;
+
+/// `http_header_timeout_secs` unless configured: a client on a slow link
+/// sends a head (a few hundred bytes) in well under a second.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECS: u64 = 10;
+
+/// `http_idle_timeout_secs` unless configured: long enough that a client
+/// posting every few seconds (an LwM2M server forwarding uplinks, a
+/// dashboard) keeps its connection.
+pub const DEFAULT_HTTP_IDLE_TIMEOUT_SECS: u64 = 60;
+
+/// `http_max_connections_per_ip` unless configured: far above what one
+/// browser (6 per host) or an LwM2M server's client pool opens, far below
+/// what exhausts the server's file descriptors.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP: u64 = 64;
 
 /// Lowers the calling thread's scheduling priority to `nice`, if it is
 /// not that low already (Linux: the nice value is per thread). The HTTP
@@ -177,6 +201,16 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "FLOWNEXUS_SQLITE_WAL_LIMIT_MIB",
         "SQLite: the WAL file is kept under this many MiB",
+        "FLOWNEXUS_HTTP_HEADER_TIMEOUT_SECS",
+        "seconds a request's head may take to arrive",
+    ),
+    (
+        "FLOWNEXUS_HTTP_IDLE_TIMEOUT_SECS",
+        "seconds a kept-alive connection may wait for a request",
+    ),
+    (
+        "FLOWNEXUS_HTTP_MAX_CONNECTIONS_PER_IP",
+        "open connections per source address, 0 = no cap",
     ),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
     (
@@ -353,6 +387,37 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "sqlite_wal_limit_mib",
                 reason: format!("must be between {MIN_WAL_LIMIT_MIB} and {MAX_WAL_LIMIT_MIB}"),
+        let http_header_timeout_secs = parse_num(
+            "http_header_timeout_secs",
+            f.http_header_timeout_secs.map(|v| v.to_string()),
+        )?
+        .unwrap_or(DEFAULT_HTTP_HEADER_TIMEOUT_SECS);
+        if !(1..=3600).contains(&http_header_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "http_header_timeout_secs",
+                reason: "must be between 1 and 3600".into(),
+            });
+        }
+        let http_idle_timeout_secs = parse_num(
+            "http_idle_timeout_secs",
+            f.http_idle_timeout_secs.map(|v| v.to_string()),
+        )?
+        .unwrap_or(DEFAULT_HTTP_IDLE_TIMEOUT_SECS);
+        if !(1..=86_400).contains(&http_idle_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "http_idle_timeout_secs",
+                reason: "must be between 1 and 86400".into(),
+            });
+        }
+        let http_max_connections_per_ip = parse_num(
+            "http_max_connections_per_ip",
+            f.http_max_connections_per_ip.map(|v| v.to_string()),
+        )?
+        .unwrap_or(DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP);
+        if http_max_connections_per_ip > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "http_max_connections_per_ip",
+                reason: "must be at most 1000000 (0: no cap)".into(),
             });
         }
         let firmware_update_timeout_minutes = parse_num(
@@ -398,6 +463,9 @@ impl Settings {
             http_thread_nice: http_thread_nice as i32,
             allowed_origins,
             sqlite_wal_limit_mib,
+            http_header_timeout_secs,
+            http_idle_timeout_secs,
+            http_max_connections_per_ip: http_max_connections_per_ip as u32,
         })
     }
 
@@ -520,6 +588,28 @@ mod tests {
         for bad in ["0", "3", "65537", "big"] {
             let err = load("", &[("FLOWNEXUS_SQLITE_WAL_LIMIT_MIB", bad)]).unwrap_err();
             assert!(err.to_string().contains("sqlite_wal_limit_mib"), "{err}");
+    fn http_connection_bounds_have_defaults_and_are_validated() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(s.http_header_timeout_secs, 10);
+        assert_eq!(s.http_idle_timeout_secs, 60);
+        assert_eq!(s.http_max_connections_per_ip, 64);
+        let s = load(
+            "[flownexus]\nhttp_header_timeout_secs = 3\nhttp_max_connections_per_ip = 0\n",
+            &[("FLOWNEXUS_HTTP_IDLE_TIMEOUT_SECS", "5")],
+        )
+        .unwrap();
+        assert_eq!(s.http_header_timeout_secs, 3);
+        assert_eq!(s.http_idle_timeout_secs, 5);
+        assert_eq!(s.http_max_connections_per_ip, 0);
+        for (var, bad) in [
+            ("FLOWNEXUS_HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("FLOWNEXUS_HTTP_HEADER_TIMEOUT_SECS", "soon"),
+            ("FLOWNEXUS_HTTP_IDLE_TIMEOUT_SECS", "0"),
+            ("FLOWNEXUS_HTTP_MAX_CONNECTIONS_PER_IP", "-1"),
+        ] {
+            let err = load("", &[(var, bad)]).unwrap_err();
+            let key = var.trim_start_matches("FLOWNEXUS_").to_lowercase();
+            assert!(err.to_string().contains(&key), "{err}");
         }
     }
 

@@ -3,6 +3,7 @@ use super::after_commit::AfterCommit;
 use super::auth::TokenCache;
 use super::config::Settings;
 use super::domain::DomainEvents;
+use super::http_server::ConnectionStats;
 use super::ingest::{IngestWriter, TypeCache};
 use super::live::LiveHub;
 use super::login_throttle::LoginThrottle;
@@ -50,6 +51,8 @@ pub struct SharedState {
     /// The origins a cookie-authenticated request may come from, besides
     /// the server's own (see `origin_check`).
     pub allowed_origins: AllowedOrigins,
+    /// Connections the HTTP server loop refused or timed out.
+    pub connections: Arc<ConnectionStats>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -83,6 +86,7 @@ impl AppState {
             login_throttle: LoginThrottle::default(),
             allowed_origins: AllowedOrigins::from_settings(&settings),
             settings: Arc::new(settings),
+            connections: Arc::default(),
         })))
     }
 }

@@ -85,7 +85,9 @@ pub async fn log_rejections(State(state): State<AppState>, req: Request, next: N
 /// Ingest and rejection counters since start, in the Prometheus text format.
 ///
 /// Counts stored uplinks, values and group commits, device API, data API
-/// and server-function requests answered with a client error, by status, and on SQLite the
+/// and server-function requests answered with a client error, by status,
+/// connections the server closed (refused per address, timed out), and on
+/// SQLite the
 /// write-ahead log's restarts.
 #[utoipa::path(
     get,
@@ -140,6 +142,20 @@ pub async fn metrics(
             wal.restarts()
         );
     }
+    let c = &state.connections;
+    let name = "flownexus_http_connections_refused_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connections closed at accept: their address held http_max_connections_per_ip already.\n# TYPE {name} counter\n{name} {}",
+        c.refused_per_ip.load(Ordering::Relaxed)
+    );
+    let name = "flownexus_http_connections_timed_out_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connections closed waiting for a request head (http_header_timeout_secs) or for a request (http_idle_timeout_secs).\n# TYPE {name} counter\n{name}{{wait=\"head\"}} {}\n{name}{{wait=\"idle\"}} {}",
+        c.header_timeouts.load(Ordering::Relaxed),
+        c.idle_timeouts.load(Ordering::Relaxed)
+    );
     let name = "flownexus_rejected_requests_total";
     let _ = writeln!(
         out,
