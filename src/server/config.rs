@@ -201,6 +201,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "FLOWNEXUS_SQLITE_WAL_LIMIT_MIB",
         "SQLite: the WAL file is kept under this many MiB",
+    ),
+    (
         "FLOWNEXUS_HTTP_HEADER_TIMEOUT_SECS",
         "seconds a request's head may take to arrive",
     ),
@@ -387,6 +389,8 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "sqlite_wal_limit_mib",
                 reason: format!("must be between {MIN_WAL_LIMIT_MIB} and {MAX_WAL_LIMIT_MIB}"),
+            });
+        }
         let http_header_timeout_secs = parse_num(
             "http_header_timeout_secs",
             f.http_header_timeout_secs.map(|v| v.to_string()),
@@ -588,6 +592,10 @@ mod tests {
         for bad in ["0", "3", "65537", "big"] {
             let err = load("", &[("FLOWNEXUS_SQLITE_WAL_LIMIT_MIB", bad)]).unwrap_err();
             assert!(err.to_string().contains("sqlite_wal_limit_mib"), "{err}");
+        }
+    }
+
+    #[test]
     fn http_connection_bounds_have_defaults_and_are_validated() {
         let s = load("", &[]).unwrap();
         assert_eq!(s.http_header_timeout_secs, 10);
