@@ -548,6 +548,9 @@ async fn a_token_is_shown_once_works_and_stops_at_revocation(backend: Backend) {
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "text/html")
         .header(header::REFERER, "http://localhost/tokens")
+        // A browser always names the host it sent the form to; the Origin
+        // check compares the Referer with it.
+        .header(header::HOST, "localhost")
         .header(header::COOKIE, &admin)
         .body(Body::from("name=plain&scope=device"))
         .unwrap();

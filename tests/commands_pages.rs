@@ -69,6 +69,9 @@ async fn form_post(
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "text/html")
         .header(header::REFERER, referer)
+        // A browser always names the host it sent the form to; the Origin
+        // check compares the Referer with it.
+        .header(header::HOST, "localhost")
         .header(header::COOKIE, cookie)
         .body(Body::from(body.to_string()))
         .unwrap();
