@@ -192,6 +192,10 @@ async fn run<G>(
                     .await
                     .map(Some)
             }
+            // A plain checkpoint can copy a long log whole too (a reader
+            // just let go while the task waited to try again), and the next
+            // commit starts the log over all the same.
+            Ok(c) if c.log >= limits.restart && !c.busy && c.copied == c.log => Ok(Some(true)),
             other => other.map(|_| None),
         };
         match result {
