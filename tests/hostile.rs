@@ -317,9 +317,7 @@ async fn sign_in(
     password: &str,
     addr: Option<SocketAddr>,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
-    let mut req = sfn("/sfn/login")
-        .body(Body::from(format!("username={user}&password={password}")))
-        .unwrap();
+    let mut req = common::sign_in_request(user, password);
     if let Some(addr) = addr {
         req.extensions_mut().insert(ConnectInfo(addr));
     }

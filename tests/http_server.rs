@@ -233,13 +233,7 @@ async fn requests_and_websockets_work_through_the_server_loop(backend: Backend) 
 
     // A websocket outlives both bounds (1 s head, 4 s idle) and still
     // delivers.
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("ws://{addr}/api/v1/live?endpoint=qemu_x86"),
-    )
-    .unwrap();
-    req.headers_mut()
-        .insert(header::COOKIE, cookie.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut socket = common::live_socket(addr, &cookie, "qemu_x86").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     app.ingest(
         "/leshan_api/resource/single",

@@ -34,14 +34,9 @@ async fn pages_redirect_to_login_without_a_session(backend: Backend) {
 
 async fn login_sets_a_hardened_cookie_and_wrong_passwords_fail(backend: Backend) {
     let app = TestApp::new(backend).await;
-    let req = Request::post("/sfn/login")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ACCEPT, "text/html")
-        .body(Body::from(format!(
-            "username=admin&password={}",
-            common::ADMIN_PASSWORD
-        )))
-        .unwrap();
+    let mut req = common::sign_in_request("admin", common::ADMIN_PASSWORD);
+    req.headers_mut()
+        .insert(header::ACCEPT, "text/html".parse().unwrap());
     let (status, headers, _) = app.request(req).await;
     assert!(status.is_redirection(), "{status}");
     assert_eq!(headers[header::LOCATION], "/");
@@ -58,11 +53,7 @@ async fn login_sets_a_hardened_cookie_and_wrong_passwords_fail(backend: Backend)
         ("admin", "wrong-password"),
         ("nobody", common::ADMIN_PASSWORD),
     ] {
-        let req = Request::post("/sfn/login")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("username={user}&password={password}")))
-            .unwrap();
-        let (status, headers, body) = app.request(req).await;
+        let (status, headers, body) = app.request(common::sign_in_request(user, password)).await;
         assert!(headers.get(header::SET_COOKIE).is_none(), "{user}");
         assert!(status.is_client_error(), "{user}: {status}");
         let body = String::from_utf8_lossy(&body);
@@ -143,13 +134,7 @@ async fn live_websocket_delivers_a_post_within_a_second(backend: Backend) {
     let anonymous = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live")).await;
     assert!(anonymous.is_err());
 
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("ws://{addr}/api/v1/live?endpoint=qemu_x86"),
-    )
-    .unwrap();
-    req.headers_mut()
-        .insert(header::COOKIE, cookie.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut socket = common::live_socket(addr, &cookie, "qemu_x86").await;
 
     // Another endpoint's value must not arrive; ours must, within a second.
     let other = payload("single__observe_humidity_3304_0_5700.json");

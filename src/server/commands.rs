@@ -63,7 +63,7 @@ impl Actor {
 
 /// The domain event of a command's (or an update's) new status, which the
 /// pages that list them refetch on.
-fn status_changed(
+pub(crate) fn status_changed(
     endpoint: &str,
     command_id: Option<i64>,
     update_id: Option<i64>,

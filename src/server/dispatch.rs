@@ -22,12 +22,11 @@ use super::after_commit::AfterCommit;
 use super::db::endpoint_operation::{self as ops, Claimed, Settle};
 use super::domain::{DomainEvent, DomainEvents};
 use super::ingest::{parse_composite, IngestWriter};
-use super::live::LiveHub;
 use super::state::AppState;
 use super::store::{self, Db};
 #[cfg(test)]
 use crate::model::DataType;
-use crate::model::{CommandKind, CommandNotice, Value};
+use crate::model::{CommandKind, Value};
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -323,7 +322,9 @@ impl Lwm2mClient {
 #[derive(Clone)]
 pub struct Dispatcher {
     db: Db,
-    hub: LiveHub,
+    /// Publishes settled commands as the writer and the command service
+    /// publish their changes.
+    after_commit: AfterCommit,
     domain: DomainEvents,
     writer: IngestWriter,
     client: Lwm2mClient,
@@ -341,7 +342,7 @@ pub fn spawn(state: &AppState) -> Dispatcher {
     let timeout = Duration::from_secs(settings.command_timeout_secs);
     let dispatcher = Dispatcher {
         db: state.db.clone(),
-        hub: state.hub.clone(),
+        after_commit: state.after_commit.clone(),
         domain: state.domain.clone(),
         writer: state.writer.clone(),
         client: Lwm2mClient::new(&settings.lwm2m_rest_url, timeout),
@@ -417,7 +418,7 @@ impl Dispatcher {
         }
         let timed_out = super::commands::time_out_updates(
             &self.db,
-            &AfterCommit::new(self.hub.clone(), self.domain.clone()),
+            &self.after_commit,
             now,
             now - self.update_timeout_ms,
         )
@@ -550,12 +551,13 @@ impl Dispatcher {
     }
 
     fn publish(&self, endpoint: &str, command_id: i64, update_id: Option<i64>, status: &str) {
-        self.hub.publish_command(CommandNotice {
-            endpoint: endpoint.to_string(),
-            command_id: Some(command_id),
-            update_id,
-            status: status.to_string(),
-        });
+        self.after_commit
+            .domain_events([super::commands::status_changed(
+                endpoint,
+                Some(command_id),
+                update_id,
+                status,
+            )]);
     }
 
     /// A read's answer is stored like a report of the device, through the

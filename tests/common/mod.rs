@@ -199,13 +199,9 @@ impl TestApp {
     /// Signs in as admin through the login server function; returns the
     /// Cookie header value.
     pub async fn login_cookie(&self) -> String {
-        let req = Request::post("/sfn/login")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "text/html")
-            .body(Body::from(format!(
-                "username=admin&password={ADMIN_PASSWORD}"
-            )))
-            .unwrap();
+        let mut req = sign_in_request("admin", ADMIN_PASSWORD);
+        req.headers_mut()
+            .insert(header::ACCEPT, "text/html".parse().unwrap());
         let (status, headers, body) = self.request(req).await;
         let cookie = headers
             .get(header::SET_COOKIE)
@@ -240,6 +236,31 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// The login server function's form post, as the hydrated page sends it
+/// (a plain form post also says `Accept: text/html`).
+pub fn sign_in_request(user: &str, password: &str) -> Request<Body> {
+    Request::post("/sfn/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "localhost:3000")
+        .body(Body::from(format!("username={user}&password={password}")))
+        .unwrap()
+}
+
+/// Opens the live websocket at `addr` for `endpoint` with a session cookie.
+pub async fn live_socket(
+    addr: std::net::SocketAddr,
+    cookie: &str,
+    endpoint: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/api/v1/live?endpoint={endpoint}"),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
 /// The query plan statement for `sql` on this database.

@@ -103,21 +103,28 @@ pub fn apply(update: &mut ActiveUpdate, key: (i64, i64), value: &Value) -> Optio
     })
 }
 
+/// An update to version 2.0.0 whose URI was written, for the tests of the
+/// progress rules and of the writer's plan.
+#[cfg(test)]
+pub(super) fn active_update(id: i64, endpoint_id: i64, state: State) -> ActiveUpdate {
+    ActiveUpdate {
+        id,
+        endpoint_id,
+        state,
+        result: None,
+        target_version: "2.0.0".into(),
+        uri_written: true,
+        execute_operation_id: None,
+        executed: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn update(state: State) -> ActiveUpdate {
-        ActiveUpdate {
-            id: 1,
-            endpoint_id: 1,
-            state,
-            result: None,
-            target_version: "2.0.0".into(),
-            uri_written: true,
-            execute_operation_id: None,
-            executed: false,
-        }
+        active_update(1, 1, state)
     }
 
     fn int(v: i64) -> Value {

@@ -127,6 +127,10 @@ pub fn seen_endpoints<'a>(requests: &[Request<'a>]) -> Vec<SeenEndpoint<'a>> {
             lifetime_s: None,
         });
         entry.seen_at = entry.seen_at.max(r.received_at);
+        if let Some(session) = &up.session {
+            entry.binding = Some(&session.binding);
+            entry.lifetime_s = Some(session.lifetime_s);
+        }
         for v in &up.values {
             match ((v.path.object_id, v.path.resource_id), &v.value) {
                 (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
@@ -469,6 +473,7 @@ mod tests {
             endpoint: endpoint.into(),
             kind,
             values,
+            session: None,
         }
     }
 
@@ -552,16 +557,7 @@ mod tests {
     }
 
     fn update(endpoint_id: i64, state: FirmwareUpdateState) -> ActiveUpdate {
-        ActiveUpdate {
-            id: 50 + endpoint_id,
-            endpoint_id,
-            state,
-            result: None,
-            target_version: "2.0.0".into(),
-            uri_written: true,
-            execute_operation_id: None,
-            executed: false,
-        }
+        crate::server::ingest::firmware::active_update(50 + endpoint_id, endpoint_id, state)
     }
 
     fn heard(plan: &Plan) -> Vec<i64> {
@@ -999,6 +995,30 @@ mod tests {
                 ("q", RECEIVED + 1, Some("UQ"), Some(300)),
             ]
         );
+    }
+
+    #[test]
+    fn a_session_sets_the_binding_and_lifetime_of_a_native_registration() {
+        let mut registered = uplink(
+            "native",
+            UplinkKind::Single,
+            vec![DecodedValue::registration(
+                RegistrationChange::Registered,
+                RECEIVED,
+                "register",
+            )],
+        );
+        registered.session = Some(crate::server::ingest::Session {
+            binding: "UQ".into(),
+            lifetime_s: 86_400,
+        });
+        let batch = Batch::new(vec![registered]);
+        let requests = batch.requests();
+        let seen: Vec<(&str, Option<&str>, Option<i64>)> = seen_endpoints(&requests)
+            .into_iter()
+            .map(|s| (s.name, s.binding, s.lifetime_s))
+            .collect();
+        assert_eq!(seen, vec![("native", Some("UQ"), Some(86_400))]);
     }
 
     #[test]
