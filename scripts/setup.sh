@@ -21,7 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # --- 1. Debian packages --------------------------------------------------------
 APT_PACKAGES=(rustc-web cargo-web libstd-rust-web-dev rust-web-src lld-22
-  rustfmt-web rust-web-clippy chromium pkg-config)
+  rustfmt-web rust-web-clippy chromium pkg-config
+  libcoap3-bin)  # coap-client: an independent CoAP peer for tests/lwm2m.rs
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

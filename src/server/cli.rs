@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `user`, `token`.
+//! The command line: `serve` (default), `migrate`, `user`, `token`,
+//! `device`.
 use super::auth;
 use super::config::Settings;
 use super::db::{self, api_token::Scope};
@@ -31,6 +32,23 @@ pub enum Command {
     /// Manage device and API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Provision LwM2M devices for the native LwM2M server.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Let an endpoint register over plain CoAP (security mode "no
+    /// security"). Needed unless lwm2m_nosec = "open".
+    Add {
+        /// The endpoint client name the device registers with (`ep`).
+        endpoint: String,
+    },
+    /// List provisioned devices.
+    List,
+    /// Remove a device's credential; it can no longer register.
+    Remove { endpoint: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -79,6 +97,7 @@ pub async fn run(cli: Cli, settings: Settings) -> i32 {
         }),
         Command::User(cmd) => user(settings, cmd).await,
         Command::Token(cmd) => token(settings, cmd).await,
+        Command::Device(cmd) => device(settings, cmd).await,
     };
     match result {
         Ok(()) => 0,
@@ -148,6 +167,14 @@ async fn serve(settings: Settings) -> CliResult {
         .map_err(|e| e.to_string())?;
     super::rollup::spawn(state.db.clone(), state.rollup_feed.clone());
     super::dispatch::spawn(&state);
+    if let Some(addr) = state.settings.lwm2m_coap_addr {
+        let handle = super::lwm2m::start(state.clone(), addr)
+            .await
+            .map_err(|e| {
+                format!("invalid setting lwm2m_coap_addr: cannot listen on {addr}: {e}")
+            })?;
+        let _ = state.lwm2m.set(handle);
+    }
     let limits = super::http_server::HttpLimits::from_settings(&state.settings);
     let connections = state.connections.clone();
     let app = super::router::build(state);
@@ -283,6 +310,49 @@ async fn token(settings: Settings, cmd: TokenCommand) -> CliResult {
             say(&format!(
                 "token {id} revoked (running servers refuse it within {} s)",
                 super::auth::TOKEN_CACHE_TTL.as_secs()
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn device(settings: Settings, cmd: DeviceCommand) -> CliResult {
+    use super::db::device_credential;
+    let db = open_db(&settings).await?;
+    match cmd {
+        DeviceCommand::Add { endpoint } => {
+            super::lwm2m::registration::validate_endpoint(&endpoint)
+                .map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
+            device_credential::set_nosec(&db.pool, &endpoint, None, now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            say(&format!(
+                "{endpoint} may register over plain CoAP (no security)"
+            ));
+        }
+        DeviceCommand::List => {
+            let devices = device_credential::list(&db.pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            say(&format!("{:<40} {:<8} provisioned", "endpoint", "security"));
+            for d in devices {
+                say(&format!(
+                    "{:<40} {:<8} {}",
+                    d.endpoint_name,
+                    d.security_mode.as_str(),
+                    crate::model::format_time(d.created_at)
+                ));
+            }
+        }
+        DeviceCommand::Remove { endpoint } => {
+            if !device_credential::delete(&db.pool, &endpoint)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no provisioned device {endpoint:?}"));
+            }
+            say(&format!(
+                "{endpoint} removed; its next registration is refused"
             ));
         }
     }

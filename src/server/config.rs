@@ -17,6 +17,17 @@ pub enum IngestAuth {
     Open,
 }
 
+/// Who may register with the native LwM2M server over plain CoAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NosecPolicy {
+    /// Only endpoints an operator provisioned with security mode "no
+    /// security" (the default).
+    Provisioned,
+    /// Any endpoint. Only for closed networks and demos; the operator must
+    /// choose it explicitly.
+    Open,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen_addr: SocketAddr,
@@ -60,6 +71,15 @@ pub struct Settings {
     pub http_idle_timeout_secs: u64,
     /// Open connections one source address may hold; 0: no cap.
     pub http_max_connections_per_ip: u32,
+    /// The native LwM2M server's CoAP/UDP address; None: no LwM2M server.
+    pub lwm2m_coap_addr: Option<SocketAddr>,
+    /// Who may register over plain CoAP.
+    pub lwm2m_nosec: NosecPolicy,
+    /// Registrations one source address may hold at once (many devices
+    /// can share one address behind a NAT).
+    pub lwm2m_max_registrations_per_ip: u32,
+    /// Registrations the server holds at most.
+    pub lwm2m_max_registrations: u32,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -88,6 +108,10 @@ struct FileSettings {
     http_header_timeout_secs: Option<u64>,
     http_idle_timeout_secs: Option<u64>,
     http_max_connections_per_ip: Option<u32>,
+    lwm2m_coap_addr: Option<String>,
+    lwm2m_nosec: Option<String>,
+    lwm2m_max_registrations_per_ip: Option<u32>,
+    lwm2m_max_registrations: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +154,18 @@ pub const DEFAULT_HTTP_IDLE_TIMEOUT_SECS: u64 = 60;
 /// browser (6 per host) or an LwM2M server's client pool opens, far below
 /// what exhausts the server's file descriptors.
 pub const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP: u64 = 64;
+
+/// `lwm2m_coap_addr` unless configured: loopback, like the HTTP listener;
+/// an operator binds 0.0.0.0:5683 for a fleet.
+pub const DEFAULT_LWM2M_COAP_ADDR: &str = "127.0.0.1:5683";
+
+/// `lwm2m_max_registrations_per_ip` unless configured: a carrier NAT puts
+/// many devices behind one address, while one host spoofing endpoint names
+/// must not fill the registration table.
+pub const DEFAULT_LWM2M_MAX_REGISTRATIONS_PER_IP: u64 = 1_000;
+
+/// `lwm2m_max_registrations` unless configured.
+pub const DEFAULT_LWM2M_MAX_REGISTRATIONS: u64 = 100_000;
 
 /// Lowers the calling thread's scheduling priority to `nice`, if it is
 /// not that low already (Linux: the nice value is per thread). The HTTP
@@ -214,6 +250,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "FLOWNEXUS_HTTP_MAX_CONNECTIONS_PER_IP",
         "open connections per source address, 0 = no cap",
     ),
+    (
+        "FLOWNEXUS_LWM2M_COAP_ADDR",
+        "native LwM2M server's CoAP/UDP address, \"off\" = none",
+    ),
+    (
+        "FLOWNEXUS_LWM2M_NOSEC",
+        "provisioned or open: who may register over plain CoAP",
+    ),
+    (
+        "FLOWNEXUS_LWM2M_MAX_REGISTRATIONS_PER_IP",
+        "LwM2M registrations one source address may hold",
+    ),
+    (
+        "FLOWNEXUS_LWM2M_MAX_REGISTRATIONS",
+        "LwM2M registrations the server holds at most",
+    ),
     ("FLOWNEXUS_SITE_ROOT", "compiled site directory"),
     (
         "FLOWNEXUS_ALLOWED_ORIGINS",
@@ -265,6 +317,23 @@ impl Settings {
                     })
                     .transpose()
             };
+        // A number setting with its default and the range it must lie in.
+        let bounded = |key: &'static str,
+                       file_value: Option<u64>,
+                       default: u64,
+                       range: std::ops::RangeInclusive<u64>|
+         -> Result<u64, ConfigError> {
+            let v = parse_num(key, file_value.map(|v| v.to_string()))?.unwrap_or(default);
+            if !range.contains(&v) {
+                let reason = if *range.end() == u64::MAX {
+                    format!("must be at least {}", range.start())
+                } else {
+                    format!("must be between {} and {}", range.start(), range.end())
+                };
+                return Err(ConfigError::Invalid { key, reason });
+            }
+            Ok(v)
+        };
 
         let listen_raw =
             pick("LISTEN_ADDR", f.listen_addr).unwrap_or_else(|| "127.0.0.1:3000".into());
@@ -318,25 +387,18 @@ impl Settings {
         };
         let retention_days = parse_num("retention_days", f.retention_days.map(|v| v.to_string()))?
             .unwrap_or(0) as u32;
-        let max_body_bytes = parse_num("max_body_bytes", f.max_body_bytes.map(|v| v.to_string()))?
-            .unwrap_or(1024 * 1024) as usize;
-        if max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid {
-                key: "max_body_bytes",
-                reason: "must be at least 1024".into(),
-            });
-        }
-        let firmware_max_bytes = parse_num(
+        let max_body_bytes = bounded(
+            "max_body_bytes",
+            f.max_body_bytes.map(|v| v as u64),
+            1024 * 1024,
+            1024..=u64::MAX,
+        )? as usize;
+        let firmware_max_bytes = bounded(
             "firmware_max_bytes",
-            f.firmware_max_bytes.map(|v| v.to_string()),
-        )?
-        .unwrap_or(DEFAULT_FIRMWARE_MAX_BYTES);
-        if firmware_max_bytes == 0 {
-            return Err(ConfigError::Invalid {
-                key: "firmware_max_bytes",
-                reason: "must be at least 1".into(),
-            });
-        }
+            f.firmware_max_bytes,
+            DEFAULT_FIRMWARE_MAX_BYTES,
+            1..=u64::MAX,
+        )?;
         let session_ttl_hours = parse_num(
             "session_ttl_hours",
             f.session_ttl_hours.map(|v| v.to_string()),
@@ -347,94 +409,91 @@ impl Settings {
                 .or_else(|| env("LEPTOS_SITE_ROOT"))
                 .unwrap_or_else(|| "target/site".into()),
         );
-        let command_timeout_secs = parse_num(
-            "COMMAND_TIMEOUT_SECS",
-            f.command_timeout_secs.map(|v| v.to_string()),
-        )?
-        .unwrap_or(15);
-        if !(1..=600).contains(&command_timeout_secs) {
-            return Err(ConfigError::Invalid {
-                key: "command_timeout_secs",
-                reason: "must be between 1 and 600".into(),
-            });
-        }
-        let command_max_attempts = parse_num(
-            "COMMAND_MAX_ATTEMPTS",
-            f.command_max_attempts.map(|v| v.to_string()),
-        )?
-        .unwrap_or(3);
-        if !(1..=100).contains(&command_max_attempts) {
-            return Err(ConfigError::Invalid {
-                key: "command_max_attempts",
-                reason: "must be between 1 and 100".into(),
-            });
-        }
-        let http_thread_nice = parse_num(
+        let command_timeout_secs =
+            bounded("command_timeout_secs", f.command_timeout_secs, 15, 1..=600)?;
+        let command_max_attempts = bounded(
+            "command_max_attempts",
+            f.command_max_attempts.map(u64::from),
+            3,
+            1..=100,
+        )?;
+        let http_thread_nice = bounded(
             "http_thread_nice",
-            f.http_thread_nice.map(|v| v.to_string()),
-        )?
-        .unwrap_or(DEFAULT_HTTP_THREAD_NICE);
-        if !(0..=19).contains(&http_thread_nice) {
-            return Err(ConfigError::Invalid {
-                key: "http_thread_nice",
-                reason: "must be between 0 and 19".into(),
-            });
-        }
-        let sqlite_wal_limit_mib = parse_num(
+            f.http_thread_nice.map(u64::from),
+            DEFAULT_HTTP_THREAD_NICE,
+            0..=19,
+        )?;
+        let sqlite_wal_limit_mib = bounded(
             "sqlite_wal_limit_mib",
-            f.sqlite_wal_limit_mib.map(|v| v.to_string()),
-        )?
-        .unwrap_or(store::DEFAULT_WAL_LIMIT_MIB);
-        if !(MIN_WAL_LIMIT_MIB..=MAX_WAL_LIMIT_MIB).contains(&sqlite_wal_limit_mib) {
-            return Err(ConfigError::Invalid {
-                key: "sqlite_wal_limit_mib",
-                reason: format!("must be between {MIN_WAL_LIMIT_MIB} and {MAX_WAL_LIMIT_MIB}"),
-            });
-        }
-        let http_header_timeout_secs = parse_num(
+            f.sqlite_wal_limit_mib,
+            store::DEFAULT_WAL_LIMIT_MIB,
+            MIN_WAL_LIMIT_MIB..=MAX_WAL_LIMIT_MIB,
+        )?;
+        let http_header_timeout_secs = bounded(
             "http_header_timeout_secs",
-            f.http_header_timeout_secs.map(|v| v.to_string()),
-        )?
-        .unwrap_or(DEFAULT_HTTP_HEADER_TIMEOUT_SECS);
-        if !(1..=3600).contains(&http_header_timeout_secs) {
-            return Err(ConfigError::Invalid {
-                key: "http_header_timeout_secs",
-                reason: "must be between 1 and 3600".into(),
-            });
-        }
-        let http_idle_timeout_secs = parse_num(
+            f.http_header_timeout_secs,
+            DEFAULT_HTTP_HEADER_TIMEOUT_SECS,
+            1..=3600,
+        )?;
+        let http_idle_timeout_secs = bounded(
             "http_idle_timeout_secs",
-            f.http_idle_timeout_secs.map(|v| v.to_string()),
-        )?
-        .unwrap_or(DEFAULT_HTTP_IDLE_TIMEOUT_SECS);
-        if !(1..=86_400).contains(&http_idle_timeout_secs) {
-            return Err(ConfigError::Invalid {
-                key: "http_idle_timeout_secs",
-                reason: "must be between 1 and 86400".into(),
-            });
-        }
-        let http_max_connections_per_ip = parse_num(
+            f.http_idle_timeout_secs,
+            DEFAULT_HTTP_IDLE_TIMEOUT_SECS,
+            1..=86_400,
+        )?;
+        let http_max_connections_per_ip = bounded(
             "http_max_connections_per_ip",
-            f.http_max_connections_per_ip.map(|v| v.to_string()),
-        )?
-        .unwrap_or(DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP);
-        if http_max_connections_per_ip > 1_000_000 {
-            return Err(ConfigError::Invalid {
-                key: "http_max_connections_per_ip",
-                reason: "must be at most 1000000 (0: no cap)".into(),
-            });
-        }
-        let firmware_update_timeout_minutes = parse_num(
-            "FIRMWARE_UPDATE_TIMEOUT_MINUTES",
-            f.firmware_update_timeout_minutes.map(|v| v.to_string()),
-        )?
-        .unwrap_or(60);
-        if firmware_update_timeout_minutes == 0 {
-            return Err(ConfigError::Invalid {
-                key: "firmware_update_timeout_minutes",
-                reason: "must be at least 1".into(),
-            });
-        }
+            f.http_max_connections_per_ip.map(u64::from),
+            DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP,
+            0..=1_000_000,
+        )?;
+        let firmware_update_timeout_minutes = bounded(
+            "firmware_update_timeout_minutes",
+            f.firmware_update_timeout_minutes,
+            60,
+            1..=u64::MAX,
+        )?;
+        // An empty value in the file, or "off", turns the LwM2M server off
+        // (an empty environment variable is no override, as for every key).
+        let lwm2m_coap_addr = match env("FLOWNEXUS_LWM2M_COAP_ADDR")
+            .filter(|v| !v.is_empty())
+            .or(f.lwm2m_coap_addr)
+            .unwrap_or_else(|| DEFAULT_LWM2M_COAP_ADDR.into())
+            .trim()
+        {
+            "" | "off" => None,
+            addr => Some(
+                addr.parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "lwm2m_coap_addr",
+                        reason: format!(
+                            "{addr:?} is not an address such as 0.0.0.0:5683 (or \"off\")"
+                        ),
+                    })?,
+            ),
+        };
+        let lwm2m_nosec = match pick("LWM2M_NOSEC", f.lwm2m_nosec).as_deref() {
+            None | Some("provisioned") => NosecPolicy::Provisioned,
+            Some("open") => NosecPolicy::Open,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "lwm2m_nosec",
+                    reason: format!("{other:?}: use \"provisioned\" or \"open\""),
+                })
+            }
+        };
+        let lwm2m_max_registrations_per_ip = bounded(
+            "lwm2m_max_registrations_per_ip",
+            f.lwm2m_max_registrations_per_ip.map(u64::from),
+            DEFAULT_LWM2M_MAX_REGISTRATIONS_PER_IP,
+            1..=10_000_000,
+        )?;
+        let lwm2m_max_registrations = bounded(
+            "lwm2m_max_registrations",
+            f.lwm2m_max_registrations.map(u64::from),
+            DEFAULT_LWM2M_MAX_REGISTRATIONS,
+            1..=10_000_000,
+        )?;
         let allowed_origins = pick("ALLOWED_ORIGINS", f.allowed_origins)
             .unwrap_or_default()
             .split(',')
@@ -470,6 +529,10 @@ impl Settings {
             http_header_timeout_secs,
             http_idle_timeout_secs,
             http_max_connections_per_ip: http_max_connections_per_ip as u32,
+            lwm2m_coap_addr,
+            lwm2m_nosec,
+            lwm2m_max_registrations_per_ip: lwm2m_max_registrations_per_ip as u32,
+            lwm2m_max_registrations: lwm2m_max_registrations as u32,
         })
     }
 
@@ -480,6 +543,8 @@ impl Settings {
         s.database_url = database_url.to_string();
         s.data_dir = data_dir.to_path_buf();
         s.firmware_dir = data_dir.join("firmware");
+        // Tests that want the LwM2M server bind it to a port of their own.
+        s.lwm2m_coap_addr = None;
         s
     }
 

@@ -12,6 +12,7 @@ pub mod http_server;
 pub mod ingest;
 pub mod live;
 pub mod login_throttle;
+pub mod lwm2m;
 pub mod memory;
 pub mod origin_check;
 pub mod rest;

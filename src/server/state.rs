@@ -53,6 +53,9 @@ pub struct SharedState {
     pub allowed_origins: AllowedOrigins,
     /// Connections the HTTP server loop refused or timed out.
     pub connections: Arc<ConnectionStats>,
+    /// The native LwM2M server, once started (`lwm2m::start`); unset when
+    /// `lwm2m_coap_addr` is off.
+    pub lwm2m: std::sync::OnceLock<super::lwm2m::Lwm2mHandle>,
     pub leptos_options: LeptosOptions,
 }
 
@@ -87,6 +90,7 @@ impl AppState {
             allowed_origins: AllowedOrigins::from_settings(&settings),
             settings: Arc::new(settings),
             connections: Arc::default(),
+            lwm2m: std::sync::OnceLock::new(),
         })))
     }
 }

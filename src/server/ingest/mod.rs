@@ -144,6 +144,18 @@ pub struct Uplink {
     pub endpoint: String,
     pub kind: UplinkKind,
     pub values: Vec<DecodedValue>,
+    /// How the device is connected, when the source knows it apart from
+    /// the values (the native LwM2M server's registrations); the Leshan
+    /// JSON reports it as values (3/x/16, 1/x/1).
+    pub session: Option<Session>,
+}
+
+/// A registration's binding and lifetime, as the endpoint row keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// With a `Q` when the client is in queue mode, e.g. "UQ".
+    pub binding: String,
+    pub lifetime_s: i64,
 }
 
 /// Whether a composite report (one event per object) or a single value.

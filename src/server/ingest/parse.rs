@@ -151,6 +151,7 @@ fn finish(
             endpoint,
             kind,
             values,
+            session: None,
         }),
         None => Err(AppError::invalid_field("ep", "missing")),
     }

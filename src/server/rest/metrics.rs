@@ -156,6 +156,22 @@ pub async fn metrics(
         c.header_timeouts.load(Ordering::Relaxed),
         c.idle_timeouts.load(Ordering::Relaxed)
     );
+    if let Some(lwm2m) = state.lwm2m.get() {
+        let counters = lwm2m.stats.snapshot(lwm2m.registered());
+        let name = "flownexus_lwm2m_registered";
+        let _ = writeln!(
+            out,
+            "# HELP {name} LwM2M clients registered with the native server.\n# TYPE {name} gauge\n{name} {}",
+            counters.registered
+        );
+        for (suffix, help, value) in counters.named() {
+            let name = format!("flownexus_lwm2m_{suffix}_total");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+    }
     let name = "flownexus_rejected_requests_total";
     let _ = writeln!(
         out,

@@ -1,0 +1,631 @@
+//! The native LwM2M server's socket task: one UDP socket, read in a loop
+//! that never waits on the database. Each request is handled on a task of
+//! its own (at most `MAX_REQUESTS_IN_PROGRESS` at a time); its answer goes
+//! out after the commit that holds what it reported, and is kept for the
+//! exchange's lifetime so that a retransmitted request is answered again
+//! without being processed twice (RFC 7252 §4.5).
+//!
+//! Served: the registration interface (`POST /rd`, `POST /rd/<id>`,
+//! `DELETE /rd/<id>`) and Send (`POST /dp`). What a device reports goes to
+//! the same group-commit writer as the Leshan JSON routes, as a neutral
+//! [`Uplink`].
+use super::coap::dedup::{Check, Dedup, DedupConfig, Kind};
+use super::coap::message::{self as msg, DropReason, Inbound};
+use super::link_format::{self, RegisterLinks};
+use super::registration::{self, RdRequest};
+use super::registry::{Registration, Registry, RegistryFull, UpdateChanges};
+use super::send;
+use super::stats::Lwm2mStats;
+use crate::error::AppError;
+use crate::server::config::NosecPolicy;
+use crate::server::db;
+use crate::server::db::device_credential::SecurityMode;
+use crate::server::db::endpoint::RegistrationChange;
+use crate::server::ingest::{DecodedValue, Session, Uplink, UplinkKind};
+use crate::server::state::AppState;
+use crate::server::store::now_ms;
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+
+/// Requests handled at the same time at most; past it, new requests are
+/// dropped (and counted) and their clients retransmit later.
+const MAX_REQUESTS_IN_PROGRESS: usize = 4096;
+/// The largest datagram read. CoAP over UDP keeps messages under the path
+/// MTU (RFC 7252 §4.6); larger ones are truncated by the kernel and then
+/// fail to parse.
+const MAX_DATAGRAM: usize = 65_535;
+/// How often expired registrations are swept.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
+/// How often at most a kind of bad input is logged: a flood of garbage must
+/// not become a flood of log lines. Every one is counted.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The running LwM2M server, for the metrics and the tests.
+#[derive(Clone)]
+pub struct Lwm2mHandle {
+    pub local_addr: SocketAddr,
+    pub stats: Arc<Lwm2mStats>,
+    registry: Arc<Mutex<Registry>>,
+}
+
+impl Lwm2mHandle {
+    /// Registrations held now.
+    pub fn registered(&self) -> usize {
+        lock(&self.registry).len()
+    }
+
+    /// The endpoint's registration, if it is registered here.
+    pub fn registration(&self, endpoint: &str) -> Option<Registration> {
+        lock(&self.registry).by_endpoint(endpoint).cloned()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Server {
+    socket: Arc<UdpSocket>,
+    state: AppState,
+    registry: Arc<Mutex<Registry>>,
+    dedup: Mutex<Dedup>,
+    stats: Arc<Lwm2mStats>,
+    in_progress: Arc<Semaphore>,
+    /// Message ids of our non-confirmable answers.
+    next_mid: std::sync::atomic::AtomicU16,
+    warned: Mutex<Option<Instant>>,
+}
+
+/// Binds `addr` and serves LwM2M on it until the runtime ends.
+pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHandle> {
+    let socket = Arc::new(UdpSocket::bind(addr).await?);
+    let local_addr = socket.local_addr()?;
+    let settings = &state.settings;
+    let registry = Arc::new(Mutex::new(Registry::new(
+        settings.lwm2m_max_registrations_per_ip as usize,
+        settings.lwm2m_max_registrations as usize,
+    )));
+    let stats = Arc::new(Lwm2mStats::default());
+    let server = Arc::new(Server {
+        socket,
+        state: state.clone(),
+        registry: registry.clone(),
+        dedup: Mutex::new(Dedup::new(DedupConfig::default())),
+        stats: stats.clone(),
+        in_progress: Arc::new(Semaphore::new(MAX_REQUESTS_IN_PROGRESS)),
+        next_mid: std::sync::atomic::AtomicU16::new(rand::random()),
+        warned: Mutex::new(None),
+    });
+    tokio::spawn(server.clone().receive());
+    tokio::spawn(server.expire());
+    tracing::info!(%local_addr, "LwM2M server listening (CoAP over UDP)");
+    Ok(Lwm2mHandle {
+        local_addr,
+        stats,
+        registry,
+    })
+}
+
+impl Server {
+    async fn receive(self: Arc<Self>) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let (n, peer) = match self.socket.recv_from(&mut buf).await {
+                Ok(got) => got,
+                // ICMP errors of earlier sends surface here on Linux
+                // (connection refused); the socket itself is fine.
+                Err(e) => {
+                    tracing::debug!(error = %e, "LwM2M socket receive error");
+                    continue;
+                }
+            };
+            Lwm2mStats::bump(&self.stats.datagrams);
+            self.datagram(&buf[..n], peer);
+        }
+    }
+
+    fn datagram(self: &Arc<Self>, bytes: &[u8], peer: SocketAddr) {
+        match msg::classify(bytes) {
+            Inbound::Request(packet) => self.request(packet, peer),
+            // Answers to requests of ours: none are sent yet, so a
+            // confirmable one is rejected (RFC 7252 §4.2).
+            Inbound::Response(packet) => {
+                if packet.header.get_type() == MessageType::Confirmable {
+                    self.send_packet(&msg::rst(packet.header.message_id), peer);
+                }
+            }
+            Inbound::Empty(_) => {}
+            Inbound::Rejected { reason, reply } => {
+                if reason != DropReason::Ping {
+                    Lwm2mStats::bump(&self.stats.malformed);
+                    self.warn(peer, &format!("rejected a CoAP message: {reason:?}"));
+                }
+                if let Some(reply) = reply {
+                    self.send_packet(&reply, peer);
+                }
+            }
+        }
+    }
+
+    fn request(self: &Arc<Self>, packet: Packet, peer: SocketAddr) {
+        let MessageClass::Request(method) = packet.header.code else {
+            return;
+        };
+        let mid = packet.header.message_id;
+        let kind = match packet.header.get_type() {
+            MessageType::Confirmable => Kind::Confirmable,
+            _ => Kind::NonConfirmable,
+        };
+        match lock(&self.dedup).check(peer, mid, kind, Instant::now()) {
+            Check::New => {}
+            Check::Resend(bytes) => {
+                Lwm2mStats::bump(&self.stats.duplicates);
+                self.send_bytes(bytes, peer);
+                return;
+            }
+            Check::InFlight | Check::Drop => {
+                Lwm2mStats::bump(&self.stats.duplicates);
+                return;
+            }
+        }
+        let Ok(permit) = self.in_progress.clone().try_acquire_owned() else {
+            Lwm2mStats::bump(&self.stats.limited);
+            lock(&self.dedup).forget(peer, mid);
+            self.warn(peer, "dropped a request: too many in progress");
+            return;
+        };
+        let server = self.clone();
+        tokio::spawn(async move {
+            let answer = server.handle(&packet, method, peer).await;
+            server.answer(&packet, answer, peer);
+            drop(permit);
+        });
+    }
+
+    /// Sends `answer` and keeps it for retransmissions of the request.
+    fn answer(&self, request: &Packet, mut answer: Packet, peer: SocketAddr) {
+        if answer.header.get_type() == MessageType::NonConfirmable {
+            answer.header.message_id = self
+                .next_mid
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        match answer.to_bytes() {
+            Ok(bytes) => {
+                lock(&self.dedup).complete(peer, request.header.message_id, bytes.clone());
+                self.send_bytes(bytes, peer);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %peer, "cannot encode a CoAP answer");
+                lock(&self.dedup).forget(peer, request.header.message_id);
+            }
+        }
+    }
+
+    fn send_packet(&self, packet: &Packet, peer: SocketAddr) {
+        if let Ok(bytes) = packet.to_bytes() {
+            self.send_bytes(bytes, peer);
+        }
+    }
+
+    fn send_bytes(&self, bytes: Vec<u8>, peer: SocketAddr) {
+        // try_send_to never waits: a full socket buffer drops the datagram,
+        // as the network may, and the client retransmits.
+        if let Err(e) = self.socket.try_send_to(&bytes, peer) {
+            tracing::debug!(error = %e, %peer, "cannot send a CoAP datagram");
+        }
+    }
+
+    /// Logs a warning about bad input at most once per `WARN_INTERVAL`.
+    fn warn(&self, peer: SocketAddr, what: &str) {
+        let mut last = lock(&self.warned);
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < WARN_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        tracing::warn!(%peer, "{what} (further ones are counted, not logged, for 10 s)");
+    }
+
+    /// An error answer with a diagnostic payload (RFC 7252 §5.5.2), logged
+    /// as a warning and counted.
+    fn refuse(
+        &self,
+        request: &Packet,
+        code: ResponseType,
+        reason: &str,
+        peer: SocketAddr,
+    ) -> Packet {
+        Lwm2mStats::bump(&self.stats.client_errors);
+        tracing::warn!(%peer, code = %MessageClass::Response(code), path = %uri_path(request), "{reason}");
+        error_response(request, code, reason)
+    }
+
+    async fn handle(&self, request: &Packet, method: RequestType, peer: SocketAddr) -> Packet {
+        if let Some(rd) = registration::classify_rd_request(request) {
+            return match rd {
+                RdRequest::Register => self.register(request, peer).await,
+                RdRequest::Update(id) => self.update(request, &id, peer).await,
+                RdRequest::Deregister(id) => self.deregister(request, &id, peer).await,
+            };
+        }
+        let path = uri_path(request);
+        match (method, path.as_str()) {
+            (RequestType::Post, "/dp") => self.send(request, peer).await,
+            (_, "/dp") | (_, "/rd") => self.refuse(
+                request,
+                ResponseType::MethodNotAllowed,
+                "method not allowed on this path",
+                peer,
+            ),
+            (_, p) if p.starts_with("/rd/") => self.refuse(
+                request,
+                ResponseType::MethodNotAllowed,
+                "method not allowed on this path",
+                peer,
+            ),
+            _ => self.refuse(request, ResponseType::NotFound, "no such resource", peer),
+        }
+    }
+
+    /// The server's answer to a failure of ours (the database): 5.00, so
+    /// that the client tries again later.
+    fn internal(&self, request: &Packet, e: &dyn std::fmt::Display) -> Packet {
+        Lwm2mStats::bump(&self.stats.server_errors);
+        tracing::error!(error = %e, path = %uri_path(request), "LwM2M request failed");
+        error_response(request, ResponseType::InternalServerError, "internal error")
+    }
+
+    /// Whether `endpoint` may register over plain CoAP.
+    async fn may_register(&self, endpoint: &str) -> Result<bool, sqlx::Error> {
+        if self.state.settings.lwm2m_nosec == NosecPolicy::Open {
+            return Ok(true);
+        }
+        let credential = db::device_credential::find(&self.state.db.pool, endpoint).await?;
+        Ok(credential.is_some_and(|c| c.security_mode == SecurityMode::NoSec))
+    }
+
+    async fn register(&self, request: &Packet, peer: SocketAddr) -> Packet {
+        let params = match registration::parse_register_query(registration::query_params(request)) {
+            Ok(p) => p,
+            Err(e) => return self.refuse(request, e.response_code(), &e.to_string(), peer),
+        };
+        let links = match self.links(request) {
+            Ok(links) => links.unwrap_or_default(),
+            Err(answer) => return self.refuse(request, answer.0, &answer.1, peer),
+        };
+        match self.may_register(&params.endpoint).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return self.refuse(
+                    request,
+                    ResponseType::Forbidden,
+                    &format!(
+                        "endpoint {:?} is not provisioned for plain CoAP (no security); \
+                         provision it or set lwm2m_nosec = \"open\"",
+                        params.endpoint
+                    ),
+                    peer,
+                )
+            }
+            Err(e) => return self.internal(request, &e),
+        }
+        if let Err(full) = lock(&self.registry).check(&params.endpoint, peer) {
+            return self.full(request, full, peer);
+        }
+        let now = now_ms();
+        let registration = Registration {
+            id: self.fresh_id(),
+            endpoint: params.endpoint.clone(),
+            address: peer,
+            lwm2m_version: params.lwm2m_version.as_str().to_string(),
+            binding: params.binding.clone(),
+            queue_mode: params.queue_mode,
+            lifetime_s: i64::from(params.lifetime_s),
+            object_links: link_format::to_link_format(links.root.as_ref(), &links.objects),
+            root_path: links.alternate_path().unwrap_or_default(),
+            content_formats: links.content_formats().to_vec(),
+            registered_at_ms: now,
+            updated_at_ms: now,
+        };
+        if let Err(e) = self
+            .record(&registration, RegistrationChange::Registered, now)
+            .await
+        {
+            return self.internal(request, &e);
+        }
+        let id = registration.id.clone();
+        let replaced = match lock(&self.registry).register(registration.clone()) {
+            Ok(replaced) => replaced,
+            // Another Register took the last place meanwhile.
+            Err(full) => return self.full(request, full, peer),
+        };
+        Lwm2mStats::bump(&self.stats.registrations);
+        tracing::info!(
+            endpoint = %registration.endpoint,
+            %peer,
+            id,
+            lwm2m = %registration.lwm2m_version,
+            binding = %registration.binding,
+            queue_mode = registration.queue_mode,
+            lifetime_s = registration.lifetime_s,
+            replaced = replaced.is_some(),
+            "LwM2M client registered"
+        );
+        registration::register_created(request, &id)
+    }
+
+    fn full(&self, request: &Packet, full: RegistryFull, peer: SocketAddr) -> Packet {
+        Lwm2mStats::bump(&self.stats.limited);
+        let code = match full {
+            RegistryFull::PerAddress => ResponseType::TooManyRequests,
+            RegistryFull::Total => ResponseType::ServiceUnavailable,
+        };
+        self.refuse(
+            request,
+            code,
+            &format!("registration refused: {} reached", full.as_str()),
+            peer,
+        )
+    }
+
+    /// A registration id that no registration holds.
+    fn fresh_id(&self) -> String {
+        let mut rng = rand::thread_rng();
+        loop {
+            let id = registration::new_registration_id(&mut rng);
+            if lock(&self.registry).get(&id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    /// The request's object list, if it has a payload: Ok(None) without.
+    #[allow(clippy::result_large_err)]
+    fn links(&self, request: &Packet) -> Result<Option<RegisterLinks>, (ResponseType, String)> {
+        if request.payload.is_empty() {
+            return Ok(None);
+        }
+        match msg::uint_option(request, CoapOption::ContentFormat) {
+            None | Some(LINK_FORMAT) => {}
+            Some(other) => {
+                return Err((
+                    ResponseType::UnsupportedContentFormat,
+                    format!("content format {other}: the object list is link format (40)"),
+                ))
+            }
+        }
+        link_format::parse_register_payload(&request.payload)
+            .map(Some)
+            .map_err(|e| (ResponseType::BadRequest, format!("object list: {e}")))
+    }
+
+    async fn update(&self, request: &Packet, id: &str, peer: SocketAddr) -> Packet {
+        let params = match registration::parse_update_query(registration::query_params(request)) {
+            Ok(p) => p,
+            Err(e) => return self.refuse(request, e.response_code(), &e.to_string(), peer),
+        };
+        let links = match self.links(request) {
+            Ok(links) => links,
+            Err(answer) => return self.refuse(request, answer.0, &answer.1, peer),
+        };
+        let now = now_ms();
+        let changes = UpdateChanges {
+            lifetime_s: params.lifetime_s.map(i64::from),
+            binding: params.binding,
+            queue_mode: params.queue_mode,
+            object_links: links
+                .as_ref()
+                .map(|l| link_format::to_link_format(l.root.as_ref(), &l.objects)),
+            root_path: links
+                .as_ref()
+                .map(|l| l.alternate_path().unwrap_or_default()),
+            content_formats: links.as_ref().map(|l| l.content_formats().to_vec()),
+        };
+        let Some(registration) = lock(&self.registry).update(id, peer, changes, now) else {
+            return self.refuse(
+                request,
+                ResponseType::NotFound,
+                "no such registration; register again",
+                peer,
+            );
+        };
+        if let Err(e) = self
+            .record(&registration, RegistrationChange::Updated, now)
+            .await
+        {
+            return self.internal(request, &e);
+        }
+        Lwm2mStats::bump(&self.stats.updates);
+        tracing::debug!(endpoint = %registration.endpoint, %peer, id, "LwM2M registration updated");
+        msg::response_for(request, ResponseType::Changed)
+    }
+
+    async fn deregister(&self, request: &Packet, id: &str, peer: SocketAddr) -> Packet {
+        let Some(registration) = lock(&self.registry).remove(id) else {
+            return self.refuse(
+                request,
+                ResponseType::NotFound,
+                "no such registration",
+                peer,
+            );
+        };
+        if let Err(e) = self
+            .record(&registration, RegistrationChange::Deregistered, now_ms())
+            .await
+        {
+            return self.internal(request, &e);
+        }
+        Lwm2mStats::bump(&self.stats.deregistrations);
+        tracing::info!(endpoint = %registration.endpoint, %peer, id, "LwM2M client deregistered");
+        msg::response_for(request, ResponseType::Deleted)
+    }
+
+    /// Stores a registration change: the endpoint row, its event and live
+    /// notice through the writer, then the registration row.
+    async fn record(
+        &self,
+        registration: &Registration,
+        change: RegistrationChange,
+        now: i64,
+    ) -> Result<(), AppError> {
+        let field = match change {
+            RegistrationChange::Registered => "register",
+            RegistrationChange::Updated => "update",
+            RegistrationChange::Deregistered => "deregister",
+        };
+        let uplink = Uplink {
+            endpoint: registration.endpoint.clone(),
+            kind: UplinkKind::Single,
+            values: vec![DecodedValue::registration(change, now, field)],
+            session: (change != RegistrationChange::Deregistered).then(|| Session {
+                binding: session_binding(registration),
+                lifetime_s: registration.lifetime_s,
+            }),
+        };
+        self.state.writer.submit(uplink).await?;
+        let db = &self.state.db;
+        let endpoint_id = db::endpoint::id_by_name(&db.pool, &registration.endpoint)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::Internal)?;
+        let row = db::lwm2m_registration::Registration {
+            endpoint_id,
+            registration_id: registration.id.clone(),
+            address: registration.address.to_string(),
+            secure: false,
+            lwm2m_version: registration.lwm2m_version.clone(),
+            binding: registration.binding.clone(),
+            queue_mode: registration.queue_mode,
+            lifetime_s: registration.lifetime_s,
+            object_links: registration.object_links.clone(),
+            registered_at: registration.registered_at_ms,
+            updated_at: registration.updated_at_ms,
+            expires_at: registration.expires_at_ms(),
+        };
+        let mut tx = db.begin_gated().await.map_err(AppError::from)?;
+        match change {
+            RegistrationChange::Registered => {
+                db::lwm2m_registration::upsert(&mut tx.conn(), &row).await
+            }
+            RegistrationChange::Updated => db::lwm2m_registration::update(&mut tx.conn(), &row)
+                .await
+                .map(|_| ()),
+            RegistrationChange::Deregistered => {
+                db::lwm2m_registration::delete(&mut tx.conn(), &row.registration_id)
+                    .await
+                    .map(|_| ())
+            }
+        }
+        .map_err(AppError::from)?;
+        tx.commit().await.map_err(AppError::from)?;
+        Ok(())
+    }
+
+    /// Send (`POST /dp`): the values are stored, and the client gets its
+    /// 2.04 after the commit that holds them.
+    async fn send(&self, request: &Packet, peer: SocketAddr) -> Packet {
+        let Some(endpoint) = lock(&self.registry)
+            .by_address(peer)
+            .map(|r| r.endpoint.clone())
+        else {
+            return self.refuse(
+                request,
+                ResponseType::NotFound,
+                "no registration from this address; register first",
+                peer,
+            );
+        };
+        let types = &self.state.types;
+        let values = match send::decode(request, now_ms(), |object_id, resource_id| {
+            types
+                .get((object_id, resource_id))
+                .map(|(_, data_type)| data_type)
+        }) {
+            Ok(values) => values,
+            Err((code, reason)) => return self.refuse(request, code, &reason, peer),
+        };
+        let count = values.len();
+        let uplink = Uplink {
+            endpoint,
+            kind: UplinkKind::Composite,
+            values,
+            session: None,
+        };
+        match self.state.writer.submit(uplink).await {
+            Ok(_) => {
+                Lwm2mStats::bump(&self.stats.sends);
+                self.stats
+                    .values
+                    .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+                msg::response_for(request, ResponseType::Changed)
+            }
+            Err(e) if e.status_code() < 500 => {
+                self.refuse(request, ResponseType::BadRequest, &e.to_string(), peer)
+            }
+            Err(e) => self.internal(request, &e),
+        }
+    }
+
+    /// Sweeps registrations whose lifetime ran out. The endpoint's presence
+    /// already turns offline by its lifetime; this frees the registration's
+    /// place and its address.
+    async fn expire(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let gone = lock(&self.registry).expire(now_ms());
+            for r in gone {
+                Lwm2mStats::bump(&self.stats.expirations);
+                tracing::info!(endpoint = %r.endpoint, id = %r.id, "LwM2M registration expired");
+            }
+            lock(&self.dedup).expire(Instant::now());
+        }
+    }
+}
+
+/// The binding as the endpoint row keeps it: with a `Q` when the client is
+/// in queue mode, whichever LwM2M version said so.
+fn session_binding(r: &Registration) -> String {
+    if r.queue_mode && !r.binding.contains('Q') {
+        format!("{}Q", r.binding)
+    } else {
+        r.binding.clone()
+    }
+}
+
+/// The request's path, `/a/b`, for logs and routing.
+fn uri_path(request: &Packet) -> String {
+    let mut path = String::new();
+    if let Some(segments) = request.get_option(CoapOption::UriPath) {
+        for s in segments {
+            path.push('/');
+            path.push_str(&String::from_utf8_lossy(s));
+        }
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
+/// CoRE link format (RFC 6690), the content format of an object list.
+const LINK_FORMAT: u32 = 40;
+
+/// The longest diagnostic payload sent: an answer must fit one datagram.
+const MAX_DIAGNOSTIC: usize = 256;
+
+/// An error answer whose payload says why, in words (RFC 7252 §5.5.2).
+fn error_response(request: &Packet, code: ResponseType, reason: &str) -> Packet {
+    let mut answer = msg::response_for(request, code);
+    let mut end = reason.len().min(MAX_DIAGNOSTIC);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    answer.payload = reason.as_bytes()[..end].to_vec();
+    answer
+}

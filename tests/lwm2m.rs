@@ -1,0 +1,513 @@
+//! The native LwM2M server over real UDP, on both databases: registration,
+//! update, de-registration and Send driven by libcoap's `coap-client` (an
+//! independent CoAP implementation, Debian's libcoap3-bin), and bad input
+//! sent as raw datagrams.
+mod common;
+
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+use common::{Backend, TestApp};
+use flownexus::server::config::NosecPolicy;
+use flownexus::server::db;
+use flownexus::server::lwm2m::{self, Lwm2mHandle};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+/// A test app with the LwM2M server on a free loopback port.
+async fn app(backend: Backend, nosec: NosecPolicy) -> (TestApp, Lwm2mHandle) {
+    let app = TestApp::with_settings(backend, |s| s.lwm2m_nosec = nosec).await;
+    let handle = lwm2m::start(app.state.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let _ = app.state.lwm2m.set(handle.clone());
+    (app, handle)
+}
+
+async fn provision(app: &TestApp, endpoint: &str) {
+    db::device_credential::set_nosec(&app.state.db.pool, endpoint, None, 0)
+        .await
+        .unwrap();
+}
+
+/// A free UDP port for `coap-client -p`, so that its requests come from
+/// one address (Send is attributed by address without DTLS).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `coap-client-notls` with `args` until it has its answer; returns
+/// (stdout, stderr).
+async fn coap_client(args: &[&str]) -> (String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("coap-client-notls")
+            .args(["-B", "10"])
+            .args(&args)
+            .output()
+            .expect("coap-client-notls runs (Debian package libcoap3-bin, scripts/setup.sh)");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+async fn events_of(app: &TestApp, endpoint: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT e.event_type FROM event e JOIN endpoint p ON p.id = e.endpoint_id \
+         WHERE p.name = $1 ORDER BY e.id",
+    )
+    .bind(endpoint)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn registration_and_update_and_deregistration_with_coap_client(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Provisioned).await;
+    provision(&app, "dev-1").await;
+    let server = format!("coap://{}", lwm2m.local_addr);
+    let port = free_udp_port().to_string();
+    let (out, err) = coap_client(&[
+        "-p",
+        &port,
+        "-m",
+        "post",
+        "-t",
+        "40",
+        "-e",
+        "</>;ct=\"60 110 112\",</1/0>,</3/0>,</3303/0>;ver=1.1,</5/0>",
+        &format!("{server}/rd?ep=dev-1&lt=60&lwm2m=1.1&b=U"),
+    ])
+    .await;
+    let registration = lwm2m
+        .registration("dev-1")
+        .unwrap_or_else(|| panic!("dev-1 registered; coap-client said {out:?} {err:?}"));
+    assert_eq!(registration.lwm2m_version, "1.1");
+    assert_eq!(registration.lifetime_s, 60);
+    assert_eq!(registration.binding, "U");
+    assert!(!registration.queue_mode);
+    assert_eq!(registration.content_formats, vec![60, 110, 112]);
+    assert!(
+        registration.object_links.contains("</3303/0>;ver=1.1"),
+        "{}",
+        registration.object_links
+    );
+    assert_eq!(registration.address.port().to_string(), port);
+
+    let endpoint_id = db::endpoint::id_by_name(&app.state.db.pool, "dev-1")
+        .await
+        .unwrap()
+        .expect("the endpoint row exists once the client has its answer");
+    let row = db::lwm2m_registration::find_by_endpoint(&app.state.db.pool, endpoint_id)
+        .await
+        .unwrap()
+        .expect("the registration row");
+    assert_eq!(row.registration_id, registration.id);
+    assert_eq!(row.lifetime_s, 60);
+    assert_eq!(row.expires_at, row.updated_at + 60_000);
+
+    // Update: a new lifetime and queue mode (LwM2M 1.1's Q).
+    coap_client(&[
+        "-p",
+        &port,
+        "-m",
+        "post",
+        &format!("{server}/rd/{}?lt=120&Q", registration.id),
+    ])
+    .await;
+    let updated = lwm2m.registration("dev-1").unwrap();
+    assert_eq!(updated.lifetime_s, 120);
+    assert!(updated.queue_mode);
+    let row = db::lwm2m_registration::find_by_endpoint(&app.state.db.pool, endpoint_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.lifetime_s, 120);
+    assert!(row.queue_mode);
+    let (binding, queue_mode, lifetime): (Option<String>, bool, Option<i64>) =
+        sqlx::query_as::<_, (Option<String>, i64, Option<i64>)>(
+            "SELECT binding, CASE WHEN queue_mode THEN 1 ELSE 0 END, lifetime_s FROM endpoint WHERE id = $1",
+        )
+        .bind(endpoint_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .map(|(b, q, l)| (b, q != 0, l))
+        .unwrap();
+    assert_eq!(
+        (binding.as_deref(), queue_mode, lifetime),
+        (Some("UQ"), true, Some(120))
+    );
+
+    // De-register.
+    coap_client(&[
+        "-p",
+        &port,
+        "-m",
+        "delete",
+        &format!("{server}/rd/{}", registration.id),
+    ])
+    .await;
+    assert!(lwm2m.registration("dev-1").is_none());
+    assert!(
+        db::lwm2m_registration::find_by_endpoint(&app.state.db.pool, endpoint_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        events_of(&app, "dev-1").await,
+        vec!["registered", "registration_update", "deregistered"]
+    );
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert_eq!(
+        (
+            counters.registrations,
+            counters.updates,
+            counters.deregistrations
+        ),
+        (1, 1, 1)
+    );
+}
+
+async fn send_in_senml_json_and_cbor_from_coap_client_is_stored(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let server = format!("coap://{}", lwm2m.local_addr);
+    let port = free_udp_port().to_string();
+    coap_client(&[
+        "-p",
+        &port,
+        "-m",
+        "post",
+        "-t",
+        "40",
+        "-e",
+        "</3303/0>,</3304/0>",
+        &format!("{server}/rd?ep=sender&lwm2m=1.1"),
+    ])
+    .await;
+    assert!(lwm2m.registration("sender").is_some());
+
+    // SenML JSON: a base name and two records, one with a device time.
+    let (out, err) = coap_client(&[
+        "-p",
+        &port,
+        "-m",
+        "post",
+        "-t",
+        "110",
+        "-e",
+        r#"[{"bn":"/3303/0/","n":"5700","v":21.5,"bt":1700000000},{"n":"5700","v":22.5,"t":60}]"#,
+        &format!("{server}/dp"),
+    ])
+    .await;
+    assert!(!err.contains("4."), "{out} {err}");
+    // SenML CBOR (RFC 8428 §6): [{-2: "/3304/0/", 0: "5700", 2: 40.25}]
+    let mut cbor = vec![0x81, 0xa3, 0x21, 0x68];
+    cbor.extend_from_slice(b"/3304/0/");
+    cbor.extend_from_slice(&[0x00, 0x64]);
+    cbor.extend_from_slice(b"5700");
+    cbor.extend_from_slice(&[0x02, 0xfb]);
+    cbor.extend_from_slice(&40.25f64.to_be_bytes());
+    let file = app.tdb.dir.path().join("send.cbor");
+    std::fs::write(&file, &cbor).unwrap();
+    let (out, err) = coap_client(&[
+        "-p",
+        &port,
+        "-m",
+        "post",
+        "-t",
+        "112",
+        "-f",
+        file.to_str().unwrap(),
+        &format!("{server}/dp"),
+    ])
+    .await;
+    assert!(!err.contains("4."), "{out} {err}");
+
+    let values: Vec<f64> = sqlx::query_scalar(
+        "SELECT r.float_value FROM resource r JOIN endpoint e ON e.id = r.endpoint_id \
+         JOIN resource_type t ON t.id = r.resource_type_id \
+         WHERE e.name = 'sender' AND t.resource_id = 5700 ORDER BY r.id",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(values, vec![21.5, 22.5, 40.25]);
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert_eq!((counters.sends, counters.values), (2, 3));
+}
+
+async fn an_unprovisioned_endpoint_is_refused(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Provisioned).await;
+    let client = Client::new(lwm2m.local_addr).await;
+    let answer = client
+        .request(
+            RequestType::Post,
+            &["rd"],
+            &["ep=stranger", "lwm2m=1.1"],
+            Some(40),
+            b"</3/0>",
+        )
+        .await;
+    assert_eq!(code(&answer), ResponseType::Forbidden);
+    assert!(String::from_utf8_lossy(&answer.payload).contains("not provisioned"));
+    assert!(lwm2m.registration("stranger").is_none());
+    assert_eq!(app.count("endpoint").await, 0);
+}
+
+async fn bad_input_gets_the_right_code_and_stores_nothing(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let client = Client::new(lwm2m.local_addr).await;
+    let cases: &[(&[&str], Option<u16>, &[u8], ResponseType)] = &[
+        (
+            &["lwm2m=1.1"],
+            Some(40),
+            b"</3/0>",
+            ResponseType::BadRequest,
+        ),
+        (
+            &["ep=x", "lt=0"],
+            Some(40),
+            b"</3/0>",
+            ResponseType::BadRequest,
+        ),
+        (
+            &["ep=x", "lt=99999999999"],
+            Some(40),
+            b"</3/0>",
+            ResponseType::BadRequest,
+        ),
+        (
+            &["ep=x", "lwm2m=2.0"],
+            Some(40),
+            b"</3/0>",
+            ResponseType::PreconditionFailed,
+        ),
+        (&["ep=x"], Some(40), b"<3/0", ResponseType::BadRequest),
+        (
+            &["ep=x"],
+            Some(0),
+            b"</3/0>",
+            ResponseType::UnsupportedContentFormat,
+        ),
+        (
+            &["ep=\u{202e}x"],
+            Some(40),
+            b"</3/0>",
+            ResponseType::BadRequest,
+        ),
+        (&["ep=   "], Some(40), b"</3/0>", ResponseType::BadRequest),
+    ];
+    for (query, cf, payload, expected) in cases {
+        let answer = client
+            .request(RequestType::Post, &["rd"], query, *cf, payload)
+            .await;
+        assert_eq!(code(&answer), *expected, "{query:?} {payload:?}");
+        assert!(!answer.payload.is_empty(), "a diagnostic payload says why");
+    }
+    // An update of a registration that does not exist.
+    let answer = client
+        .request(RequestType::Post, &["rd", "nosuchid"], &[], None, b"")
+        .await;
+    assert_eq!(code(&answer), ResponseType::NotFound);
+    // Send without a registration, then with bad SenML.
+    let senml = br#"[{"n":"/3303/0/5700","v":1}]"#;
+    let answer = client
+        .request(RequestType::Post, &["dp"], &[], Some(110), senml)
+        .await;
+    assert_eq!(code(&answer), ResponseType::NotFound);
+    let answer = client
+        .request(
+            RequestType::Post,
+            &["rd"],
+            &["ep=good"],
+            Some(40),
+            b"</3303/0>",
+        )
+        .await;
+    assert_eq!(code(&answer), ResponseType::Created);
+    for (cf, payload, expected) in [
+        (
+            110,
+            &br#"[{"n":"/3303/0/5700","v":"x"}]"#[..],
+            ResponseType::BadRequest,
+        ),
+        (
+            110,
+            &br#"[{"n":"/3303/0/5700","v":1},{"bt":"x"}]"#[..],
+            ResponseType::BadRequest,
+        ),
+        (112, &[0x81, 0xa1, 0x00][..], ResponseType::BadRequest),
+        (0, &b"1"[..], ResponseType::UnsupportedContentFormat),
+    ] {
+        let answer = client
+            .request(RequestType::Post, &["dp"], &[], Some(cf), payload)
+            .await;
+        assert_eq!(code(&answer), expected, "{cf} {payload:?}");
+    }
+    assert_eq!(
+        app.count("resource").await,
+        1,
+        "only the registration's value"
+    );
+    // An unknown critical option (65001 is odd: critical).
+    let mut packet = client.packet(RequestType::Post, &["rd"], &["ep=y"], Some(40), b"</3/0>");
+    packet.add_option(CoapOption::Unknown(65001), vec![1]);
+    let answer = client.exchange(packet).await;
+    assert_eq!(code(&answer), ResponseType::BadOption);
+    // Garbage: a confirmable header with a bad token length is reset; the
+    // server keeps serving.
+    client.socket.send(&[0x4f, 0x02, 0x12, 0x34]).await.unwrap();
+    let reset = client.receive().await.expect("a reset");
+    assert_eq!(reset.header.get_type(), MessageType::Reset);
+    assert_eq!(reset.header.message_id, 0x1234);
+    client.socket.send(&[0xff; 3]).await.unwrap();
+    let answer = client
+        .request(
+            RequestType::Post,
+            &["rd"],
+            &["ep=after"],
+            Some(40),
+            b"</3/0>",
+        )
+        .await;
+    assert_eq!(code(&answer), ResponseType::Created);
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert!(counters.client_errors >= 14, "{counters:?}");
+    assert!(counters.malformed >= 2, "{counters:?}");
+}
+
+async fn a_retransmitted_send_is_answered_again_and_stored_once(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let client = Client::new(lwm2m.local_addr).await;
+    let answer = client
+        .request(
+            RequestType::Post,
+            &["rd"],
+            &["ep=twice"],
+            Some(40),
+            b"</3303/0>",
+        )
+        .await;
+    assert_eq!(code(&answer), ResponseType::Created);
+    let before = app.count("resource").await;
+    let send = client.packet(
+        RequestType::Post,
+        &["dp"],
+        &[],
+        Some(110),
+        br#"[{"n":"/3303/0/5700","v":7.5}]"#,
+    );
+    let first = client.exchange(send.clone()).await;
+    assert_eq!(code(&first), ResponseType::Changed);
+    let again = client.exchange(send).await;
+    assert_eq!(again.to_bytes().unwrap(), first.to_bytes().unwrap());
+    assert_eq!(app.count("resource").await, before + 1);
+    assert_eq!(lwm2m.stats.snapshot(0).duplicates, 1);
+}
+
+both_databases!(
+    registration_and_update_and_deregistration_with_coap_client,
+    send_in_senml_json_and_cbor_from_coap_client_is_stored,
+    an_unprovisioned_endpoint_is_refused,
+    bad_input_gets_the_right_code_and_stores_nothing,
+    a_retransmitted_send_is_answered_again_and_stored_once,
+);
+
+fn code(p: &Packet) -> ResponseType {
+    match p.header.code {
+        MessageClass::Response(r) => r,
+        other => panic!("not a response: {other:?}"),
+    }
+}
+
+/// A raw CoAP client on a socket of its own, built with coap-lite (the
+/// codec crate, not our server's code).
+struct Client {
+    socket: UdpSocket,
+    next_mid: std::sync::atomic::AtomicU16,
+}
+
+impl Client {
+    async fn new(server: SocketAddr) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.connect(server).await.unwrap();
+        Client {
+            socket,
+            next_mid: std::sync::atomic::AtomicU16::new(1),
+        }
+    }
+
+    fn packet(
+        &self,
+        method: RequestType,
+        path: &[&str],
+        query: &[&str],
+        content_format: Option<u16>,
+        payload: &[u8],
+    ) -> Packet {
+        let mut p = Packet::new();
+        p.header.set_version(1);
+        p.header.set_type(MessageType::Confirmable);
+        p.header.code = MessageClass::Request(method);
+        p.header.message_id = self
+            .next_mid
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        p.set_token(vec![0xab, p.header.message_id as u8]);
+        for s in path {
+            p.add_option(CoapOption::UriPath, s.as_bytes().to_vec());
+        }
+        if let Some(cf) = content_format {
+            let bytes = cf.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            p.add_option(CoapOption::ContentFormat, bytes[skip..].to_vec());
+        }
+        for q in query {
+            p.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
+        }
+        p.payload = payload.to_vec();
+        p
+    }
+
+    async fn request(
+        &self,
+        method: RequestType,
+        path: &[&str],
+        query: &[&str],
+        content_format: Option<u16>,
+        payload: &[u8],
+    ) -> Packet {
+        self.exchange(self.packet(method, path, query, content_format, payload))
+            .await
+    }
+
+    /// Sends `request` and returns its piggybacked answer.
+    async fn exchange(&self, request: Packet) -> Packet {
+        self.socket
+            .send(&request.to_bytes().unwrap())
+            .await
+            .unwrap();
+        let answer = self.receive().await.expect("an answer within 10 s");
+        assert_eq!(answer.header.get_type(), MessageType::Acknowledgement);
+        assert_eq!(answer.header.message_id, request.header.message_id);
+        assert_eq!(answer.get_token(), request.get_token());
+        answer
+    }
+
+    async fn receive(&self) -> Option<Packet> {
+        let mut buf = vec![0u8; 2048];
+        let n = tokio::time::timeout(Duration::from_secs(10), self.socket.recv(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        Some(Packet::from_bytes(&buf[..n]).unwrap())
+    }
+}
