@@ -370,26 +370,15 @@ impl TimedStream {
             ),
             Phase::Busy | Phase::Upgraded => return Poll::Pending,
         };
-        // The timer is moved only to an earlier deadline, or once it has
-        // gone off before the current one: a kept-alive connection's idle
-        // deadline moves later with every answer, and moving a timer costs
-        // a trip through the runtime's timer wheel per request.
         let (armed, sleep) = self
             .sleep
             .get_or_insert_with(|| (deadline, Box::pin(tokio::time::sleep_until(deadline))));
-        if deadline < *armed {
+        if *armed != deadline {
             sleep.as_mut().reset(deadline);
             *armed = deadline;
         }
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
-        }
-        if *armed < deadline {
-            sleep.as_mut().reset(deadline);
-            *armed = deadline;
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
         }
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(?phase, "closing a connection: {what}");
