@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `user`, `token`,
-//! `device`.
+//! `device`, `simulate`.
 use super::auth;
 use super::config::Settings;
 use super::db::{self, api_token::Scope};
@@ -35,6 +35,60 @@ pub enum Command {
     /// Provision LwM2M devices for the native LwM2M server.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Run simulated LwM2M 1.1 devices against an LwM2M server.
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimulateArgs {
+    /// How many devices.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
+    /// The LwM2M server, coap://host:port.
+    #[arg(long, default_value = "coap://127.0.0.1:5683")]
+    pub server: String,
+    /// Endpoint names are <prefix><index>.
+    #[arg(long, default_value = "sim-")]
+    pub endpoint_prefix: String,
+    /// Index of the first device (several simulators on one server).
+    #[arg(long, default_value_t = 0)]
+    pub first_index: usize,
+    /// Registration lifetime in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub lifetime: u32,
+    /// Queue mode: the devices sleep between wakes.
+    #[arg(long)]
+    pub queue_mode: bool,
+    /// Queue mode: seconds a device stays reachable after it wakes.
+    #[arg(long, default_value_t = 10)]
+    pub awake: u64,
+    /// Queue mode: seconds a device sleeps between wakes.
+    #[arg(long, default_value_t = 60)]
+    pub sleep: u64,
+    /// Seconds between the sensors' new values (observed ones notify).
+    #[arg(long, default_value_t = 5.0)]
+    pub notify_every: f64,
+    /// Seconds between LwM2M Sends of the sensor values (none if unset).
+    #[arg(long)]
+    pub send_every: Option<f64>,
+    /// Format of answers without an Accept option.
+    #[arg(long, default_value = "senml-cbor", value_parser = ["senml-cbor", "senml-json", "tlv", "cbor"])]
+    pub format: String,
+    /// Non-confirmable notifications instead of confirmable ones.
+    #[arg(long)]
+    pub non_notifications: bool,
+    /// Registrations started per second (0: all at once).
+    #[arg(long, default_value_t = 500)]
+    pub rate: u32,
+    /// Stop after this many seconds (otherwise at Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Seed of the devices' values.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The firmware version the devices start with.
+    #[arg(long, default_value = "1.0.0")]
+    pub firmware_version: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,6 +152,7 @@ pub async fn run(cli: Cli, settings: Settings) -> i32 {
         Command::User(cmd) => user(settings, cmd).await,
         Command::Token(cmd) => token(settings, cmd).await,
         Command::Device(cmd) => device(settings, cmd).await,
+        Command::Simulate(args) => simulate(args).await,
     };
     match result {
         Ok(()) => 0,
@@ -359,8 +414,93 @@ async fn device(settings: Settings, cmd: DeviceCommand) -> CliResult {
     Ok(())
 }
 
+/// The `coap://host[:port]` of `--server`, resolved.
+fn server_address(uri: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let rest = uri
+        .strip_prefix("coap://")
+        .ok_or_else(|| format!("--server {uri:?}: use coap://host:port"))?;
+    let rest = rest.trim_end_matches('/');
+    let with_port = if rest
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !rest.ends_with(']')
+    {
+        rest.to_string()
+    } else {
+        format!("{rest}:5683")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("--server {uri:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--server {uri:?}: no address"))
+}
+
+async fn simulate(args: SimulateArgs) -> CliResult {
+    use super::lwm2m::format::ContentFormat;
+    use super::simulate::{run, SimOptions};
+    use std::time::Duration;
+    let seconds = |s: f64, name: &str| {
+        if s.is_finite() && s > 0.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(format!("--{name} must be a positive number of seconds"))
+        }
+    };
+    let options = SimOptions {
+        devices: args.devices,
+        server: server_address(&args.server)?,
+        endpoint_prefix: args.endpoint_prefix,
+        first_index: args.first_index,
+        lifetime_s: args.lifetime,
+        queue_mode: args.queue_mode,
+        awake: Duration::from_secs(args.awake),
+        sleep: Duration::from_secs(args.sleep),
+        notify_every: seconds(args.notify_every, "notify-every")?,
+        send_every: args
+            .send_every
+            .map(|s| seconds(s, "send-every"))
+            .transpose()?,
+        content_format: match args.format.as_str() {
+            "senml-json" => ContentFormat::SenmlJson,
+            "tlv" => ContentFormat::Tlv,
+            "cbor" => ContentFormat::Cbor,
+            _ => ContentFormat::SenmlCbor,
+        },
+        non_notifications: args.non_notifications,
+        rate: args.rate,
+        duration: args.duration.map(Duration::from_secs),
+        seed: args.seed,
+        firmware_version: args.firmware_version,
+        ..SimOptions::default()
+    };
+    say(&format!(
+        "simulating {} device(s) against {}; Ctrl-C stops them",
+        options.devices, options.server
+    ));
+    let report = run(options, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    say(&report.to_string());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn simulator_server_addresses() {
+        assert_eq!(
+            super::server_address("coap://127.0.0.1:5699").unwrap(),
+            "127.0.0.1:5699".parse().unwrap()
+        );
+        assert_eq!(
+            super::server_address("coap://127.0.0.1").unwrap(),
+            "127.0.0.1:5683".parse().unwrap()
+        );
+        assert!(super::server_address("http://127.0.0.1").is_err());
+    }
+
     #[test]
     fn redacts_database_passwords() {
         assert_eq!(

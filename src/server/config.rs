@@ -80,6 +80,9 @@ pub struct Settings {
     pub lwm2m_max_registrations_per_ip: u32,
     /// Registrations the server holds at most.
     pub lwm2m_max_registrations: u32,
+    /// What the server observes on every client after it registers (the
+    /// paths of objects the client has).
+    pub lwm2m_observe: Vec<crate::server::lwm2m::format::LwPath>,
 }
 
 /// The file form; every field optional so that environment variables and
@@ -112,6 +115,7 @@ struct FileSettings {
     lwm2m_nosec: Option<String>,
     lwm2m_max_registrations_per_ip: Option<u32>,
     lwm2m_max_registrations: Option<u32>,
+    lwm2m_observe: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +167,10 @@ pub const DEFAULT_LWM2M_COAP_ADDR: &str = "127.0.0.1:5683";
 /// many devices behind one address, while one host spoofing endpoint names
 /// must not fill the registration table.
 pub const DEFAULT_LWM2M_MAX_REGISTRATIONS_PER_IP: u64 = 1_000;
+
+/// `lwm2m_observe` unless configured: temperature and humidity, and the
+/// firmware update's state and result, which update tracking follows.
+pub const DEFAULT_LWM2M_OBSERVE: &str = "/3303/0/5700,/3304/0/5700,/5/0/3,/5/0/5";
 
 /// `lwm2m_max_registrations` unless configured.
 pub const DEFAULT_LWM2M_MAX_REGISTRATIONS: u64 = 100_000;
@@ -261,6 +269,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "FLOWNEXUS_LWM2M_MAX_REGISTRATIONS_PER_IP",
         "LwM2M registrations one source address may hold",
+    ),
+    (
+        "FLOWNEXUS_LWM2M_OBSERVE",
+        "paths observed on every LwM2M client (comma-separated), \"none\" = none",
     ),
     (
         "FLOWNEXUS_LWM2M_MAX_REGISTRATIONS",
@@ -494,6 +506,25 @@ impl Settings {
             DEFAULT_LWM2M_MAX_REGISTRATIONS,
             1..=10_000_000,
         )?;
+        let lwm2m_observe = match pick("LWM2M_OBSERVE", f.lwm2m_observe)
+            .unwrap_or_else(|| DEFAULT_LWM2M_OBSERVE.into())
+            .trim()
+        {
+            "none" => Vec::new(),
+            list => list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    crate::server::lwm2m::format::LwPath::parse(p)
+                        .filter(|path| !path.is_empty())
+                        .ok_or_else(|| ConfigError::Invalid {
+                            key: "lwm2m_observe",
+                            reason: format!("{p:?} is not an LwM2M path such as /3303/0/5700"),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let allowed_origins = pick("ALLOWED_ORIGINS", f.allowed_origins)
             .unwrap_or_default()
             .split(',')
@@ -533,6 +564,7 @@ impl Settings {
             lwm2m_nosec,
             lwm2m_max_registrations_per_ip: lwm2m_max_registrations_per_ip as u32,
             lwm2m_max_registrations: lwm2m_max_registrations as u32,
+            lwm2m_observe,
         })
     }
 

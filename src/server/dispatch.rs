@@ -328,6 +328,10 @@ pub struct Dispatcher {
     domain: DomainEvents,
     writer: IngestWriter,
     client: Lwm2mClient,
+    /// For the native LwM2M server (`state.lwm2m`), started after the
+    /// dispatcher: commands for the endpoints registered there go over
+    /// CoAP, the rest through the Leshan REST API.
+    state: AppState,
     max_attempts: i64,
     lease_ms: i64,
     update_timeout_ms: i64,
@@ -346,6 +350,7 @@ pub fn spawn(state: &AppState) -> Dispatcher {
         domain: state.domain.clone(),
         writer: state.writer.clone(),
         client: Lwm2mClient::new(&settings.lwm2m_rest_url, timeout),
+        state: state.clone(),
         max_attempts: i64::from(settings.command_max_attempts),
         // A claim outlives one call's timeout by a margin before it counts
         // as abandoned.
@@ -477,7 +482,25 @@ impl Dispatcher {
                 path = command.path,
                 "sending command"
             );
-            let answer = self.client.send(&command).await;
+            let native = match self.state.lwm2m.get() {
+                // Bounded like a call to Leshan, within the claim's lease.
+                Some(lwm2m) => {
+                    match tokio::time::timeout(self.client.timeout, lwm2m.command(&command)).await {
+                        Ok(answer) => answer,
+                        Err(_) => lwm2m.registration(&command.endpoint).map(|r| {
+                            crate::server::lwm2m::command::answer_to_silence(
+                                &crate::server::lwm2m::downlink::DownlinkError::Timeout,
+                                r.queue_mode,
+                            )
+                        }),
+                    }
+                }
+                None => None,
+            };
+            let answer = match native {
+                Some(answer) => answer,
+                None => self.client.send(&command).await,
+            };
             let stop = !matches!(answer, Answer::Success { .. } | Answer::DeviceError { .. });
             self.record(command.id, &answer, command.attempts, store::now_ms())
                 .await?;

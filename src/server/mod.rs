@@ -21,6 +21,7 @@ pub mod rollup;
 pub mod router;
 pub mod security_headers;
 pub mod series;
+pub mod simulate;
 pub mod state;
 pub mod store;
 

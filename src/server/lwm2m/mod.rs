@@ -10,8 +10,11 @@
 //! (registrations in memory). `server` is the thin socket task that drives
 //! them; `send` turns a Send into the writer's neutral values.
 pub mod coap;
+pub mod command;
+pub mod downlink;
 pub mod format;
 pub mod link_format;
+pub mod observe;
 pub mod registration;
 pub mod registry;
 pub mod send;

@@ -11,6 +11,8 @@
 //! [`Uplink`].
 use super::coap::dedup::{Check, Dedup, DedupConfig, Kind};
 use super::coap::message::{self as msg, DropReason, Inbound};
+use super::coap::outbound::{Outbound, OutboundConfig};
+use super::downlink::Downlink;
 use super::link_format::{self, RegisterLinks};
 use super::registration::{self, RdRequest};
 use super::registry::{Registration, Registry, RegistryFull, UpdateChanges};
@@ -44,12 +46,13 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 /// not become a flood of log lines. Every one is counted.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The running LwM2M server, for the metrics and the tests.
+/// The running LwM2M server, for the metrics, the dashboard and the tests.
 #[derive(Clone)]
 pub struct Lwm2mHandle {
     pub local_addr: SocketAddr,
     pub stats: Arc<Lwm2mStats>,
     registry: Arc<Mutex<Registry>>,
+    server: Arc<Server>,
 }
 
 impl Lwm2mHandle {
@@ -62,18 +65,40 @@ impl Lwm2mHandle {
     pub fn registration(&self, endpoint: &str) -> Option<Registration> {
         lock(&self.registry).by_endpoint(endpoint).cloned()
     }
+
+    /// Sends a claimed command over CoAP if the endpoint is registered
+    /// here (see `command`); None when it is not.
+    pub async fn command(
+        &self,
+        command: &crate::server::db::endpoint_operation::Claimed,
+    ) -> Option<crate::server::dispatch::Answer> {
+        self.server.command(command).await
+    }
+
+    /// The paths the server observes on the endpoint now.
+    pub fn observations(&self, endpoint: &str) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .server
+            .observations_of(endpoint)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        paths.sort();
+        paths
+    }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Server {
+pub(super) struct Server {
     socket: Arc<UdpSocket>,
-    state: AppState,
-    registry: Arc<Mutex<Registry>>,
-    dedup: Mutex<Dedup>,
-    stats: Arc<Lwm2mStats>,
+    pub(super) state: AppState,
+    pub(super) registry: Arc<Mutex<Registry>>,
+    pub(super) dedup: Mutex<Dedup>,
+    pub(super) downlink: Mutex<Downlink>,
+    pub(super) stats: Arc<Lwm2mStats>,
     in_progress: Arc<Semaphore>,
     /// Message ids of our non-confirmable answers.
     next_mid: std::sync::atomic::AtomicU16,
@@ -95,18 +120,21 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
         state: state.clone(),
         registry: registry.clone(),
         dedup: Mutex::new(Dedup::new(DedupConfig::default())),
+        downlink: Mutex::new(Downlink::new(Outbound::new(OutboundConfig::default()))),
         stats: stats.clone(),
         in_progress: Arc::new(Semaphore::new(MAX_REQUESTS_IN_PROGRESS)),
         next_mid: std::sync::atomic::AtomicU16::new(rand::random()),
         warned: Mutex::new(None),
     });
     tokio::spawn(server.clone().receive());
-    tokio::spawn(server.expire());
+    tokio::spawn(server.clone().expire());
+    tokio::spawn(server.clone().timers());
     tracing::info!(%local_addr, "LwM2M server listening (CoAP over UDP)");
     Ok(Lwm2mHandle {
         local_addr,
         stats,
         registry,
+        server,
     })
 }
 
@@ -131,14 +159,7 @@ impl Server {
     fn datagram(self: &Arc<Self>, bytes: &[u8], peer: SocketAddr) {
         match msg::classify(bytes) {
             Inbound::Request(packet) => self.request(packet, peer),
-            // Answers to requests of ours: none are sent yet, so a
-            // confirmable one is rejected (RFC 7252 §4.2).
-            Inbound::Response(packet) => {
-                if packet.header.get_type() == MessageType::Confirmable {
-                    self.send_packet(&msg::rst(packet.header.message_id), peer);
-                }
-            }
-            Inbound::Empty(_) => {}
+            Inbound::Response(packet) | Inbound::Empty(packet) => self.device_message(packet, peer),
             Inbound::Rejected { reason, reply } => {
                 if reason != DropReason::Ping {
                     Lwm2mStats::bump(&self.stats.malformed);
@@ -180,9 +201,14 @@ impl Server {
         };
         let server = self.clone();
         tokio::spawn(async move {
-            let answer = server.handle(&packet, method, peer).await;
+            let (answer, registered) = server.handle(&packet, method, peer).await;
             server.answer(&packet, answer, peer);
             drop(permit);
+            // Only once the client has its 2.01: asked before, it could not
+            // tell our requests from a server it is not registered with.
+            if let Some(registration) = registered {
+                server.onboard(registration).await;
+            }
         });
     }
 
@@ -211,7 +237,7 @@ impl Server {
         }
     }
 
-    fn send_bytes(&self, bytes: Vec<u8>, peer: SocketAddr) {
+    pub(super) fn send_bytes(&self, bytes: Vec<u8>, peer: SocketAddr) {
         // try_send_to never waits: a full socket buffer drops the datagram,
         // as the network may, and the client retransmits.
         if let Err(e) = self.socket.try_send_to(&bytes, peer) {
@@ -244,16 +270,22 @@ impl Server {
         error_response(request, code, reason)
     }
 
-    async fn handle(&self, request: &Packet, method: RequestType, peer: SocketAddr) -> Packet {
+    /// The answer to a request, and the registration it made, if any.
+    async fn handle(
+        &self,
+        request: &Packet,
+        method: RequestType,
+        peer: SocketAddr,
+    ) -> (Packet, Option<Registration>) {
         if let Some(rd) = registration::classify_rd_request(request) {
             return match rd {
                 RdRequest::Register => self.register(request, peer).await,
-                RdRequest::Update(id) => self.update(request, &id, peer).await,
-                RdRequest::Deregister(id) => self.deregister(request, &id, peer).await,
+                RdRequest::Update(id) => (self.update(request, &id, peer).await, None),
+                RdRequest::Deregister(id) => (self.deregister(request, &id, peer).await, None),
             };
         }
         let path = uri_path(request);
-        match (method, path.as_str()) {
+        let answer = match (method, path.as_str()) {
             (RequestType::Post, "/dp") => self.send(request, peer).await,
             (_, "/dp") | (_, "/rd") => self.refuse(
                 request,
@@ -268,7 +300,8 @@ impl Server {
                 peer,
             ),
             _ => self.refuse(request, ResponseType::NotFound, "no such resource", peer),
-        }
+        };
+        (answer, None)
     }
 
     /// The server's answer to a failure of ours (the database): 5.00, so
@@ -288,19 +321,33 @@ impl Server {
         Ok(credential.is_some_and(|c| c.security_mode == SecurityMode::NoSec))
     }
 
-    async fn register(&self, request: &Packet, peer: SocketAddr) -> Packet {
+    async fn register(&self, request: &Packet, peer: SocketAddr) -> (Packet, Option<Registration>) {
+        match self.try_register(request, peer).await {
+            Ok(registration) => (
+                registration::register_created(request, &registration.id),
+                Some(registration),
+            ),
+            Err(answer) => (answer, None),
+        }
+    }
+
+    async fn try_register(
+        &self,
+        request: &Packet,
+        peer: SocketAddr,
+    ) -> Result<Registration, Packet> {
         let params = match registration::parse_register_query(registration::query_params(request)) {
             Ok(p) => p,
-            Err(e) => return self.refuse(request, e.response_code(), &e.to_string(), peer),
+            Err(e) => return Err(self.refuse(request, e.response_code(), &e.to_string(), peer)),
         };
         let links = match self.links(request) {
             Ok(links) => links.unwrap_or_default(),
-            Err(answer) => return self.refuse(request, answer.0, &answer.1, peer),
+            Err(answer) => return Err(self.refuse(request, answer.0, &answer.1, peer)),
         };
         match self.may_register(&params.endpoint).await {
             Ok(true) => {}
             Ok(false) => {
-                return self.refuse(
+                return Err(self.refuse(
                     request,
                     ResponseType::Forbidden,
                     &format!(
@@ -309,12 +356,12 @@ impl Server {
                         params.endpoint
                     ),
                     peer,
-                )
+                ))
             }
-            Err(e) => return self.internal(request, &e),
+            Err(e) => return Err(self.internal(request, &e)),
         }
         if let Err(full) = lock(&self.registry).check(&params.endpoint, peer) {
-            return self.full(request, full, peer);
+            return Err(self.full(request, full, peer));
         }
         let now = now_ms();
         let registration = Registration {
@@ -335,19 +382,23 @@ impl Server {
             .record(&registration, RegistrationChange::Registered, now)
             .await
         {
-            return self.internal(request, &e);
+            return Err(self.internal(request, &e));
         }
-        let id = registration.id.clone();
         let replaced = match lock(&self.registry).register(registration.clone()) {
             Ok(replaced) => replaced,
             // Another Register took the last place meanwhile.
-            Err(full) => return self.full(request, full, peer),
+            Err(full) => return Err(self.full(request, full, peer)),
         };
+        // A new registration ends the old one's observations (the client
+        // forgot them when it registered again).
+        if let Some(old) = &replaced {
+            self.forget_observations(&old.id);
+        }
         Lwm2mStats::bump(&self.stats.registrations);
         tracing::info!(
             endpoint = %registration.endpoint,
             %peer,
-            id,
+            id = %registration.id,
             lwm2m = %registration.lwm2m_version,
             binding = %registration.binding,
             queue_mode = registration.queue_mode,
@@ -355,7 +406,7 @@ impl Server {
             replaced = replaced.is_some(),
             "LwM2M client registered"
         );
-        registration::register_created(request, &id)
+        Ok(registration)
     }
 
     fn full(&self, request: &Packet, full: RegistryFull, peer: SocketAddr) -> Packet {
@@ -580,6 +631,7 @@ impl Server {
             tick.tick().await;
             let gone = lock(&self.registry).expire(now_ms());
             for r in gone {
+                self.forget_observations(&r.id);
                 Lwm2mStats::bump(&self.stats.expirations);
                 tracing::info!(endpoint = %r.endpoint, id = %r.id, "LwM2M registration expired");
             }

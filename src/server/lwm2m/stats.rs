@@ -17,8 +17,15 @@ pub struct Lwm2mStats {
     pub expirations: AtomicU64,
     /// Send (`POST /dp`) requests stored.
     pub sends: AtomicU64,
-    /// Values stored from Send requests.
+    /// Values stored from Send requests, read answers and notifications.
     pub values: AtomicU64,
+    /// Observations the server started.
+    pub observations: AtomicU64,
+    /// Notifications stored.
+    pub notifications: AtomicU64,
+    /// Notifications older than one already stored (RFC 7641 §3.4),
+    /// acknowledged and not stored.
+    pub stale_notifications: AtomicU64,
     /// Requests answered with a 4.xx: bad input, refused registrations,
     /// unknown registrations.
     pub client_errors: AtomicU64,
@@ -42,6 +49,9 @@ pub struct Lwm2mCounters {
     pub expirations: u64,
     pub sends: u64,
     pub values: u64,
+    pub observations: u64,
+    pub notifications: u64,
+    pub stale_notifications: u64,
     pub client_errors: u64,
     pub server_errors: u64,
     pub limited: u64,
@@ -65,6 +75,9 @@ impl Lwm2mStats {
             expirations: get(&self.expirations),
             sends: get(&self.sends),
             values: get(&self.values),
+            observations: get(&self.observations),
+            notifications: get(&self.notifications),
+            stale_notifications: get(&self.stale_notifications),
             client_errors: get(&self.client_errors),
             server_errors: get(&self.server_errors),
             limited: get(&self.limited),
@@ -75,7 +88,7 @@ impl Lwm2mStats {
 impl Lwm2mCounters {
     /// The counters as (metric name suffix, help, value), for the
     /// Prometheus text of `/api/v1/metrics`.
-    pub fn named(&self) -> [(&'static str, &'static str, u64); 12] {
+    pub fn named(&self) -> [(&'static str, &'static str, u64); 15] {
         [
             ("datagrams", "UDP datagrams received.", self.datagrams),
             (
@@ -101,7 +114,22 @@ impl Lwm2mCounters {
                 self.expirations,
             ),
             ("sends", "Send requests stored.", self.sends),
-            ("values", "Values stored from Send requests.", self.values),
+            (
+                "values",
+                "Values stored from Send requests, read answers and notifications.",
+                self.values,
+            ),
+            (
+                "observations",
+                "Observations the server started.",
+                self.observations,
+            ),
+            ("notifications", "Notifications stored.", self.notifications),
+            (
+                "stale_notifications",
+                "Notifications older than one already stored: acknowledged, not stored.",
+                self.stale_notifications,
+            ),
             (
                 "client_errors",
                 "Requests answered with a 4.xx.",

@@ -1,0 +1,264 @@
+//! Requests from the server to devices, on the socket their requests came
+//! in on (a device's NAT only lets that address and port back in): the
+//! sans-IO `coap::outbound` engine decides what to send and when; this
+//! edge sends it, runs its timers, and hands each answer to whoever waits
+//! for it. Notifications of observations go to `observe`.
+use super::coap::dedup::{Check, Kind};
+use super::coap::outbound::{Event, Handle, Outbound, TimerOutput, Transmit};
+use super::format::LwPath;
+use super::server::{lock, Server};
+use super::stats::Lwm2mStats;
+use coap_lite::{MessageType, Packet};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How often the retransmission timers are looked at. The RFC's timeouts
+/// are seconds; a tenth of one is precise enough.
+const TIMER_TICK: Duration = Duration::from_millis(100);
+
+/// Why a request to a device got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownlinkError {
+    #[error("the device did not answer (no acknowledgement after the retransmissions)")]
+    Timeout,
+    #[error("the device acknowledged the request but sent no answer")]
+    NoSeparateResponse,
+    #[error("the device rejected the request (reset)")]
+    Reset,
+    #[error("not sent: {0}")]
+    Refused(String),
+    #[error("the request was cancelled")]
+    Cancelled,
+}
+
+/// An active observation: whose, and of what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub registration_id: String,
+    pub endpoint: String,
+    pub path: LwPath,
+}
+
+/// The engine and who waits for what.
+#[derive(Debug)]
+pub(super) struct Downlink {
+    pub engine: Outbound,
+    waiters: HashMap<Handle, oneshot::Sender<Result<Packet, DownlinkError>>>,
+    pub observations: HashMap<Handle, Observation>,
+}
+
+impl Downlink {
+    pub fn new(engine: Outbound) -> Downlink {
+        Downlink {
+            engine,
+            waiters: HashMap::new(),
+            observations: HashMap::new(),
+        }
+    }
+}
+
+impl Server {
+    /// Sends `request` to `peer` (queued behind the requests already in
+    /// flight to it: one at a time, RFC 7252 NSTART 1) and waits for the
+    /// final answer. With `observe`, the observation it starts is recorded
+    /// under the returned handle.
+    pub(super) async fn ask(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+        observe: Option<Observation>,
+    ) -> Result<(Handle, Packet), DownlinkError> {
+        let (tx, rx) = oneshot::channel();
+        let handle = {
+            let mut d = lock(&self.downlink);
+            let (handle, transmit) = d
+                .engine
+                .send(peer, request, Instant::now(), &mut rand::thread_rng())
+                .map_err(|e| DownlinkError::Refused(e.to_string()))?;
+            d.waiters.insert(handle, tx);
+            if let Some(o) = observe {
+                d.observations.insert(handle, o);
+            }
+            if let Some(t) = transmit {
+                self.send_bytes(t.bytes, t.peer);
+            }
+            handle
+        };
+        match rx.await {
+            Ok(answer) => answer.map(|p| (handle, p)),
+            Err(_) => Err(DownlinkError::Cancelled),
+        }
+    }
+
+    /// Forgets every observation of a registration (it ended or was
+    /// replaced): the device's next notification is answered with a reset,
+    /// which cancels it on the device (RFC 7641 §3.6).
+    pub(super) fn forget_observations(&self, registration_id: &str) {
+        let mut d = lock(&self.downlink);
+        let handles: Vec<Handle> = d
+            .observations
+            .iter()
+            .filter(|(_, o)| o.registration_id == registration_id)
+            .map(|(h, _)| *h)
+            .collect();
+        let now = Instant::now();
+        for h in handles {
+            d.observations.remove(&h);
+            let transmits = d.engine.cancel(h, now, &mut rand::thread_rng());
+            self.send_all(transmits);
+        }
+    }
+
+    /// The observations held now.
+    pub(super) fn observations_of(&self, endpoint: &str) -> Vec<LwPath> {
+        lock(&self.downlink)
+            .observations
+            .values()
+            .filter(|o| o.endpoint == endpoint)
+            .map(|o| o.path)
+            .collect()
+    }
+
+    pub(super) fn send_all(&self, transmits: Vec<Transmit>) {
+        for t in transmits {
+            self.send_bytes(t.bytes, t.peer);
+        }
+    }
+
+    /// A response, an empty ACK or a reset from a device.
+    pub(super) fn device_message(self: &Arc<Self>, packet: Packet, peer: SocketAddr) {
+        let now = Instant::now();
+        let kind = match packet.header.get_type() {
+            MessageType::Confirmable => Some(Kind::Confirmable),
+            MessageType::NonConfirmable => Some(Kind::NonConfirmable),
+            _ => None,
+        };
+        let mid = packet.header.message_id;
+        if let Some(kind) = kind {
+            match lock(&self.dedup).check(peer, mid, kind, now) {
+                Check::New => {}
+                Check::Resend(bytes) => {
+                    Lwm2mStats::bump(&self.stats.duplicates);
+                    self.send_bytes(bytes, peer);
+                    return;
+                }
+                Check::InFlight | Check::Drop => {
+                    Lwm2mStats::bump(&self.stats.duplicates);
+                    return;
+                }
+            }
+        }
+        let (received, waiter, observation) = {
+            let mut d = lock(&self.downlink);
+            let received = d
+                .engine
+                .on_message(peer, &packet, now, &mut rand::thread_rng());
+            let (waiter, observation) = match &received.event {
+                Event::Response {
+                    handle, observing, ..
+                } => {
+                    if !observing {
+                        d.observations.remove(handle);
+                    }
+                    (d.waiters.remove(handle), None)
+                }
+                Event::Reset { handle } => {
+                    d.observations.remove(handle);
+                    (d.waiters.remove(handle), None)
+                }
+                Event::Notification { handle, .. } => (None, d.observations.get(handle).cloned()),
+                Event::ObservationEnded { handle, .. } => {
+                    let ended = d.observations.remove(handle);
+                    if let Some(o) = &ended {
+                        tracing::info!(endpoint = %o.endpoint, path = %o.path, "the device ended an observation");
+                    }
+                    (None, None)
+                }
+                Event::Acked { .. } | Event::Unmatched => (None, None),
+            };
+            (received, waiter, observation)
+        };
+        self.send_all(received.transmits);
+        match received.event {
+            Event::Response { packet, .. } => {
+                if let Some(w) = waiter {
+                    let _ = w.send(Ok(packet));
+                }
+            }
+            Event::Reset { .. } => {
+                if let Some(w) = waiter {
+                    let _ = w.send(Err(DownlinkError::Reset));
+                }
+            }
+            Event::Notification { packet, fresh, .. } => {
+                if let Some(o) = observation {
+                    // A confirmable notification is acknowledged once its
+                    // values are committed, never before.
+                    self.notification(o, packet, fresh, peer, kind, received.reply);
+                    return;
+                }
+            }
+            _ => {}
+        }
+        self.settle(peer, mid, kind, received.reply);
+    }
+
+    /// Sends the answer to a device's message (if any) and keeps it for
+    /// the message's retransmissions.
+    pub(super) fn settle(
+        &self,
+        peer: SocketAddr,
+        mid: u16,
+        kind: Option<Kind>,
+        reply: Option<Transmit>,
+    ) {
+        match (kind, reply) {
+            (Some(_), Some(reply)) => {
+                lock(&self.dedup).ack_sent(peer, mid, reply.bytes.clone());
+                self.send_bytes(reply.bytes, reply.peer);
+            }
+            (Some(_), None) => lock(&self.dedup).complete_silent(peer, mid),
+            (None, Some(reply)) => self.send_bytes(reply.bytes, reply.peer),
+            (None, None) => {}
+        }
+    }
+
+    /// Retransmits and fails our requests as their timers run out.
+    pub(super) async fn timers(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(TIMER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let mut failed = Vec::new();
+            {
+                let mut d = lock(&self.downlink);
+                let out = d
+                    .engine
+                    .poll_timeout(Instant::now(), &mut rand::thread_rng());
+                for o in out {
+                    match o {
+                        TimerOutput::Transmit(t) => self.send_bytes(t.bytes, t.peer),
+                        TimerOutput::Failed { handle, reason, .. } => {
+                            d.observations.remove(&handle);
+                            if let Some(w) = d.waiters.remove(&handle) {
+                                failed.push((w, reason));
+                            }
+                        }
+                    }
+                }
+            }
+            for (w, reason) in failed {
+                let e = match reason {
+                    super::coap::outbound::FailReason::Timeout => DownlinkError::Timeout,
+                    super::coap::outbound::FailReason::NoSeparateResponse => {
+                        DownlinkError::NoSeparateResponse
+                    }
+                };
+                let _ = w.send(Err(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! What the server asks of a device on its own: after each Register it
+//! reads the Device object and observes the configured paths
+//! (`lwm2m_observe`); every answer and notification is stored like a
+//! report, through the writer.
+use super::coap::dedup::Kind;
+use super::coap::message::{encode_uint, uint_option};
+use super::coap::outbound::Transmit;
+use super::downlink::{DownlinkError, Observation};
+use super::format::{self, ContentFormat, DecodeContext, LwPath};
+use super::registry::Registration;
+use super::server::{lock, Server};
+use super::stats::Lwm2mStats;
+use crate::server::ingest::{DecodedValue, Uplink, UplinkKind};
+use crate::server::store::now_ms;
+use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The Device object, read after each registration.
+const DEVICE_OBJECT: u16 = 3;
+
+/// Why an answer's values were not stored.
+#[derive(Debug)]
+pub(super) enum StoreError {
+    /// The payload is not what it claims: storing it again will not help.
+    Bad(String),
+    /// Ours (the database): the device may send it again.
+    Internal,
+}
+
+/// A request to `path` of a registered client, below its alternate path.
+pub(super) fn request_to(r: &Registration, method: RequestType, path: &LwPath) -> Packet {
+    let mut p = Packet::new();
+    p.header.set_version(1);
+    p.header.code = MessageClass::Request(method);
+    for segment in r.root_path.split('/').filter(|s| !s.is_empty()) {
+        p.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
+    }
+    for id in path.ids() {
+        p.add_option(CoapOption::UriPath, id.to_string().into_bytes());
+    }
+    p
+}
+
+/// The formats to ask a client for, best first: what it announced on its
+/// root link, else what its LwM2M version makes likely (1.0: TLV; 1.1 and
+/// later: SenML CBOR, which Zephyr answers by default), then the others
+/// that carry several values.
+pub(super) fn formats_for(r: &Registration) -> Vec<ContentFormat> {
+    let mut out: Vec<ContentFormat> = Vec::new();
+    for cf in [112u16, 110, 11542, 11544] {
+        if r.content_formats.contains(&cf) {
+            out.extend(ContentFormat::from_u16(cf));
+        }
+    }
+    let fallback: &[ContentFormat] = if r.lwm2m_version == "1.0" {
+        &[ContentFormat::Tlv, ContentFormat::SenmlJson]
+    } else {
+        &[
+            ContentFormat::SenmlCbor,
+            ContentFormat::Tlv,
+            ContentFormat::SenmlJson,
+        ]
+    };
+    for f in fallback {
+        if !out.contains(f) {
+            out.push(*f);
+        }
+    }
+    out
+}
+
+/// Whether a response code is a success (2.xx).
+pub(super) fn success(p: &Packet) -> bool {
+    matches!(
+        p.header.code,
+        MessageClass::Response(
+            ResponseType::Content
+                | ResponseType::Changed
+                | ResponseType::Created
+                | ResponseType::Deleted
+                | ResponseType::Valid
+                | ResponseType::Continue
+        )
+    )
+}
+
+impl Server {
+    /// Reads `path` (Read, or Observe with `observe`), asking for the
+    /// client's formats in turn while it answers 4.06 Not Acceptable.
+    pub(super) async fn read(
+        &self,
+        r: &Registration,
+        path: LwPath,
+        observe: bool,
+    ) -> Result<Packet, DownlinkError> {
+        let mut last = None;
+        for format in formats_for(r) {
+            let mut request = request_to(r, RequestType::Get, &path);
+            if observe {
+                request.add_option(CoapOption::Observe, encode_uint(0));
+            }
+            request.add_option(CoapOption::Accept, encode_uint(u32::from(format.number())));
+            let observation = observe.then(|| Observation {
+                registration_id: r.id.clone(),
+                endpoint: r.endpoint.clone(),
+                path,
+            });
+            let (_, answer) = self.ask(r.address, request, observation).await?;
+            if answer.header.code != MessageClass::Response(ResponseType::NotAcceptable) {
+                return Ok(answer);
+            }
+            last = Some(answer);
+        }
+        last.ok_or(DownlinkError::Cancelled)
+    }
+
+    /// After a Register: reads the Device object, then observes the
+    /// configured paths of the objects the client has. Each answer's
+    /// values are stored. Failures are logged; the registration stands.
+    pub(super) async fn onboard(self: Arc<Self>, r: Registration) {
+        let has = |object: u16| {
+            r.object_links.contains(&format!("</{object}/"))
+                || r.object_links.contains(&format!("</{object}>"))
+        };
+        if has(DEVICE_OBJECT) {
+            let path = LwPath::new(&[DEVICE_OBJECT]).unwrap_or(LwPath::ROOT);
+            self.read_and_store(&r, path, false).await;
+        }
+        for path in self.state.settings.lwm2m_observe.clone() {
+            if path.ids().first().is_some_and(|o| has(*o)) {
+                self.read_and_store(&r, path, true).await;
+            }
+        }
+    }
+
+    async fn read_and_store(&self, r: &Registration, path: LwPath, observe: bool) {
+        match self.read(r, path, observe).await {
+            Ok(answer) if success(&answer) => {
+                match self.store_answer(&r.endpoint, path, &answer).await {
+                    Ok(_) => {}
+                    Err(StoreError::Bad(reason)) => {
+                        tracing::warn!(endpoint = %r.endpoint, %path, "the device's answer was not stored: {reason}")
+                    }
+                    Err(StoreError::Internal) => {}
+                }
+                if observe {
+                    Lwm2mStats::bump(&self.stats.observations);
+                }
+            }
+            Ok(answer) => {
+                tracing::warn!(endpoint = %r.endpoint, %path, code = %answer.header.code, observe, "the device refused a request")
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = %r.endpoint, %path, observe, "no answer from the device: {e}")
+            }
+        }
+    }
+
+    /// Stores the values of an answer or a notification about `path`.
+    pub(super) async fn store_answer(
+        &self,
+        endpoint: &str,
+        path: LwPath,
+        answer: &Packet,
+    ) -> Result<usize, StoreError> {
+        let records = self.decode_answer(path, answer)?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let count = records.len();
+        let values: Vec<DecodedValue> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| DecodedValue {
+                field: format!("record {i} ({})", r.path),
+                path: r.path,
+                value: r.value,
+                measured_at: r.time_ms,
+            })
+            .collect();
+        let uplink = Uplink {
+            endpoint: endpoint.to_string(),
+            kind: if count > 1 {
+                UplinkKind::Composite
+            } else {
+                UplinkKind::Single
+            },
+            values,
+            session: None,
+        };
+        match self.state.writer.submit(uplink).await {
+            Ok(_) => {
+                self.stats.values.fetch_add(count as u64, Ordering::Relaxed);
+                Ok(count)
+            }
+            Err(e) if e.status_code() < 500 => Err(StoreError::Bad(e.to_string())),
+            Err(_) => Err(StoreError::Internal),
+        }
+    }
+
+    /// The records of an answer about `path` (no await: the decoder's
+    /// context borrows the type cache).
+    fn decode_answer(
+        &self,
+        path: LwPath,
+        answer: &Packet,
+    ) -> Result<Vec<format::Record>, StoreError> {
+        let types = &self.state.types;
+        let resolve = |object_id: i64, resource_id: i64| {
+            types
+                .get((object_id, resource_id))
+                .map(|(_, data_type)| data_type)
+        };
+        let format = match uint_option(answer, CoapOption::ContentFormat) {
+            Some(n) => u16::try_from(n)
+                .ok()
+                .and_then(ContentFormat::from_u16)
+                .ok_or_else(|| StoreError::Bad(format!("unknown content format {n}")))?,
+            // Some 1.0 clients leave the format out: a single resource is
+            // text, anything larger TLV (the 1.0 defaults).
+            None if path.len() >= 3 => ContentFormat::Text,
+            None => ContentFormat::Tlv,
+        };
+        let ctx = DecodeContext {
+            request_path: path,
+            now_ms: now_ms(),
+            resolve: &resolve,
+        };
+        format::decode(format, &answer.payload, &ctx).map_err(|e| StoreError::Bad(e.to_string()))
+    }
+
+    /// A notification of `observation`: its values are stored, and a
+    /// confirmable one is acknowledged after the commit. One the database
+    /// could not take is not acknowledged, so the device sends it again.
+    pub(super) fn notification(
+        self: &Arc<Self>,
+        observation: Observation,
+        packet: Packet,
+        fresh: bool,
+        peer: SocketAddr,
+        kind: Option<Kind>,
+        reply: Option<Transmit>,
+    ) {
+        let mid = packet.header.message_id;
+        if !fresh {
+            // Older than one already stored (RFC 7641 §3.4): acknowledged,
+            // not stored as the current value.
+            Lwm2mStats::bump(&self.stats.stale_notifications);
+            self.settle(peer, mid, kind, reply);
+            return;
+        }
+        let server = self.clone();
+        tokio::spawn(async move {
+            match server
+                .store_answer(&observation.endpoint, observation.path, &packet)
+                .await
+            {
+                Ok(_) => {
+                    Lwm2mStats::bump(&server.stats.notifications);
+                    server.settle(peer, mid, kind, reply);
+                }
+                Err(StoreError::Bad(reason)) => {
+                    Lwm2mStats::bump(&server.stats.client_errors);
+                    tracing::warn!(endpoint = %observation.endpoint, path = %observation.path, "a notification was not stored: {reason}");
+                    server.settle(peer, mid, kind, reply);
+                }
+                Err(StoreError::Internal) => lock(&server.dedup).forget(peer, mid),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(version: &str, formats: Vec<u16>) -> Registration {
+        Registration {
+            id: "abc".into(),
+            endpoint: "dev".into(),
+            address: "127.0.0.1:5683".parse().unwrap(),
+            lwm2m_version: version.into(),
+            binding: "U".into(),
+            queue_mode: false,
+            lifetime_s: 60,
+            object_links: "</3/0>".into(),
+            root_path: "/lwm2m".into(),
+            content_formats: formats,
+            registered_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn formats_follow_the_root_link_then_the_version() {
+        use ContentFormat::*;
+        assert_eq!(
+            formats_for(&registration("1.1", vec![112])),
+            vec![SenmlCbor, Tlv, SenmlJson]
+        );
+        assert_eq!(
+            formats_for(&registration("1.1", vec![110, 11542])),
+            vec![SenmlJson, Tlv, SenmlCbor]
+        );
+        assert_eq!(
+            formats_for(&registration("1.0", vec![])),
+            vec![Tlv, SenmlJson]
+        );
+    }
+
+    #[test]
+    fn requests_go_below_the_alternate_path() {
+        let r = registration("1.1", vec![]);
+        let p = request_to(&r, RequestType::Get, &LwPath::parse("/3/0/9").unwrap());
+        let segments: Vec<&[u8]> = p
+            .get_option(CoapOption::UriPath)
+            .unwrap()
+            .iter()
+            .map(Vec::as_slice)
+            .collect();
+        assert_eq!(
+            segments,
+            vec![&b"lwm2m"[..], &b"3"[..], &b"0"[..], &b"9"[..]]
+        );
+    }
+}
