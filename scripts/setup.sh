@@ -128,4 +128,40 @@ else
   log "node_modules: up to date"
 fi
 
+# --- 6. independent LwM2M peers for tests/lwm2m_peers.rs ------------------------
+# Python: aiocoap (a CoAP stack no one here wrote) and cbor2, for
+# tests/peers/aiocoap_device.py, into the machine's python3.
+AIOCOAP_VERSION="0.4.17"
+CBOR2_VERSION="6.3.0"
+py_peers() {
+  python3 -c 'from importlib.metadata import version as v; print(v("aiocoap"), v("cbor2"))' 2>/dev/null || true
+}
+if ! command -v python3 >/dev/null 2>&1; then
+  log "apt: installing python3 python3-pip"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-pip >/dev/null
+fi
+if [ "$(py_peers)" != "$AIOCOAP_VERSION $CBOR2_VERSION" ]; then
+  log "pip: installing aiocoap $AIOCOAP_VERSION and cbor2 $CBOR2_VERSION"
+  pip_args=(-q --disable-pip-version-check --root-user-action=ignore
+    "aiocoap==$AIOCOAP_VERSION" "cbor2==$CBOR2_VERSION")
+  # A Debian python3 is "externally managed" (PEP 668); pyenv's is not.
+  python3 -m pip install "${pip_args[@]}" 2>/dev/null ||
+    python3 -m pip install --break-system-packages "${pip_args[@]}"
+else
+  log "aiocoap $AIOCOAP_VERSION, cbor2 $CBOR2_VERSION: present"
+fi
+
+# npm: lwm2m-node-lib (AGPL; only ever run as a separate process by
+# tests/peers/node_client.js), pinned by tests/peers/package-lock.json.
+peers_stamp() { cat tests/peers/package.json tests/peers/package-lock.json | sha256sum | cut -d' ' -f1; }
+if [ ! -d tests/peers/node_modules ] ||
+  [ "$(cat tests/peers/node_modules/.flownexus-stamp 2>/dev/null || true)" != "$(peers_stamp)" ]; then
+  log "npm ci in tests/peers (lwm2m-node-lib)"
+  (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+  peers_stamp >tests/peers/node_modules/.flownexus-stamp
+else
+  log "tests/peers/node_modules: up to date"
+fi
+
 log "done"

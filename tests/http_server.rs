@@ -102,6 +102,10 @@ async fn get_on(sender: &mut SendRequest<Full<Bytes>>, path: &str) -> (StatusCod
         .header(header::HOST, "127.0.0.1")
         .body(Full::default())
         .unwrap();
+    tokio::time::timeout(HANG, sender.ready())
+        .await
+        .expect("the connection takes a request")
+        .expect("the connection is open");
     let resp = tokio::time::timeout(HANG, sender.send_request(req))
         .await
         .expect("an answer")
@@ -226,6 +230,9 @@ async fn requests_and_websockets_work_through_the_server_loop(backend: Backend) 
                 "single__observe_humidity_3304_0_5700.json",
             ))))
             .unwrap();
+        // The connection takes the next request once it has finished
+        // the last one: hyper's client says so through `ready`.
+        sender.ready().await.unwrap();
         let resp = sender.send_request(req).await.unwrap();
         assert!(resp.status().is_success(), "{}", resp.status());
         resp.into_body().collect().await.unwrap();

@@ -220,6 +220,40 @@ pub struct EndpointDetail {
     pub firmware_updates: Vec<super::UpdateView>,
     /// Resources this endpoint has that can be written or executed.
     pub command_targets: Vec<super::CommandTarget>,
+    /// How the device reaches flownexus itself, when it is registered with
+    /// the native LwM2M server; None when Leshan forwards its values.
+    pub native: Option<NativeConnection>,
+}
+
+/// An endpoint's registration with the native LwM2M server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NativeConnection {
+    /// The device's address, `ip:port`.
+    pub address: String,
+    /// Over DTLS.
+    pub secure: bool,
+    pub lwm2m_version: String,
+    pub binding: String,
+    pub queue_mode: bool,
+    pub lifetime_s: i64,
+    pub registered_at: EpochMs,
+    pub expires_at: EpochMs,
+    /// The registered object list in CoRE link format.
+    pub object_links: String,
+    /// Paths the server observes on the device now.
+    pub observations: Vec<String>,
+}
+
+impl NativeConnection {
+    /// The object list as links, e.g. `</3303/0>;ver=1.1`.
+    pub fn links(&self) -> Vec<String> {
+        self.object_links
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl EndpointDetail {

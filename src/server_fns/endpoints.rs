@@ -35,6 +35,24 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
             .await?
             .ok_or_else(|| AppError::NotFound(format!("endpoint {id}")))?;
         detail.latest = db::resource::latest_for_endpoint(pool, id).await?;
+        detail.native = db::lwm2m_registration::find_by_endpoint(pool, id)
+            .await?
+            .map(|r| crate::model::NativeConnection {
+                observations: state
+                    .lwm2m
+                    .get()
+                    .map(|l| l.observations(&detail.summary.name))
+                    .unwrap_or_default(),
+                address: r.address,
+                secure: r.secure,
+                lwm2m_version: r.lwm2m_version,
+                binding: r.binding,
+                queue_mode: r.queue_mode,
+                lifetime_s: r.lifetime_s,
+                registered_at: r.registered_at,
+                expires_at: r.expires_at,
+                object_links: r.object_links,
+            });
         let (from, to) = range.bounds(store::now_ms());
         detail.range = range;
         detail.from = from;

@@ -177,6 +177,7 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         commands: Vec::new(),
         firmware_updates: Vec::new(),
         command_targets: Vec::new(),
+        native: None,
     }))
 }
 

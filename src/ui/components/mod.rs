@@ -10,6 +10,7 @@ pub mod firmware_select;
 pub mod form_status;
 pub mod layout;
 pub mod live_chart;
+pub mod native_connection;
 pub mod origin_badge;
 pub mod page_header;
 pub mod presence_badge;

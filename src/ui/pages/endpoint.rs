@@ -13,6 +13,7 @@ use crate::ui::components::endpoint_updates::EndpointUpdates;
 use crate::ui::components::error_view::ErrorView;
 use crate::ui::components::event_list::EventList;
 use crate::ui::components::live_chart::LiveChart;
+use crate::ui::components::native_connection::NativeConnectionView;
 use crate::ui::components::page_header::PageHeader;
 use crate::ui::components::presence_badge::PresenceBadge;
 use crate::ui::components::relative_time::RelativeTime;
@@ -207,6 +208,8 @@ fn EndpointView(
                 <Fact label="Resources">{s.resource_count}</Fact>
             </dl>
         </section>
+
+        <NativeConnectionView native=detail.native.clone() />
 
         <section aria-labelledby="charts-heading" class="mb-8">
             <div class="mb-3 flex flex-wrap items-center gap-3">

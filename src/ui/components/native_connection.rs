@@ -1,0 +1,89 @@
+use crate::model::NativeConnection;
+use crate::ui::components::timestamp::Timestamp;
+use crate::ui::style;
+use leptos::prelude::*;
+
+/// How a device is connected: through Leshan (no native registration), or
+/// to flownexus's own LwM2M server, with its registration, object list and
+/// the paths observed on it.
+#[component]
+pub fn NativeConnectionView(native: Option<NativeConnection>) -> impl IntoView {
+    let Some(n) = native else {
+        return view! {
+            <section aria-labelledby="connection-heading" class="mb-8">
+                <h2 id="connection-heading" class=style::H2>"Connection"</h2>
+                <p class=style::MUTED>
+                    "Not registered with flownexus's LwM2M server: its values arrive through a Leshan server."
+                </p>
+            </section>
+        }
+        .into_any();
+    };
+    let links = n.links();
+    let observed = n.observations.clone();
+    let how = format!(
+        "Native LwM2M {} over CoAP{}",
+        n.lwm2m_version,
+        if n.secure {
+            " (DTLS)"
+        } else {
+            " (no security)"
+        }
+    );
+    let binding = format!(
+        "{}{}",
+        n.binding,
+        if n.queue_mode { ", queue mode" } else { "" }
+    );
+    view! {
+        <section aria-labelledby="connection-heading" class="mb-8">
+            <h2 id="connection-heading" class=style::H2>"Connection"</h2>
+            <dl class="grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-6">
+                <Item label="Connected">{how}</Item>
+                <Item label="Address">{n.address.clone()}</Item>
+                <Item label="Binding">{binding}</Item>
+                <Item label="Lifetime">{format!("{} s", n.lifetime_s)}</Item>
+                <Item label="Registered"><Timestamp ms=Some(n.registered_at) /></Item>
+                <Item label="Expires"><Timestamp ms=Some(n.expires_at) /></Item>
+            </dl>
+            <div class="mt-3 grid gap-3 sm:grid-cols-2">
+                <div class=format!("{} p-3", style::CARD)>
+                    <h3 class=format!("text-xs uppercase tracking-wide {}", style::MUTED)>"Objects"</h3>
+                    <ul aria-label="Registered objects" class="mt-1 flex flex-wrap gap-1 text-sm">
+                        {links
+                            .into_iter()
+                            .map(|l| view! { <li class="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs dark:bg-slate-800">{l}</li> })
+                            .collect_view()}
+                    </ul>
+                </div>
+                <div class=format!("{} p-3", style::CARD)>
+                    <h3 class=format!("text-xs uppercase tracking-wide {}", style::MUTED)>"Observed"</h3>
+                    {if observed.is_empty() {
+                        view! { <p class=format!("mt-1 text-sm {}", style::MUTED)>"Nothing observed."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul aria-label="Observed paths" class="mt-1 flex flex-wrap gap-1 text-sm">
+                                {observed
+                                    .into_iter()
+                                    .map(|p| view! { <li class="rounded bg-blue-50 px-1.5 py-0.5 font-mono text-xs text-blue-800 dark:bg-blue-950 dark:text-blue-200">{p}</li> })
+                                    .collect_view()}
+                            </ul>
+                        }
+                        .into_any()
+                    }}
+                </div>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn Item(label: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <div class=format!("{} p-3", style::CARD)>
+            <dt class=format!("text-xs uppercase tracking-wide {}", style::MUTED)>{label}</dt>
+            <dd class="mt-1 truncate text-sm">{children()}</dd>
+        </div>
+    }
+}
