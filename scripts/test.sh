@@ -43,6 +43,9 @@ e2e() {
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   export FLOWNEXUS_DATA_DIR="$data"
   export FLOWNEXUS_LISTEN_ADDR="127.0.0.1:$port"
+  # The native LwM2M server on a UDP port of its own (end2end/tests/lwm2m.spec.ts).
+  coap_port="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  export FLOWNEXUS_LWM2M_COAP_ADDR="127.0.0.1:$coap_port"
   export FLOWNEXUS_ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   export FLOWNEXUS_LOG="warn"
   # The Playwright global setup starts a fake of the LwM2M server's REST API
@@ -50,7 +53,7 @@ e2e() {
   export FLOWNEXUS_LWM2M_REST_URL="http://127.0.0.1:${FAKE_LESHAN_PORT:-18080}"
   local rc=0
   cargo leptos end-to-end --release || rc=1
-  unset FLOWNEXUS_DATA_DIR FLOWNEXUS_LISTEN_ADDR FLOWNEXUS_ADMIN_PASSWORD FLOWNEXUS_LOG FLOWNEXUS_LWM2M_REST_URL
+  unset FLOWNEXUS_DATA_DIR FLOWNEXUS_LISTEN_ADDR FLOWNEXUS_ADMIN_PASSWORD FLOWNEXUS_LOG FLOWNEXUS_LWM2M_REST_URL FLOWNEXUS_LWM2M_COAP_ADDR
   rm -rf "$data"
   return $rc
 }

@@ -1,0 +1,71 @@
+import { expect, test } from "@playwright/test";
+import { execFileSync, spawn } from "node:child_process";
+import path from "node:path";
+import { login, screenshot, uniqueEndpoint } from "./helpers";
+
+// The native LwM2M server with the built-in simulator (`flownexus
+// simulate`) as the device: it registers over CoAP, the server reads and
+// observes it, its notifications reach the page live, and commands from the
+// page go to it over CoAP. scripts/test.sh gives the server under test a
+// CoAP port of its own (FLOWNEXUS_LWM2M_COAP_ADDR).
+
+const SERVER = path.join(__dirname, "..", "..", "target", "release", "flownexus");
+const COAP = process.env.FLOWNEXUS_LWM2M_COAP_ADDR ?? "127.0.0.1:5683";
+
+test("a simulated device registers natively, notifies the live chart, and takes a write and a Reboot over CoAP", async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(120_000);
+  const prefix = `${uniqueEndpoint("sim")}-`;
+  const name = `${prefix}0`;
+  // Provisioned like any device that registers over plain CoAP.
+  execFileSync(SERVER, ["device", "add", name]);
+  const simulator = spawn(
+    SERVER,
+    ["simulate", "--devices", "1", "--endpoint-prefix", prefix, "--server", `coap://${COAP}`, "--notify-every", "1", "--duration", "110"],
+    { stdio: "inherit" },
+  );
+  try {
+    await login(page);
+    const row = page.getByRole("row").filter({ has: page.getByRole("link", { name }) });
+    await expect(async () => {
+      await page.goto(`/endpoints?q=${encodeURIComponent(name)}`);
+      await expect(row).toBeVisible({ timeout: 1_000 });
+    }).toPass({ timeout: 20_000 });
+    await expect(row.getByRole("cell").nth(1)).toHaveText("online");
+    await row.getByRole("link", { name }).click();
+    await expect(page.getByRole("heading", { name, level: 1 })).toBeVisible();
+
+    const connection = page.getByRole("region", { name: "Connection" });
+    await expect(connection).toContainText("Native LwM2M 1.1 over CoAP (no security)");
+    await expect(connection.getByRole("list", { name: "Registered objects" })).toContainText("</3303/0>");
+    await expect(connection.getByRole("list", { name: "Observed paths" })).toContainText("/3303/0/5700");
+
+    // Notifications move the temperature chart without a reload.
+    await expect(page.getByRole("status", { name: "Live updates" })).toHaveAttribute("data-live", "live");
+    await page.evaluate(() => ((window as any).__noReload = true));
+    const chart = page.getByRole("img", { name: /temperature \/3303\/0\/5700 .*chart, (\d+) points/ });
+    await expect(chart).toBeVisible();
+    const points = async () => Number((await chart.getAttribute("aria-label"))?.match(/(\d+) points/)?.[1] ?? 0);
+    const before = await points();
+    await expect.poll(points, { timeout: 15_000 }).toBeGreaterThan(before + 1);
+    await screenshot(page, testInfo, "native-endpoint");
+
+    // A write from the page reaches the device over CoAP.
+    const write = page.getByRole("form", { name: "Write current_time" });
+    await write.getByLabel("current_time (/3/0/13) (UTC)").fill("2024-05-31T16:08");
+    await write.getByRole("button", { name: "Write" }).click();
+    const commands = page.getByRole("table", { name: "Commands" }).getByRole("row");
+    const written = commands.filter({ hasText: "/3/0/13" }).first();
+    await expect(written.locator("[data-status]")).toHaveAttribute("data-status", "confirmed", { timeout: 20_000 });
+    await expect(written).toContainText("CHANGED");
+
+    // Reboot: confirmed, and the device registers again.
+    await page.getByRole("button", { name: /^Execute Reboot/ }).click();
+    const rebooted = commands.filter({ hasText: "/3/0/4" }).first();
+    await expect(rebooted.locator("[data-status]")).toHaveAttribute("data-status", "confirmed", { timeout: 20_000 });
+    expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+  } finally {
+    simulator.kill("SIGINT");
+  }
+});
