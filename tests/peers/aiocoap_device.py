@@ -173,10 +173,11 @@ class Temperature(resource.ObservableResource):
 class NotFoundSite(resource.Site):
     """A site that logs the paths it does not have (answered 4.04)."""
 
-    async def render(self, request):
+    async def render_to_pipe(self, pipe):
         try:
-            return await super().render(request)
+            return await super().render_to_pipe(pipe)
         except aiocoap.error.NotFound:
+            request = pipe.request
             log("not_found", path="/" + "/".join(request.opt.uri_path),
                 method=str(request.code))
             raise
@@ -205,7 +206,9 @@ async def main():
 
     # One context serves the resources and sends the requests, on one
     # port of the loopback interface.
-    ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", 0))
+    ctx = await aiocoap.Context.create_server_context(
+        site, bind=("127.0.0.1", 0), transports=["udp6"]
+    )
     server = f"coap://{args.server}"
 
     links = b"</>;ct=112,</3/0>,</3303/0>"

@@ -103,18 +103,21 @@ impl Server {
         };
         let answer = match command.kind {
             CommandKind::Read => match self.read(&registration, path, false).await {
-                Ok(packet) => {
+                Ok((packet, ack)) => {
+                    let mut stored = true;
                     if success(&packet) {
                         if let Err(e) = self
                             .store_answer(&registration.endpoint, path, &packet)
                             .await
                         {
+                            stored = !matches!(e, super::observe::StoreError::Internal);
                             tracing::warn!(
                                 operation = command.id,
                                 "the read's answer was not stored: {e:?}"
                             );
                         }
                     }
+                    self.settle_ack(ack, stored);
                     Ok(packet)
                 }
                 Err(e) => Err(e),
@@ -144,9 +147,7 @@ impl Server {
                     encode_uint(u32::from(format.number())),
                 );
                 request.payload = payload;
-                self.ask(registration.address, request, None)
-                    .await
-                    .map(|(_, p)| p)
+                self.ask_settled(registration.address, request).await
             }
             CommandKind::Execute => {
                 let mut request = request_to(&registration, RequestType::Post, &path);
@@ -159,9 +160,7 @@ impl Server {
                     request.add_option(CoapOption::ContentFormat, encode_uint(0));
                     request.payload = arguments.as_bytes().to_vec();
                 }
-                self.ask(registration.address, request, None)
-                    .await
-                    .map(|(_, p)| p)
+                self.ask_settled(registration.address, request).await
             }
         };
         Some(match answer {

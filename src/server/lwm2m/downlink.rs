@@ -42,11 +42,25 @@ pub struct Observation {
     pub path: LwPath,
 }
 
+/// The answer a device's separate response (or an observe response that
+/// came as one) still needs: sent by whoever stores its values, after the
+/// commit (`Server::settle_ack`).
+#[derive(Debug)]
+pub(super) struct Ack {
+    peer: SocketAddr,
+    mid: u16,
+    kind: Option<Kind>,
+    reply: Option<Transmit>,
+}
+
+/// What a waiter gets: the final answer and the acknowledgement it owes.
+type Answered = Result<(Packet, Option<Ack>), DownlinkError>;
+
 /// The engine and who waits for what.
 #[derive(Debug)]
 pub(super) struct Downlink {
     pub engine: Outbound,
-    waiters: HashMap<Handle, oneshot::Sender<Result<Packet, DownlinkError>>>,
+    waiters: HashMap<Handle, oneshot::Sender<Answered>>,
     pub observations: HashMap<Handle, Observation>,
 }
 
@@ -70,7 +84,7 @@ impl Server {
         peer: SocketAddr,
         request: Packet,
         observe: Option<Observation>,
-    ) -> Result<(Handle, Packet), DownlinkError> {
+    ) -> Result<(Handle, Packet, Option<Ack>), DownlinkError> {
         let (tx, rx) = oneshot::channel();
         let handle = {
             let mut d = lock(&self.downlink);
@@ -88,8 +102,32 @@ impl Server {
             handle
         };
         match rx.await {
-            Ok(answer) => answer.map(|p| (handle, p)),
+            Ok(answer) => answer.map(|(p, ack)| (handle, p, ack)),
             Err(_) => Err(DownlinkError::Cancelled),
+        }
+    }
+
+    /// `ask`, for a request whose answer stores nothing: its
+    /// acknowledgement (if it owes one) goes out at once.
+    pub(super) async fn ask_settled(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+    ) -> Result<Packet, DownlinkError> {
+        let (_, packet, ack) = self.ask(peer, request, None).await?;
+        self.settle_ack(ack, true);
+        Ok(packet)
+    }
+
+    /// Sends the acknowledgement a device's answer is owed, once its values
+    /// are stored (`stored`); when they could not be, forgets the message so
+    /// that the device's retransmission is processed again.
+    pub(super) fn settle_ack(&self, ack: Option<Ack>, stored: bool) {
+        let Some(ack) = ack else { return };
+        if stored {
+            self.settle(ack.peer, ack.mid, ack.kind, ack.reply);
+        } else if ack.kind.is_some() {
+            lock(&self.dedup).forget(ack.peer, ack.mid);
         }
     }
 
@@ -185,7 +223,18 @@ impl Server {
         match received.event {
             Event::Response { packet, .. } => {
                 if let Some(w) = waiter {
-                    let _ = w.send(Ok(packet));
+                    // A separate response's acknowledgement waits for the
+                    // waiter to store what it carries.
+                    let ack = Ack {
+                        peer,
+                        mid,
+                        kind,
+                        reply: received.reply,
+                    };
+                    if let Err(Ok((_, Some(ack)))) = w.send(Ok((packet, Some(ack)))) {
+                        self.settle_ack(Some(ack), true);
+                    }
+                    return;
                 }
             }
             Event::Reset { .. } => {
@@ -193,13 +242,34 @@ impl Server {
                     let _ = w.send(Err(DownlinkError::Reset));
                 }
             }
-            Event::Notification { packet, fresh, .. } => {
+            Event::Notification {
+                handle,
+                packet,
+                fresh,
+            } => {
                 if let Some(o) = observation {
                     // A confirmable notification is acknowledged once its
                     // values are committed, never before.
                     self.notification(o, packet, fresh, peer, kind, received.reply);
                     return;
                 }
+                // An observation the engine still knew but this server had
+                // let go of: rejected (which cancels it on the device),
+                // never acknowledged without being stored.
+                let transmits = lock(&self.downlink).engine.cancel(
+                    handle,
+                    Instant::now(),
+                    &mut rand::thread_rng(),
+                );
+                self.send_all(transmits);
+                let reset = Transmit {
+                    peer,
+                    bytes: super::coap::message::rst(mid)
+                        .to_bytes()
+                        .unwrap_or_default(),
+                };
+                self.settle(peer, mid, kind, Some(reset));
+                return;
             }
             _ => {}
         }

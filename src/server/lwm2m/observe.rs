@@ -5,7 +5,7 @@
 use super::coap::dedup::Kind;
 use super::coap::message::{encode_uint, uint_option};
 use super::coap::outbound::Transmit;
-use super::downlink::{DownlinkError, Observation};
+use super::downlink::{Ack, DownlinkError, Observation};
 use super::format::{self, ContentFormat, DecodeContext, LwPath};
 use super::registry::Registration;
 use super::server::{lock, Server};
@@ -94,7 +94,7 @@ impl Server {
         r: &Registration,
         path: LwPath,
         observe: bool,
-    ) -> Result<Packet, DownlinkError> {
+    ) -> Result<(Packet, Option<Ack>), DownlinkError> {
         let mut last = None;
         for format in formats_for(r) {
             let mut request = request_to(r, RequestType::Get, &path);
@@ -107,13 +107,15 @@ impl Server {
                 endpoint: r.endpoint.clone(),
                 path,
             });
-            let (_, answer) = self.ask(r.address, request, observation).await?;
+            let (_, answer, ack) = self.ask(r.address, request, observation).await?;
             if answer.header.code != MessageClass::Response(ResponseType::NotAcceptable) {
-                return Ok(answer);
+                return Ok((answer, ack));
             }
+            self.settle_ack(ack, true);
             last = Some(answer);
         }
-        last.ok_or(DownlinkError::Cancelled)
+        last.map(|answer| (answer, None))
+            .ok_or(DownlinkError::Cancelled)
     }
 
     /// After a Register: reads the Device object, then observes the
@@ -137,19 +139,21 @@ impl Server {
 
     async fn read_and_store(&self, r: &Registration, path: LwPath, observe: bool) {
         match self.read(r, path, observe).await {
-            Ok(answer) if success(&answer) => {
+            Ok((answer, ack)) if success(&answer) => {
                 match self.store_answer(&r.endpoint, path, &answer).await {
-                    Ok(_) => {}
+                    Ok(_) => self.settle_ack(ack, true),
                     Err(StoreError::Bad(reason)) => {
+                        self.settle_ack(ack, true);
                         tracing::warn!(endpoint = %r.endpoint, %path, "the device's answer was not stored: {reason}")
                     }
-                    Err(StoreError::Internal) => {}
+                    Err(StoreError::Internal) => self.settle_ack(ack, false),
                 }
                 if observe {
                     Lwm2mStats::bump(&self.stats.observations);
                 }
             }
-            Ok(answer) => {
+            Ok((answer, ack)) => {
+                self.settle_ack(ack, true);
                 tracing::warn!(endpoint = %r.endpoint, %path, code = %answer.header.code, observe, "the device refused a request")
             }
             Err(e) => {
@@ -245,11 +249,10 @@ impl Server {
     ) {
         let mid = packet.header.message_id;
         if !fresh {
-            // Older than one already stored (RFC 7641 §3.4): acknowledged,
-            // not stored as the current value.
+            // Older than one already stored (RFC 7641 §3.4): still a value
+            // the device measured, so it is stored like the others (an
+            // acknowledged value is never dropped), and counted.
             Lwm2mStats::bump(&self.stats.stale_notifications);
-            self.settle(peer, mid, kind, reply);
-            return;
         }
         let server = self.clone();
         tokio::spawn(async move {

@@ -504,6 +504,9 @@ impl Server {
                 peer,
             );
         };
+        // Its observations end with it: the device's next notification is
+        // answered with a reset (RFC 7641 §3.6), and nothing more is stored.
+        self.forget_observations(id);
         if let Err(e) = self
             .record(&registration, RegistrationChange::Deregistered, now_ms())
             .await

@@ -23,8 +23,8 @@ pub struct Lwm2mStats {
     pub observations: AtomicU64,
     /// Notifications stored.
     pub notifications: AtomicU64,
-    /// Notifications older than one already stored (RFC 7641 §3.4),
-    /// acknowledged and not stored.
+    /// Notifications older than one already received (RFC 7641 §3.4);
+    /// stored like the others.
     pub stale_notifications: AtomicU64,
     /// Requests answered with a 4.xx: bad input, refused registrations,
     /// unknown registrations.
@@ -127,7 +127,7 @@ impl Lwm2mCounters {
             ("notifications", "Notifications stored.", self.notifications),
             (
                 "stale_notifications",
-                "Notifications older than one already stored: acknowledged, not stored.",
+                "Notifications older than one already received (stored like the others).",
                 self.stale_notifications,
             ),
             (

@@ -1,0 +1,411 @@
+//! The native LwM2M server under load: the release server on a fresh
+//! database, driven over UDP by the built-in simulator (`flownexus
+//! simulate`, in this process) on the same machine. Prints the figures; it
+//! asserts nothing about speed.
+//!
+//! Phases:
+//! 1. registration: N devices register (at `--rate` per second) and are
+//!    onboarded (a Read of /3 and an Observe of /3303/0/5700 each) while
+//!    their sensors are quiet; prints the registration rate and the
+//!    server's memory per device; then they de-register;
+//! 2. notifications: the same devices register again, and every device's
+//!    temperature changes every `--notify-ms`, so they offer N / period
+//!    confirmable notifications per second; prints the stored
+//!    notifications per second over `--duration` seconds and the server's
+//!    RSS each second;
+//! 3. the end: the devices de-register; every notification the server
+//!    acknowledged must be among those it stored (checked and printed).
+//!
+//! ```sh
+//! cargo bench --features ssr --bench coap -- --devices 10000 --notify-ms 1000 --duration 10
+//! ```
+use flownexus::server::simulate::{run, SimOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+struct Args {
+    devices: usize,
+    rate: u32,
+    notify_ms: u64,
+    duration: u64,
+    server: PathBuf,
+    backend: String,
+}
+
+fn args() -> Res<Args> {
+    let mut a = Args {
+        devices: 10_000,
+        rate: 2_000,
+        notify_ms: 1_000,
+        duration: 10,
+        server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/flownexus"),
+        backend: "sqlite".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--devices" => a.devices = value()?.parse()?,
+            "--rate" => a.rate = value()?.parse()?,
+            "--notify-ms" => a.notify_ms = value()?.parse()?,
+            "--duration" => a.duration = value()?.parse()?,
+            "--server" => a.server = value()?.into(),
+            "--backend" => a.backend = value()?,
+            "--bench" => {}
+            "--help" | "-h" => {
+                println!(
+                    "coap bench: --devices N (10000) --rate R/s (2000) --notify-ms MS (1000) \
+                     --duration S (10) --server PATH (target/release/flownexus) \
+                     --backend sqlite|postgres (sqlite; postgres uses FLOWNEXUS_TEST_PG_URL)"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    Ok(a)
+}
+
+fn free_port(udp: bool) -> Res<u16> {
+    Ok(if udp {
+        UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+    })
+}
+
+struct Server {
+    child: Child,
+    db_url: String,
+    http: SocketAddr,
+    coap: SocketAddr,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(a: &Args) -> Res<Server> {
+        let dir = tempfile::tempdir()?;
+        let db_url = match a.backend.as_str() {
+            "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            "postgres" => {
+                let schema = format!("coap_bench_{}", std::process::id());
+                let base = std::env::var("FLOWNEXUS_TEST_PG_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+                let psql = |sql: &str| {
+                    Command::new("psql")
+                        .args([base.as_str(), "-qc", sql])
+                        .status()
+                };
+                psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+                psql(&format!("CREATE SCHEMA {schema}"))?;
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}options[search_path]={schema}")
+            }
+            other => return Err(format!("--backend {other}: sqlite or postgres").into()),
+        };
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port(false)?).parse()?;
+        let coap: SocketAddr = format!("127.0.0.1:{}", free_port(true)?).parse()?;
+        let env = |cmd: &mut Command| {
+            for (k, _) in std::env::vars() {
+                if k.starts_with("FLOWNEXUS_") {
+                    cmd.env_remove(k);
+                }
+            }
+            cmd.env("FLOWNEXUS_CONFIG", dir.path().join("none.toml"))
+                .env("FLOWNEXUS_DATABASE_URL", &db_url)
+                .env("FLOWNEXUS_DATA_DIR", dir.path().join("data"))
+                .env("FLOWNEXUS_LISTEN_ADDR", http.to_string())
+                .env("FLOWNEXUS_LWM2M_COAP_ADDR", coap.to_string())
+                .env("FLOWNEXUS_LWM2M_NOSEC", "open")
+                .env("FLOWNEXUS_LWM2M_OBSERVE", "/3303/0/5700")
+                .env("FLOWNEXUS_LWM2M_MAX_REGISTRATIONS_PER_IP", "1000000")
+                .env("FLOWNEXUS_LWM2M_MAX_REGISTRATIONS", "1000000")
+                .env("FLOWNEXUS_ADMIN_PASSWORD", "bench-admin-password")
+                .env("FLOWNEXUS_LOG", "warn");
+        };
+        let mut cli = Command::new(&a.server);
+        env(&mut cli);
+        let out = cli
+            .args(["token", "create", "--name", "bench", "--scope", "api"])
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("token create: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        let token = String::from_utf8(out.stdout)?.trim().to_string();
+        let mut cmd = Command::new(&a.server);
+        env(&mut cmd);
+        let child = cmd
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let server = Server {
+            child,
+            db_url: db_url.clone(),
+            http,
+            coap,
+            token,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.metrics().is_err() {
+            if Instant::now() > deadline {
+                return Err("the server did not answer within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+
+    /// `/api/v1/metrics` as (name, value) pairs.
+    fn metrics(&self) -> Res<Vec<(String, f64)>> {
+        let mut s = TcpStream::connect(self.http)?;
+        write!(
+            s,
+            "GET /api/v1/metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.http, self.token
+        )?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        if !text.starts_with("HTTP/1.1 200") {
+            return Err("metrics not ready".into());
+        }
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect())
+    }
+
+    fn metric(&self, name: &str) -> Res<f64> {
+        Ok(self
+            .metrics()?
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .unwrap_or(0.0))
+    }
+
+    /// Resident memory of the server process, in bytes.
+    fn rss(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+            * 1024
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `devices` are registered and `devices` more observations
+/// than `observed_before` were made; (time to registered, time to observed).
+async fn onboard(
+    server: &Server,
+    devices: usize,
+    observed_before: f64,
+) -> Res<(Duration, Duration)> {
+    let started = Instant::now();
+    let mut registered_at = None;
+    loop {
+        let registered = server.metric("flownexus_lwm2m_registered")?;
+        let observed = server.metric("flownexus_lwm2m_observations_total")? - observed_before;
+        if registered_at.is_none() && registered as usize >= devices {
+            registered_at = Some(started.elapsed());
+        }
+        if observed as usize >= devices {
+            let onboarded = started.elapsed();
+            return Ok((registered_at.unwrap_or(onboarded), onboarded));
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!(
+                "after 600 s: {registered} registered, {observed} observed of {devices}"
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Temperatures stored (/3303/0/5700 values of every endpoint), read from
+/// the database itself.
+async fn temperatures(server: &Server) -> Res<i64> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&server.db_url)
+        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM resource r JOIN resource_type t ON t.id = r.resource_type_id \
+         WHERE t.object_id = 3303 AND t.resource_id = 5700",
+    )
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    Ok(n)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let a = args()?;
+    let server = Server::start(&a)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = server.rss();
+    println!(
+        "coap bench: {} devices, {} registrations/s offered, a notification every {} ms per device ({:.0}/s offered), {} backend",
+        a.devices,
+        a.rate,
+        a.notify_ms,
+        a.devices as f64 * 1000.0 / a.notify_ms as f64,
+        a.backend
+    );
+    println!("  server idle RSS: {:.1} MiB", mib(idle));
+
+    // 1. Registration and onboarding, with the sensors quiet.
+    let quiet = SimOptions {
+        devices: a.devices,
+        server: server.coap,
+        bind: Some("127.0.0.1".parse()?),
+        rate: a.rate,
+        notify_every: Duration::from_secs(3600),
+        lifetime_s: 3600,
+        deregister_timeout: Duration::from_secs(60),
+        ..SimOptions::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let simulator = tokio::spawn(run(quiet.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    let (registered, onboarded) = onboard(&server, a.devices, 0.0).await?;
+    let after = server.rss();
+    println!(
+        "  registration: {} devices in {:.2} s = {:.0} registrations/s; all read and observed after {:.2} s",
+        a.devices,
+        registered.as_secs_f64(),
+        a.devices as f64 / registered.as_secs_f64(),
+        onboarded.as_secs_f64()
+    );
+    println!(
+        "  server RSS with {} registrations and observations: {:.1} MiB, {:.1} MiB above idle = {:.1} KiB per device",
+        a.devices,
+        mib(after),
+        mib(after.saturating_sub(idle)),
+        after.saturating_sub(idle) as f64 / 1024.0 / a.devices as f64
+    );
+    let _ = stop_tx.send(());
+    simulator.await??;
+
+    // Other devices, now notifying.
+    let observed = server.metric("flownexus_lwm2m_observations_total")?;
+    let rows_before = temperatures(&server).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Other names and seeds: a device on a port that one of the first ones
+    // had must not send the same message ids within the server's exchange
+    // lifetime (RFC 7252 §4.5), or its messages are taken for duplicates.
+    let loud = SimOptions {
+        notify_every: Duration::from_millis(a.notify_ms),
+        first_index: a.devices,
+        seed: 1 + a.devices as u64,
+        ..quiet
+    };
+    let simulator = tokio::spawn(run(loud, async {
+        let _ = stop_rx.await;
+    }));
+    onboard(&server, a.devices, observed).await?;
+
+    // 2. Notifications.
+    let n0 = server.metric("flownexus_lwm2m_notifications_total")?;
+    let c0 = server.metric("flownexus_ingest_commits_total")?;
+    let t0 = Instant::now();
+    let mut rss = Vec::new();
+    for _ in 0..a.duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss.push(server.rss());
+    }
+    let n1 = server.metric("flownexus_lwm2m_notifications_total")?;
+    let c1 = server.metric("flownexus_ingest_commits_total")?;
+    let secs = t0.elapsed().as_secs_f64();
+    let stored = n1 - n0;
+    println!(
+        "  notifications: {:.0} stored/s over {:.1} s ({:.0} offered/s, {:.1} per commit)",
+        stored / secs,
+        secs,
+        a.devices as f64 * 1000.0 / a.notify_ms as f64,
+        stored / (c1 - c0).max(1.0)
+    );
+    println!(
+        "  server RSS each second: min {:.1} MiB, max {:.1} MiB",
+        mib(rss.iter().copied().min().unwrap_or(0)),
+        mib(rss.iter().copied().max().unwrap_or(0))
+    );
+
+    // 3. Stop: every acknowledged notification must be stored.
+    let _ = stop_tx.send(());
+    let report = simulator.await??;
+    let stored_total = server.metric("flownexus_lwm2m_notifications_total")?;
+    let counter = |name: &str| server.metric(&format!("flownexus_lwm2m_{name}_total"));
+    println!(
+        "  server: {} notifications older than one received, {} client errors, {} server errors, {} dropped at a bound, {} duplicates, {} malformed",
+        counter("stale_notifications")?,
+        counter("client_errors")?,
+        counter("server_errors")?,
+        counter("limited")?,
+        counter("duplicates")?,
+        counter("malformed")?
+    );
+    println!(
+        "  simulator: {} registered, {} notifications sent, {} acknowledged, {} timed out; {} de-registered",
+        report.registered,
+        report.notifications_sent,
+        report.notifications_acked,
+        report.notifications_timed_out,
+        report.deregistered
+    );
+    // Each acknowledged notification is one temperature row; the rows also
+    // hold the first answers to the observations and what the server
+    // stored without the device learning of it.
+    let rows = temperatures(&server).await? - rows_before;
+    let ok = report.notifications_acked as i64 <= rows;
+    println!(
+        "  every acknowledged notification in the database: {} ({} acknowledged, {} temperature rows, {} counted as notifications by the server)",
+        if ok { "yes" } else { "NO" },
+        report.notifications_acked,
+        rows,
+        stored_total
+    );
+    if !ok {
+        return Err("acknowledged notifications are missing".into());
+    }
+    Ok(())
+}
