@@ -353,14 +353,15 @@ async fn aiocoap_device_is_read_observed_and_sends(backend: Backend) {
         "the device notified a few times in 5 s: {notified:?} ({elapsed:?})"
     );
 
-    // The first answer to the Observe (20.5), every notification sent
-    // before the De-register, and the Send's 36.75.
-    let temperatures = poll("every notification is stored", || async {
+    // The first answer to the Observe (20.5), the Send's 36.75, and the
+    // notifications that reached the server. A device may skip states
+    // while a confirmable notification is unacknowledged (RFC 7641 §4.5.2:
+    // aiocoap does, and the server acknowledges after the commit), so not
+    // every state it logged is sent; at least two are.
+    let temperatures = poll("the notifications are stored", || async {
         let t = floats(&app, "aio-1", 3303, 5700).await;
-        let all = notified
-            .iter()
-            .chain([20.5, 36.75].iter())
-            .all(|v| t.contains(v));
+        let notifications = notified.iter().filter(|v| t.contains(v)).count();
+        let all = [20.5, 36.75].iter().all(|v| t.contains(v)) && notifications >= 2;
         all.then_some(t)
     })
     .await;
@@ -408,10 +409,7 @@ async fn aiocoap_device_is_read_observed_and_sends(backend: Backend) {
         (1, 1, 1),
         "{counters:?}"
     );
-    assert!(
-        counters.notifications >= notified.len() as u64,
-        "{counters:?}"
-    );
+    assert!(counters.notifications >= 2, "{counters:?}");
     assert_eq!(counters.client_errors, 0, "{counters:?}");
 }
 
