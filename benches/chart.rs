@@ -102,13 +102,13 @@ async fn fill(db: &Db, key: &SeriesKey, from: i64, rows: i64) -> Res<()> {
         flownexus::server::store::Backend::Sqlite => {
             "WITH RECURSIVE s(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM s WHERE i < $2) \
              INSERT INTO resource (endpoint_id, resource_type_id, object_instance_id, \
-             float_value, received_at) \
-             SELECT $3, $4, $5, (i * 7919 % 10007) / 10.0, $6 + i * $7 / $8 FROM s"
+             float_value, received_at, measured_at) \
+             SELECT $3, $4, $5, (i * 7919 % 10007) / 10.0, $6 + i * $7 / $8, $6 + i * $7 / $8 FROM s"
         }
         flownexus::server::store::Backend::Postgres => {
             "INSERT INTO resource (endpoint_id, resource_type_id, object_instance_id, \
-             float_value, received_at) \
-             SELECT $3, $4, $5, (i * 7919 % 10007) / 10.0, $6 + i * $7 / $8 \
+             float_value, received_at, measured_at) \
+             SELECT $3, $4, $5, (i * 7919 % 10007) / 10.0, $6 + i * $7 / $8, $6 + i * $7 / $8 \
              FROM generate_series($1::bigint, $2::bigint) AS g(i)"
         }
     };

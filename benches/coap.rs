@@ -13,17 +13,24 @@
 //!    confirmable notifications per second; prints the stored
 //!    notifications per second over `--duration` seconds and the server's
 //!    RSS each second;
-//! 3. the end: the devices de-register; every notification the server
+//!    and the p50/p99 from sending a confirmable notification to its
+//!    acknowledgement (sent after the commit that holds it), beside the
+//!    simulator's own lag in handling its devices' sensor changes;
+//! 3. half load: a new set of devices offers half the rate stored in
+//!    phase 2; prints the same latencies, which is the figure to read
+//!    (at the maximum, every request waits in a queue);
+//! 4. the end: the devices de-register; every notification the server
 //!    acknowledged must be among those it stored (checked and printed).
 //!
 //! ```sh
 //! cargo bench --features ssr --bench coap -- --devices 10000 --notify-ms 1000 --duration 10
 //! ```
-use flownexus::server::simulate::{run, SimOptions};
+use flownexus::server::simulate::{run, run_counted, Counters, Histogram, SimOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -272,6 +279,22 @@ async fn temperatures(server: &Server) -> Res<i64> {
     Ok(n)
 }
 
+/// "p50 x ms, p99 y ms, n samples" of a histogram.
+fn quantiles(h: &Histogram) -> String {
+    let ms = |q: f64| match h.quantile(q) {
+        None => "-".to_string(),
+        Some(Duration::MAX) => "> 250".to_string(),
+        Some(d) => format!("{:.2}", d.as_secs_f64() * 1000.0),
+    };
+    format!(
+        "p50 {} ms, p99 {} ms, max {} ms ({} samples)",
+        ms(0.5),
+        ms(0.99),
+        ms(1.0),
+        h.count()
+    )
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -339,12 +362,15 @@ async fn main() -> Res<()> {
         seed: 1 + a.devices as u64,
         ..quiet
     };
-    let simulator = tokio::spawn(run(loud, async {
+    let counters = Arc::new(Counters::default());
+    let simulator = tokio::spawn(run_counted(loud.clone(), counters.clone(), async {
         let _ = stop_rx.await;
     }));
     onboard(&server, a.devices, observed).await?;
 
     // 2. Notifications.
+    counters.ack_latency.reset();
+    counters.send_lag.reset();
     let n0 = server.metric("flownexus_lwm2m_notifications_total")?;
     let c0 = server.metric("flownexus_ingest_commits_total")?;
     let t0 = Instant::now();
@@ -365,14 +391,71 @@ async fn main() -> Res<()> {
         stored / (c1 - c0).max(1.0)
     );
     println!(
+        "    notification to acknowledgement: {}",
+        quantiles(&counters.ack_latency)
+    );
+    println!("    simulator lag: {}", quantiles(&counters.send_lag));
+    println!(
         "  server RSS each second: min {:.1} MiB, max {:.1} MiB",
         mib(rss.iter().copied().min().unwrap_or(0)),
         mib(rss.iter().copied().max().unwrap_or(0))
     );
-
-    // 3. Stop: every acknowledged notification must be stored.
     let _ = stop_tx.send(());
-    let report = simulator.await??;
+    let mut report = simulator.await??;
+
+    // 3. Half of the measured maximum, from a third set of devices.
+    let max_rate = stored / secs;
+    let half_ms = ((a.devices as f64 * 1000.0) / (max_rate / 2.0).max(1.0)).round() as u64;
+    let observed = server.metric("flownexus_lwm2m_observations_total")?;
+    let half_counters = Arc::new(Counters::default());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let half = SimOptions {
+        notify_every: Duration::from_millis(half_ms.max(1)),
+        first_index: 2 * a.devices,
+        seed: 1 + 2 * a.devices as u64,
+        ..loud
+    };
+    let simulator = tokio::spawn(run_counted(half, half_counters.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    onboard(&server, a.devices, observed).await?;
+    half_counters.ack_latency.reset();
+    half_counters.send_lag.reset();
+    let n0 = server.metric("flownexus_lwm2m_notifications_total")?;
+    let t0 = Instant::now();
+    let mut rss = Vec::new();
+    for _ in 0..a.duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss.push(server.rss());
+    }
+    let n1 = server.metric("flownexus_lwm2m_notifications_total")?;
+    println!(
+        "  half load ({:.0} offered/s, a notification every {half_ms} ms per device): {:.0} stored/s",
+        a.devices as f64 * 1000.0 / half_ms as f64,
+        (n1 - n0) / t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "    notification to acknowledgement: {}",
+        quantiles(&half_counters.ack_latency)
+    );
+    println!("    simulator lag: {}", quantiles(&half_counters.send_lag));
+    // Flat memory: the first and last second's RSS, and the range between.
+    println!(
+        "    server RSS: first second {:.1} MiB, last second {:.1} MiB, min {:.1} MiB, max {:.1} MiB",
+        mib(rss.first().copied().unwrap_or(0)),
+        mib(rss.last().copied().unwrap_or(0)),
+        mib(rss.iter().copied().min().unwrap_or(0)),
+        mib(rss.iter().copied().max().unwrap_or(0))
+    );
+    let _ = stop_tx.send(());
+    let half_report = simulator.await??;
+    report.registered += half_report.registered;
+    report.notifications_sent += half_report.notifications_sent;
+    report.notifications_acked += half_report.notifications_acked;
+    report.notifications_timed_out += half_report.notifications_timed_out;
+    report.deregistered += half_report.deregistered;
+
+    // 4. Every acknowledged notification must be stored.
     let stored_total = server.metric("flownexus_lwm2m_notifications_total")?;
     let counter = |name: &str| server.metric(&format!("flownexus_lwm2m_{name}_total"));
     println!(

@@ -4,7 +4,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::{Backend, TestApp};
+use common::{call, form, Backend, TestApp};
 use serde_json::Value as Json;
 
 both_databases!(
@@ -35,7 +35,6 @@ async fn login(app: &TestApp, username: &str, password: &str) -> Option<String> 
     Some(cookie.split(';').next().unwrap().to_string())
 }
 
-/// An `application/x-www-form-urlencoded` body.
 /// Well-formed arguments of `endpoints/list` (the default table state).
 const LIST_ARGS: &[(&str, &str)] = &[
     ("query[search]", ""),
@@ -44,45 +43,6 @@ const LIST_ARGS: &[(&str, &str)] = &[
     ("query[page]", "1"),
     ("query[per_page]", "50"),
 ];
-
-fn form(fields: &[(&str, &str)]) -> String {
-    let encode = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Calls a server function the way a script would (no `Accept: text/html`,
-/// so the status is the error's): (status, JSON body).
-async fn call(
-    app: &TestApp,
-    cookie: Option<&str>,
-    endpoint: &str,
-    fields: &[(&str, &str)],
-) -> (StatusCode, Json) {
-    let mut req = Request::post(format!("/sfn/{endpoint}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    if let Some(c) = cookie {
-        req = req.header(header::COOKIE, c);
-    }
-    let (status, _, body) = app
-        .request(req.body(Body::from(form(fields))).unwrap())
-        .await;
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
-    (status, json)
-}
 
 /// Asserts a 4xx answer that names `field` as the problem.
 fn assert_field_error(answer: &(StatusCode, Json), field: &str) {

@@ -104,9 +104,9 @@ async fn bulk(
         &format!(
             "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {last}) \
              INSERT INTO resource (endpoint_id, resource_type_id, object_instance_id, \
-             resource_instance_id, {column}, received_at) \
+             resource_instance_id, {column}, received_at, measured_at) \
              SELECT {endpoint_id}, {type_id}, {instance}, {ri}, {value}, \
-             {T0} + CAST(i AS BIGINT) * {step} FROM s",
+             {T0} + CAST(i AS BIGINT) * {step}, {T0} + CAST(i AS BIGINT) * {step} FROM s",
             last = n - 1
         ),
     )
@@ -441,12 +441,22 @@ async fn series_of_100k_rows_is_downsampled_and_streams_as_csv(backend: Backend)
     let csv = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
     assert_eq!(lines.len() as i64, N + 1);
-    assert_eq!(lines[0], "received_at,received_at_ms,value");
-    assert_eq!(lines[1], "2023-11-14T22:13:20.000Z,1700000000000,0");
-    assert_eq!(lines[2], "2023-11-14T22:13:21.000Z,1700000001000,0.5");
+    assert_eq!(
+        lines[0],
+        "received_at,received_at_ms,value,measured_at,measured_at_ms"
+    );
+    // Stored without a device time: measured when received.
+    assert_eq!(
+        lines[1],
+        "2023-11-14T22:13:20.000Z,1700000000000,0,2023-11-14T22:13:20.000Z,1700000000000"
+    );
+    assert_eq!(
+        lines[2],
+        "2023-11-14T22:13:21.000Z,1700000001000,0.5,2023-11-14T22:13:21.000Z,1700000001000"
+    );
     assert_eq!(
         lines[N as usize],
-        format!("2023-11-16T01:59:59.000Z,{to},49999.5")
+        format!("2023-11-16T01:59:59.000Z,{to},49999.5,2023-11-16T01:59:59.000Z,{to}")
     );
     assert!(
         frames >= csv.len() / (80 * 1024),
@@ -897,9 +907,12 @@ async fn csv_exports_escape_fields_and_list_event_values(backend: Backend) {
     );
     let csv = String::from_utf8(body).unwrap();
     let (head, rest) = csv.split_once("\r\n").unwrap();
-    assert_eq!(head, "received_at,received_at_ms,value");
+    assert_eq!(
+        head,
+        "received_at,received_at_ms,value,measured_at,measured_at_ms"
+    );
     assert!(
-        rest.ends_with(",\"Zephyr, \"\"RTOS\"\"\nline 2\"\r\n"),
+        rest.contains(",\"Zephyr, \"\"RTOS\"\"\nline 2\","),
         "{rest:?}"
     );
     assert_eq!(parse_csv(&csv)[1][2], tricky);

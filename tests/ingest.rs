@@ -596,7 +596,7 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
     let forty_days_ago = flownexus::server::store::now_ms() - 40 * 86_400_000;
     for table in ["resource", "resource_latest"] {
         sqlx::query(&format!(
-            "UPDATE {table} SET received_at = $1 WHERE endpoint_id = \
+            "UPDATE {table} SET received_at = $1, measured_at = $1 WHERE endpoint_id = \
              (SELECT id FROM endpoint WHERE name = 'old-dev')"
         ))
         .bind(forty_days_ago)

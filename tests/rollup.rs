@@ -89,6 +89,7 @@ async fn store(db: &Db, rows: &[Row]) -> Vec<i64> {
             resource_instance_id: r.key.resource_instance_id,
             columns: r.columns.clone(),
             received_at: r.received_at,
+            measured_at: r.received_at,
         })
         .collect();
     let mut insert = Script::new(db.backend);

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { endpointRow, login, postTemperature, uniqueEndpoint } from "./helpers";
+import { endpointRow, login, postPayload, postTemperature, uniqueEndpoint } from "./helpers";
 
 test("@no-js login is required and works without JavaScript", async ({ page }) => {
   await page.goto("/");
@@ -82,4 +82,35 @@ test("@no-js signing out ends the session", async ({ page }) => {
   await expect(page).toHaveURL(/\/login$/);
   await page.goto("/");
   await expect(page).toHaveURL(/\/login$/);
+});
+
+// Plain forms: the same steps with JavaScript (hydrated) and without.
+test("@no-js an operator pins and hides charts; constants are listed, not charted", async ({ page, request }) => {
+  const name = uniqueEndpoint("pin");
+  await postTemperature(request, name, 20.0);
+  await postPayload(request, "composite__onboarding_read_object3.json", name);
+  await login(page);
+  await (await endpointRow(page, name)).getByRole("link", { name }).click();
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+
+  // Temperature is observed: charted. Battery level never changed: listed.
+  const temperature = page.getByRole("img", { name: /^temperature \/3303\/0\/5700/ });
+  const battery = page.getByRole("img", { name: /^battery_level \/3\/0\/9/ });
+  const notCharted = page.getByRole("list", { name: "Not charted" });
+  await expect(temperature).toBeVisible();
+  await expect(battery).toHaveCount(0);
+  await expect(notCharted).toContainText("battery_level");
+
+  await page.getByRole("button", { name: "Pin chart battery_level" }).click();
+  await expect(battery).toBeVisible();
+  await expect(notCharted).not.toContainText("battery_level");
+
+  await page.getByRole("button", { name: "Hide chart temperature" }).click();
+  await expect(temperature).toHaveCount(0);
+  await expect(notCharted).toContainText(/temperature.*hidden/);
+
+  await page.getByRole("button", { name: "Unhide chart temperature" }).click();
+  await expect(temperature).toBeVisible();
+  await page.getByRole("button", { name: "Unpin chart battery_level" }).click();
+  await expect(battery).toHaveCount(0);
 });

@@ -101,7 +101,7 @@ test("@no-js the endpoint page shows identity, grouped values, charts with range
   );
   expect(csv.status()).toBe(200);
   const text = await csv.text();
-  expect(text.split(/\r?\n/)[0]).toBe("received_at,received_at_ms,value");
+  expect(text.split(/\r?\n/)[0]).toBe("received_at,received_at_ms,value,measured_at,measured_at_ms");
   expect(text).toContain(",20.5");
   expect(text).toContain(",22");
   await screenshot(page, testInfo, "endpoint");

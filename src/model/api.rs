@@ -24,9 +24,14 @@ pub struct ResourceValue {
     /// Numbers and booleans as JSON numbers and booleans, `null` for NONE,
     /// everything else as its wire text (OPAQUE as hex, OBJLNK as `3:0`).
     pub value: serde_json::Value,
-    /// When the server stored the value, epoch milliseconds.
+    /// When the server received the value, epoch milliseconds.
     #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub received_at: EpochMs,
+    /// When the device measured the value (SenML or LwM2M CBOR time),
+    /// epoch milliseconds; `received_at` when the device gave no time (or
+    /// an implausible one). Series and charts go by this time.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
+    pub measured_at: EpochMs,
 }
 
 /// `GET /api/v1/endpoints/{name}`: one endpoint, its registration facts and
@@ -62,9 +67,13 @@ pub struct EndpointInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SeriesPoint {
-    /// Epoch milliseconds.
+    /// When the device measured the value, epoch milliseconds (the receive
+    /// time when it gave none): the series is ordered and ranged by it.
     #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub t: EpochMs,
+    /// When the server received the value, epoch milliseconds.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
+    pub received_at: EpochMs,
     /// Typed as in [`ResourceValue::value`].
     pub value: serde_json::Value,
 }

@@ -16,10 +16,40 @@ pub enum CommandKind {
     /// Read an object, instance or resource afresh (LwM2M Read); the answer
     /// is stored like any report.
     Read,
+    /// List what an object, instance or resource has, with its attributes
+    /// (LwM2M Discover); the link format is kept as the command's answer.
+    Discover,
+    /// Create an object instance (LwM2M Create): the value is a JSON object
+    /// of resource ids to values, e.g. `{"5750": "kitchen"}`.
+    Create,
+    /// Delete an object instance (LwM2M Delete).
+    Delete,
+    /// Set or clear notification attributes (LwM2M Write-Attributes): the
+    /// value is a query such as `pmin=10&pmax=60&st=0.5`; a name without a
+    /// value (`pmin`) clears it.
+    #[serde(rename = "write_attributes")]
+    WriteAttributes,
+    /// Observe one path, or several comma-separated (observe-composite);
+    /// the first answer and every notification are stored. Native
+    /// devices only.
+    Observe,
+    /// End an observation of the path (LwM2M Cancel Observation).
+    #[serde(rename = "cancel_observe")]
+    CancelObserve,
 }
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 3] = [CommandKind::Write, CommandKind::Execute, CommandKind::Read];
+    pub const ALL: [CommandKind; 9] = [
+        CommandKind::Write,
+        CommandKind::Execute,
+        CommandKind::Read,
+        CommandKind::Discover,
+        CommandKind::Create,
+        CommandKind::Delete,
+        CommandKind::WriteAttributes,
+        CommandKind::Observe,
+        CommandKind::CancelObserve,
+    ];
 
     /// The name stored in the database's check constraint.
     pub fn as_str(self) -> &'static str {
@@ -27,7 +57,22 @@ impl CommandKind {
             CommandKind::Write => "write",
             CommandKind::Execute => "execute",
             CommandKind::Read => "read",
+            CommandKind::Discover => "discover",
+            CommandKind::Create => "create",
+            CommandKind::Delete => "delete",
+            CommandKind::WriteAttributes => "write_attributes",
+            CommandKind::Observe => "observe",
+            CommandKind::CancelObserve => "cancel_observe",
         }
+    }
+
+    /// What a Leshan server's REST API carries in the downlink contract;
+    /// the rest go to devices registered here.
+    pub fn via_leshan(self) -> bool {
+        matches!(
+            self,
+            CommandKind::Write | CommandKind::Execute | CommandKind::Read
+        )
     }
 
     pub fn parse(s: &str) -> Option<CommandKind> {
@@ -103,7 +148,9 @@ pub struct NewCommand {
     pub endpoint: String,
     pub kind: CommandKind,
     /// LwM2M path: `/3/0/13` for write and execute; `/3`, `/3/0` or
-    /// `/3/0/13` for read.
+    /// `/3/0/13` for read, discover, write-attributes and observe (which
+    /// also takes several, comma-separated); `/3303` or `/3303/1` for
+    /// create; `/3303/1` for delete.
     pub path: String,
     /// For write: the value, as JSON (a number, boolean or string) or as
     /// text (what a form sends), read as the resource type's data type.
@@ -136,6 +183,9 @@ pub struct CommandView {
     pub last_error: Option<String>,
     /// The device's answer status (`CHANGED`, `NOT_FOUND`, ...).
     pub device_status: Option<String>,
+    /// What the device answered beyond its status: a Discover's link format.
+    #[serde(default)]
+    pub answer: Option<String>,
     /// Who queued it (a username, or `token <name>`; empty for the server's
     /// own commands such as the firmware Execute).
     pub created_by: Option<String>,

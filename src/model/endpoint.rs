@@ -25,6 +25,8 @@ pub struct LatestValue {
     /// The value as text, for display.
     pub value: String,
     pub received_at: EpochMs,
+    /// When the device measured it (the receive time when it gave none).
+    pub measured_at: EpochMs,
 }
 
 /// One chart point.
@@ -63,6 +65,59 @@ pub struct Chart {
     pub name: String,
     pub unit: Option<String>,
     pub series: Vec<Series>,
+    /// The operator's choice for this chart, if any.
+    #[serde(default)]
+    pub choice: Option<ChartChoice>,
+}
+
+/// An operator's choice for one chart of one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartChoice {
+    /// Always drawn.
+    Pinned,
+    /// Never drawn; the resource is listed as not charted.
+    Hidden,
+}
+
+impl ChartChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartChoice::Pinned => "pinned",
+            ChartChoice::Hidden => "hidden",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChartChoice> {
+        match s {
+            "pinned" => Some(ChartChoice::Pinned),
+            "hidden" => Some(ChartChoice::Hidden),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a numeric resource gets a chart: a pinned one always, a hidden
+/// one never, otherwise one that is observed (its values are telemetry the
+/// operator asked for) or whose value changed in the range. A constant
+/// such as a battery status or an error code is then a value, not a flat
+/// line burying the telemetry.
+pub fn chart_shown(choice: Option<ChartChoice>, observed: bool, changed: bool) -> bool {
+    match choice {
+        Some(ChartChoice::Pinned) => true,
+        Some(ChartChoice::Hidden) => false,
+        None => observed || changed,
+    }
+}
+
+/// A numeric resource the page does not chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnchartedResource {
+    pub object_id: i64,
+    pub resource_id: i64,
+    pub name: String,
+    /// Hidden by an operator (rather than unchanged and not observed).
+    pub hidden: bool,
 }
 
 impl Chart {
@@ -208,8 +263,11 @@ pub struct EndpointDetail {
     pub last_registration_at: Option<EpochMs>,
     pub last_update_at: Option<EpochMs>,
     pub latest: Vec<LatestValue>,
-    /// One chart per numeric resource, for `range`.
+    /// One chart per numeric resource that `chart_shown` picks, for `range`.
     pub charts: Vec<Chart>,
+    /// The numeric resources without a chart, in path order.
+    #[serde(default)]
+    pub uncharted: Vec<UnchartedResource>,
     pub range: ChartRange,
     /// The range's bounds when the page was read.
     pub from: EpochMs,
@@ -472,6 +530,20 @@ impl EndpointListPage {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_chart_is_drawn_when_pinned_observed_or_changed_and_not_hidden() {
+        use ChartChoice::*;
+        for (observed, changed) in [(false, false), (true, false), (false, true), (true, true)] {
+            assert!(chart_shown(Some(Pinned), observed, changed));
+            assert!(!chart_shown(Some(Hidden), observed, changed));
+            assert_eq!(chart_shown(None, observed, changed), observed || changed);
+        }
+        for c in [Pinned, Hidden] {
+            assert_eq!(ChartChoice::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ChartChoice::parse("auto"), None);
+    }
 
     fn parse(pairs: &[(&str, &str)]) -> EndpointListQuery {
         let map: HashMap<String, String> = pairs

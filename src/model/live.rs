@@ -13,6 +13,10 @@ pub struct LiveValue {
     pub numeric: Option<f64>,
     #[cfg_attr(feature = "ssr", schema(value_type = i64))]
     pub received_at: EpochMs,
+    /// When the device measured it (the receive time when it gave none or
+    /// an implausible one): where a chart draws it.
+    #[cfg_attr(feature = "ssr", schema(value_type = i64))]
+    pub measured_at: EpochMs,
 }
 
 /// The websocket's path. Stable, not a server function URL.

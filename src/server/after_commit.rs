@@ -44,6 +44,8 @@ impl AfterCommit {
                 value: v.value.to_string(),
                 numeric: v.value.as_f64(),
                 received_at,
+                measured_at: crate::server::ingest::plan::device_time(v.measured_at, received_at)
+                    .unwrap_or(received_at),
             })
         });
     }

@@ -4,6 +4,7 @@
 //! and the pages hear of it after the commit.
 use super::after_commit::AfterCommit;
 use super::auth::Caller;
+use super::command_args;
 use super::db;
 use super::db::endpoint_operation::{self as ops, NewOperation, Settle};
 use super::db::firmware_update as updates;
@@ -159,7 +160,29 @@ pub async fn create(
         ));
     };
     let path = new.path.trim().trim_end_matches('/');
-    let Some(ids) = parse_lwm2m_path(path) else {
+    // An observe may name several paths (observe-composite): kept as one
+    // canonical, comma-separated text.
+    let observed = match new.kind {
+        CommandKind::Observe => Some(
+            command_args::observe_paths(path)
+                .map_err(|reason| AppError::invalid_field("path", reason))?,
+        ),
+        _ => None,
+    };
+    let path = match &observed {
+        Some(paths) => paths
+            .iter()
+            .map(|ids| ids.iter().map(|i| format!("/{i}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(","),
+        None => path.to_string(),
+    };
+    let path = path.as_str();
+    let Some(ids) = observed
+        .as_ref()
+        .map(|paths| paths[0].clone())
+        .or_else(|| parse_lwm2m_path(path))
+    else {
         return Err(AppError::invalid_field(
             "path",
             format!("{path:?} is not an LwM2M path such as /3/0/13"),
@@ -276,6 +299,7 @@ pub async fn create(
             }
             (Columns::default(), format!("read {path}"))
         }
+        kind => management_arguments(state, kind, path, &ids, new.value.as_ref())?,
     };
     let now = store::now_ms();
     let mut tx = store::begin_write(pool).await?;
@@ -320,6 +344,102 @@ pub async fn create(
         status_changed(endpoint, Some(id), None, "queued"),
     ]);
     get(state, id).await
+}
+
+/// The stored value and the audit detail of a device-management command
+/// (discover, create, delete, write-attributes, observe, cancel-observe),
+/// after checking its path depth and arguments.
+fn management_arguments(
+    state: &AppState,
+    kind: CommandKind,
+    path: &str,
+    ids: &[i64],
+    value: Option<&Json>,
+) -> Result<(Columns, String), AppError> {
+    let (depth, shape) = match kind {
+        CommandKind::Discover => (1..=3, "an object, instance or resource path"),
+        CommandKind::Create => (
+            1..=2,
+            "an object path, or object/instance for a chosen instance id",
+        ),
+        CommandKind::Delete => (2..=2, "an /object/instance path"),
+        _ => (
+            1..=4,
+            "an object, instance, resource or resource instance path",
+        ),
+    };
+    if !depth.contains(&ids.len()) {
+        return Err(AppError::invalid_field(
+            "path",
+            format!("{kind} takes {shape}"),
+        ));
+    }
+    let no_value = || {
+        if value.is_some_and(|v| !v.is_null() && v != "") {
+            Err(AppError::invalid_field(
+                "value",
+                format!("{kind} takes no value"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match kind {
+        CommandKind::WriteAttributes => {
+            let Some(Json::String(query)) = value else {
+                return Err(AppError::invalid_field(
+                    "value",
+                    "write-attributes needs attributes as text, e.g. pmin=10&pmax=60",
+                ));
+            };
+            let attributes = command_args::parse_attributes(query)
+                .map_err(|reason| AppError::invalid_field("value", reason))?;
+            let query = command_args::attribute_queries(&attributes).join("&");
+            let detail = format!("write attributes {path}?{query}");
+            (
+                Columns {
+                    text_value: Some(query),
+                    ..Default::default()
+                },
+                detail,
+            )
+        }
+        CommandKind::Create => {
+            let object_id = ids[0];
+            // A form sends the object as text.
+            let parsed = match value {
+                Some(Json::String(text)) => serde_json::from_str(text).ok(),
+                other => other.cloned(),
+            };
+            let values = command_args::create_values(
+                parsed.as_ref(),
+                |resource_id| state.types.get((object_id, resource_id)).map(|(_, t)| t),
+                parse_command_value,
+            )
+            .map_err(|(field, reason)| AppError::invalid_field(field, reason))?;
+            let json: serde_json::Map<String, Json> = values
+                .iter()
+                .map(|(id, v)| (id.to_string(), v.to_json()))
+                .collect();
+            let text = Json::Object(json).to_string();
+            let detail = format!("create {path} {text}");
+            (
+                Columns {
+                    text_value: Some(text),
+                    ..Default::default()
+                },
+                detail,
+            )
+        }
+        _ => {
+            no_value()?;
+            let verb = match kind {
+                CommandKind::CancelObserve => "cancel observation of".to_string(),
+                other => other.to_string(),
+            };
+            (Columns::default(), format!("{verb} {path}"))
+        }
+    })
 }
 
 /// One command.

@@ -158,6 +158,9 @@ pub struct Lwm2mRequest {
 
 /// Builds the request for a claimed command (pure).
 pub fn request_for(base: &str, command: &Claimed) -> Result<Lwm2mRequest, String> {
+    if !command.kind.via_leshan() {
+        return Err(leshan_refusal(command.kind));
+    }
     let ep = percent_encoding::utf8_percent_encode(
         &command.endpoint,
         percent_encoding::NON_ALPHANUMERIC,
@@ -202,7 +205,17 @@ pub fn request_for(base: &str, command: &Claimed) -> Result<Lwm2mRequest, String
             uri: format!("{target}?timeout=5"),
             body: None,
         }),
+        other => Err(leshan_refusal(other)),
     }
+}
+
+/// Why a command of `kind` does not go through a Leshan server: its REST
+/// contract (docs/api.md) carries read, write and execute only.
+fn leshan_refusal(kind: CommandKind) -> String {
+    format!(
+        "{kind} goes to devices registered with flownexus itself; through a Leshan \
+         server only read, write and execute are sent"
+    )
 }
 
 /// Backoff before the next try after `attempts` spent attempts.
@@ -514,6 +527,16 @@ impl Dispatcher {
             {
                 self.store_read(&command, content).await;
             }
+            if let (
+                Answer::Success {
+                    content: Some(Json::String(links)),
+                    ..
+                },
+                CommandKind::Discover,
+            ) = (&answer, command.kind)
+            {
+                ops::set_answer(&self.db.pool, command.id, links).await?;
+            }
             // Not reachable or a transient failure: the rest of this
             // endpoint's queue waits behind the head command.
             if stop {
@@ -749,5 +772,11 @@ mod tests {
             Columns::default(),
         );
         assert!(request_for("http://l", &bad).is_err());
+        // The contract has no discover, create, delete, attributes or observe.
+        for kind in CommandKind::ALL.into_iter().filter(|k| !k.via_leshan()) {
+            let c = claimed(kind, "/3303/0", None, Columns::default());
+            let e = request_for("http://l", &c).unwrap_err();
+            assert!(e.contains("only read, write and execute"), "{kind}: {e}");
+        }
     }
 }

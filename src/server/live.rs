@@ -418,6 +418,7 @@ mod tests {
             value: n.to_string(),
             numeric: Some(n),
             received_at: 0,
+            measured_at: 0,
         };
         hub.publish("b", || {
             built.set(built.get() + 1);

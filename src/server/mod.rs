@@ -2,6 +2,7 @@
 pub mod after_commit;
 pub mod auth;
 pub mod cli;
+pub mod command_args;
 pub mod commands;
 pub mod config;
 pub mod db;

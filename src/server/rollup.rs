@@ -86,7 +86,7 @@ impl Fed {
                 row.object_instance_id,
                 row.resource_instance_id.unwrap_or(-1),
                 // Integer division, as the SQL of `db::rollup::aggregate`.
-                row.received_at / MINUTE_MS * MINUTE_MS,
+                row.measured_at / MINUTE_MS * MINUTE_MS,
             );
             self.groups
                 .entry(key)
@@ -440,7 +440,7 @@ mod tests {
     use super::*;
     use crate::server::db::resource::Columns;
 
-    fn value(id: i64, endpoint_id: i64, received_at: i64, columns: Columns) -> NewResource {
+    fn value(id: i64, endpoint_id: i64, measured_at: i64, columns: Columns) -> NewResource {
         NewResource {
             id,
             endpoint_id,
@@ -448,7 +448,9 @@ mod tests {
             object_instance_id: 0,
             resource_instance_id: None,
             columns,
-            received_at,
+            // Received later: the groups go by the time measured.
+            received_at: measured_at + 3_600_000,
+            measured_at,
         }
     }
 

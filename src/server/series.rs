@@ -70,9 +70,110 @@ pub fn bucket_width(from: i64, to: i64, max_points: i64) -> i64 {
     w
 }
 
+/// Whether a read series' value changed within its range: two raw values
+/// that differ, or buckets whose values spread or differ.
+pub fn changed(data: &SeriesData) -> bool {
+    if data.downsampled {
+        let mut buckets = data.buckets.iter();
+        let Some(first) = buckets.next() else {
+            return false;
+        };
+        first.min != first.max || buckets.any(|b| b.min != first.min || b.max != first.max)
+    } else {
+        let mut values = data.points.iter().map(|p| &p.value);
+        let Some(first) = values.next() else {
+            return false;
+        };
+        values.any(|v| v != first)
+    }
+}
+
+/// Whether `path` is observed under one of `observed` (paths such as
+/// `/3303/0/5700`, `/3303/0` or `/3303`, or a composite's comma-separated
+/// list): an observation of an object or instance covers its resources.
+pub fn covered_by(observed: &[String], path: &str) -> bool {
+    observed.iter().flat_map(|o| o.split(',')).any(|o| {
+        let o = o.trim().trim_end_matches('/');
+        !o.is_empty() && (path == o || (path.starts_with(o) && path[o.len()..].starts_with('/')))
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::bucket_width;
+    use super::{bucket_width, changed, covered_by};
+    use crate::model::{Bucket, SeriesData, SeriesPoint};
+
+    fn data(values: &[f64], buckets: &[(f64, f64)]) -> SeriesData {
+        SeriesData {
+            endpoint: "e".into(),
+            path: "/3/0/9".into(),
+            object_id: 3,
+            instance_id: 0,
+            resource_id: 9,
+            resource_instance_id: None,
+            name: "battery".into(),
+            unit: None,
+            data_type: crate::model::DataType::Integer,
+            from: 0,
+            to: 1,
+            max_points: 10,
+            total: 0,
+            downsampled: !buckets.is_empty(),
+            bucket_ms: None,
+            truncated: false,
+            points: values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| SeriesPoint {
+                    t: i as i64,
+                    received_at: i as i64,
+                    value: (*v).into(),
+                })
+                .collect(),
+            buckets: buckets
+                .iter()
+                .enumerate()
+                .map(|(i, (min, max))| Bucket {
+                    t: i as i64,
+                    min: *min,
+                    max: *max,
+                    avg: (min + max) / 2.0,
+                    count: 2,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_series_changed_when_its_values_differ() {
+        assert!(!changed(&data(&[], &[])));
+        assert!(!changed(&data(&[100.0], &[])));
+        assert!(!changed(&data(&[100.0, 100.0, 100.0], &[])));
+        assert!(changed(&data(&[100.0, 100.0, 99.0], &[])));
+        assert!(!changed(&data(&[], &[(5.0, 5.0), (5.0, 5.0)])));
+        assert!(changed(&data(&[], &[(5.0, 5.0), (5.0, 6.0)])));
+        assert!(changed(&data(&[], &[(5.0, 6.0)])));
+        assert!(changed(&data(&[], &[(5.0, 5.0), (6.0, 6.0)])));
+    }
+
+    #[test]
+    fn an_observation_covers_its_resources() {
+        let observed = vec![
+            "/3303/0/5700".to_string(),
+            "/5".to_string(),
+            "/10300/".to_string(),
+            "/3304/0/5700,/3304/0/5701".to_string(),
+        ];
+        assert!(covered_by(&observed, "/3303/0/5700"));
+        assert!(!covered_by(&observed, "/3303/0/5701"));
+        assert!(!covered_by(&observed, "/3303/0/57"));
+        assert!(covered_by(&observed, "/5/0/3"));
+        assert!(!covered_by(&observed, "/50/0/3"));
+        assert!(covered_by(&observed, "/10300/1/5"));
+        assert!(covered_by(&observed, "/3304/0/5701"));
+        assert!(!covered_by(&["/".to_string()], "/3/0/9"));
+        assert!(!covered_by(&[], "/3/0/9"));
+    }
 
     /// The number of epoch-aligned buckets of `w` that [from, to] touches.
     fn touched(from: i64, to: i64, w: i64) -> i64 {

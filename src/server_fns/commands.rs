@@ -18,8 +18,10 @@ pub async fn list_commands(query: CommandQuery) -> Result<CommandPage, AppError>
     .await
 }
 
-/// Queues a write, execute or read. `value` is the form's text: read as the
-/// resource's data type for a write, the arguments for an execute.
+/// Queues a command. `value` is the form's text: read as the resource's
+/// data type for a write, the arguments for an execute, the attributes
+/// for write-attributes (`pmin=10&pmax=60`), a JSON object of resource
+/// values for a create.
 #[server(prefix = "/sfn", endpoint = "commands/send")]
 pub async fn send_command(
     endpoint: String,
@@ -31,8 +33,13 @@ pub async fn send_command(
     use crate::server::{commands, context};
     context::respond(async move {
         let (state, user) = context::require_role(Role::Operator).await?;
-        let kind = CommandKind::parse(kind.trim())
-            .ok_or_else(|| AppError::invalid_field("kind", "must be write, execute or read"))?;
+        let kind = CommandKind::parse(kind.trim()).ok_or_else(|| {
+            AppError::invalid_field(
+                "kind",
+                "must be write, execute, read, discover, create, delete, write_attributes, \
+                 observe or cancel_observe",
+            )
+        })?;
         let new = NewCommand {
             endpoint,
             kind,

@@ -3,6 +3,7 @@
 //! postgres://postgres@127.0.0.1:5432/test, dropped afterwards).
 #![allow(dead_code)]
 
+pub mod coap;
 pub mod leshan_fake;
 
 use axum::body::Body;
@@ -312,4 +313,44 @@ macro_rules! both_databases {
             )*
         }
     };
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Calls a server function the way a script would (no `Accept: text/html`,
+/// so the status is the error's): (status, JSON body).
+pub async fn call(
+    app: &TestApp,
+    cookie: Option<&str>,
+    endpoint: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, Json) {
+    let mut req = Request::post(format!("/sfn/{endpoint}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let (status, _, body) = app
+        .request(req.body(Body::from(form(fields))).unwrap())
+        .await;
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
+    (status, json)
 }

@@ -170,6 +170,7 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(
         last_update_at: row.try_get("last_update_at")?,
         latest: Vec::new(),
         charts: Vec::new(),
+        uncharted: Vec::new(),
         range: Default::default(),
         from: 0,
         to: 0,

@@ -123,7 +123,7 @@ pub async fn count_pending<'e, E: Executor<'e, Database = Any>>(
 
 const VIEW_COLUMNS: &str = "o.id, o.endpoint_id, e.name AS endpoint, o.operation_type, o.path, \
      t.name AS type_name, t.data_type, o.int_value, o.float_value, o.text_value, o.bytes_value, \
-     o.status, o.attempts, o.last_error, o.device_status, o.actor, o.created_at, o.updated_at, \
+     o.status, o.attempts, o.last_error, o.device_status, o.answer, o.actor, o.created_at, o.updated_at, \
      o.expires_at, o.wake_after, e.registered, e.last_registration_at, e.last_update_at, e.last_seen_at, \
      e.lifetime_s, e.queue_mode";
 
@@ -166,6 +166,7 @@ fn view_from_row(row: &AnyRow, now: i64) -> Result<CommandView, sqlx::Error> {
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
         device_status: row.try_get("device_status")?,
+        answer: row.try_get("answer")?,
         created_by: row.try_get("actor")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -178,6 +179,25 @@ fn view_from_row(row: &AnyRow, now: i64) -> Result<CommandView, sqlx::Error> {
                     .try_get::<Option<i64>, _>("wake_after")?
                     .is_some_and(|w| facts.last_seen_at.is_none_or(|seen| seen <= w))),
     })
+}
+
+/// Keeps what the device answered beyond its status (a Discover's link
+/// format, at most 64 KiB of it).
+pub async fn set_answer<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: i64,
+    answer: &str,
+) -> Result<(), sqlx::Error> {
+    let mut end = answer.len().min(64 * 1024);
+    while !answer.is_char_boundary(end) {
+        end -= 1;
+    }
+    sqlx::query("UPDATE endpoint_operation SET answer = $2 WHERE id = $1")
+        .bind(id)
+        .bind(&answer[..end])
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 /// One command as listed.

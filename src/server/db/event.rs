@@ -312,7 +312,7 @@ mod reads {
             sql: format!(
                 "SELECT er.event_id, t.object_id, r.object_instance_id, t.resource_id, \
                  r.resource_instance_id, t.name, t.unit, t.data_type, r.int_value, r.float_value, \
-                 r.text_value, r.bytes_value, r.received_at \
+                 r.text_value, r.bytes_value, r.received_at, r.measured_at \
                  FROM event_resource er \
                  JOIN resource r ON r.id = er.resource_id \
                  JOIN resource_type t ON t.id = r.resource_type_id \
@@ -346,7 +346,7 @@ mod reads {
                 "SELECT ev.id AS event_id, ev.created_at AS event_at, e.name AS endpoint, \
                  ev.event_type, t.object_id, r.object_instance_id, t.resource_id, \
                  r.resource_instance_id, t.name, t.unit, t.data_type, r.int_value, r.float_value, \
-                 r.text_value, r.bytes_value, r.received_at \
+                 r.text_value, r.bytes_value, r.received_at, r.measured_at \
                  FROM event ev JOIN endpoint e ON e.id = ev.endpoint_id \
                  LEFT JOIN event_resource er ON er.event_id = ev.id \
                  LEFT JOIN resource r ON r.id = er.resource_id \

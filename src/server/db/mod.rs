@@ -3,6 +3,7 @@
 pub mod api_token;
 pub mod device_credential;
 pub mod endpoint;
+pub mod endpoint_chart;
 pub mod endpoint_operation;
 pub mod event;
 pub mod firmware;

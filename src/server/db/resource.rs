@@ -141,13 +141,16 @@ pub struct NewResource {
     pub resource_instance_id: Option<i64>,
     pub columns: Columns,
     pub received_at: i64,
+    /// When the device measured it; the receive time when it did not say.
+    pub measured_at: i64,
 }
 
 /// Stores values (`json_rows::push_rows`: one statement on SQLite).
 pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
     let head = format!(
         "INSERT INTO resource (id, endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_id, int_value, float_value, text_value, bytes_value, received_at){}",
+         resource_instance_id, int_value, float_value, text_value, bytes_value, received_at, \
+         measured_at){}",
         store::overriding(script.backend())
     );
     let cells = [
@@ -161,6 +164,7 @@ pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
         Cell::Text,
         Cell::Bytes,
         Cell::Int,
+        Cell::Int,
     ];
     json_rows::push_rows(script, &head, "", &cells, rows, |row, r| {
         row.int(r.id)
@@ -172,21 +176,26 @@ pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
             .float(r.columns.float_value)
             .text(r.columns.text_value.as_deref())
             .bytes(r.columns.bytes_value.as_deref())
-            .int(r.received_at);
+            .int(r.received_at)
+            .int(r.measured_at);
     });
 }
 
-/// Points `resource_latest` at the newest stored value of each series.
-/// The caller passes at most one row per series (PostgreSQL refuses to
-/// update one row twice in a statement) and only the newest value of each.
+/// Points `resource_latest` at the newest stored value of each series: the
+/// one measured last, so that an older batch arriving later (a device that
+/// buffered while offline) does not replace a newer value. The caller
+/// passes at most one row per series (PostgreSQL refuses to update one row
+/// twice in a statement) and only the newest value of each.
 pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource]) {
     json_rows::push_rows(
         script,
         "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_key, resource_id, received_at)",
+         resource_instance_key, resource_id, received_at, measured_at)",
         "ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
-         DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at",
-        &[Cell::Int; 6],
+         DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at, \
+         measured_at = excluded.measured_at \
+         WHERE excluded.measured_at >= resource_latest.measured_at",
+        &[Cell::Int; 7],
         rows,
         |row, r| {
             row.int(r.endpoint_id)
@@ -194,7 +203,8 @@ pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource])
                 .int(r.object_instance_id)
                 .int(r.resource_instance_id.unwrap_or(-1))
                 .int(r.id)
-                .int(r.received_at);
+                .int(r.received_at)
+                .int(r.measured_at);
         },
     );
 }
@@ -238,7 +248,7 @@ pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
     let rows = sqlx::query(
         "SELECT t.object_id, r.object_instance_id, t.resource_id, r.resource_instance_id, \
          t.name, t.unit, t.data_type, r.int_value, r.float_value, r.text_value, r.bytes_value, \
-         r.received_at \
+         r.received_at, r.measured_at \
          FROM resource_latest l \
          JOIN resource r ON r.id = l.resource_id \
          JOIN resource_type t ON t.id = l.resource_type_id \
@@ -264,6 +274,7 @@ pub async fn latest_for_endpoint<'e, E: Executor<'e, Database = Any>>(
                 data_type,
                 value: Columns::from_row(row)?.to_value(data_type).to_string(),
                 received_at: row.try_get("received_at")?,
+                measured_at: row.try_get("measured_at")?,
             })
         })
         .collect()
@@ -340,7 +351,7 @@ mod reads {
 
     /// Decodes a row carrying `object_id, object_instance_id, resource_id,
     /// resource_instance_id, name, unit, data_type, int_value, float_value,
-    /// text_value, bytes_value, received_at` into a typed value.
+    /// text_value, bytes_value, received_at, measured_at` into a typed value.
     pub fn resource_value_from_row(row: &AnyRow) -> Result<ResourceValue, sqlx::Error> {
         let data_type: String = row.try_get("data_type")?;
         let data_type = DataType::parse(&data_type).unwrap_or(DataType::String);
@@ -361,6 +372,7 @@ mod reads {
             data_type,
             value: Columns::from_row(row)?.to_value(data_type).to_json(),
             received_at: row.try_get("received_at")?,
+            measured_at: row.try_get("measured_at")?,
         })
     }
 
@@ -373,7 +385,7 @@ mod reads {
         sqlx::query(
             "SELECT t.object_id, r.object_instance_id, t.resource_id, r.resource_instance_id, \
              t.name, t.unit, t.data_type, r.int_value, r.float_value, r.text_value, r.bytes_value, \
-             r.received_at \
+             r.received_at, r.measured_at \
              FROM resource_latest l \
              JOIN resource r ON r.id = l.resource_id \
              JOIN resource_type t ON t.id = l.resource_type_id \
@@ -418,7 +430,7 @@ mod reads {
 
     /// Every series query starts with the equality prefix of
     /// `resource_series_idx` (endpoint_id, resource_type_id, object_instance_id,
-    /// resource_instance_id) followed by the received_at range, so both
+    /// resource_instance_id) followed by the measured_at range, so both
     /// databases answer it from the index. The resource instance predicate is
     /// spelled `IS NULL` or `= $n` rather than one parameterised `OR`, which a
     /// generic (cached) PostgreSQL plan could not turn into an index condition.
@@ -427,8 +439,8 @@ mod reads {
     ///
     /// The ordered queries sort by resource_instance_id first although it is
     /// fixed: PostgreSQL does not count `IS NULL` as pinning a column, so
-    /// without it the index order (…, resource_instance_id, received_at) does
-    /// not look like `ORDER BY received_at` and it sorted the whole series
+    /// without it the index order (…, resource_instance_id, measured_at) does
+    /// not look like `ORDER BY measured_at` and it sorted the whole series
     /// (2.4 s for the first 1,441 of 10 million values, 2.5 ms with it).
     macro_rules! series_sql {
         ($select:literal, $ri:literal, $rest:literal) => {
@@ -448,68 +460,68 @@ mod reads {
     pub fn series_sql(which: SeriesSql, resource_instance: bool) -> &'static str {
         use SeriesSql::*;
         match (which, resource_instance) {
-            (First, false) => series_sql!("MIN(received_at) AS first_at", "IS NULL", ""),
-            (First, true) => series_sql!("MIN(received_at) AS first_at", "= $4", ""),
+            (First, false) => series_sql!("MIN(measured_at) AS first_at", "IS NULL", ""),
+            (First, true) => series_sql!("MIN(measured_at) AS first_at", "= $4", ""),
             (Count, false) => series_sql!(
                 "COUNT(*) AS n",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5"
+                " AND measured_at BETWEEN $4 AND $5"
             ),
             (Count, true) => series_sql!(
                 "COUNT(*) AS n",
                 "= $6",
-                " AND received_at BETWEEN $4 AND $5"
+                " AND measured_at BETWEEN $4 AND $5"
             ),
             (Oldest, false) => series_sql!(
-                "received_at, int_value, float_value, text_value, bytes_value",
+                "measured_at, received_at, int_value, float_value, text_value, bytes_value",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id LIMIT $6"
+                " AND measured_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, measured_at, id LIMIT $6"
             ),
             (Oldest, true) => series_sql!(
-                "received_at, int_value, float_value, text_value, bytes_value",
+                "measured_at, received_at, int_value, float_value, text_value, bytes_value",
                 "= $7",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id LIMIT $6"
+                " AND measured_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, measured_at, id LIMIT $6"
             ),
             (Newest, false) => series_sql!(
-                "received_at, int_value, float_value, text_value, bytes_value",
+                "measured_at, received_at, int_value, float_value, text_value, bytes_value",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id DESC, received_at DESC, id DESC LIMIT $6"
+                " AND measured_at BETWEEN $4 AND $5 ORDER BY resource_instance_id DESC, measured_at DESC, id DESC LIMIT $6"
             ),
             (Newest, true) => series_sql!(
-                "received_at, int_value, float_value, text_value, bytes_value",
+                "measured_at, received_at, int_value, float_value, text_value, bytes_value",
                 "= $7",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id DESC, received_at DESC, id DESC LIMIT $6"
+                " AND measured_at BETWEEN $4 AND $5 ORDER BY resource_instance_id DESC, measured_at DESC, id DESC LIMIT $6"
             ),
             // The cast makes AVG a double on PostgreSQL too (AVG of BIGINT is
             // NUMERIC there, which the Any driver cannot decode). GROUP BY 1:
             // the bucket expression by position, valid on both databases.
             (Buckets, false) => series_sql!(
-                "received_at / $6 AS bucket, \
+                "measured_at / $6 AS bucket, \
                  MIN(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS min_v, \
                  MAX(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS max_v, \
                  AVG(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS avg_v, \
                  COUNT(*) AS n",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
+                " AND measured_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
             ),
             (Buckets, true) => series_sql!(
-                "received_at / $6 AS bucket, \
+                "measured_at / $6 AS bucket, \
                  MIN(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS min_v, \
                  MAX(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS max_v, \
                  AVG(CAST(COALESCE(float_value, int_value) AS DOUBLE PRECISION)) AS avg_v, \
                  COUNT(*) AS n",
                 "= $7",
-                " AND received_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
+                " AND measured_at BETWEEN $4 AND $5 GROUP BY 1 ORDER BY 1"
             ),
             (All, false) => series_sql!(
-                "received_at, int_value, float_value, text_value, bytes_value",
+                "measured_at, received_at, int_value, float_value, text_value, bytes_value",
                 "IS NULL",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id"
+                " AND measured_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, measured_at, id"
             ),
             (All, true) => series_sql!(
-                "received_at, int_value, float_value, text_value, bytes_value",
+                "measured_at, received_at, int_value, float_value, text_value, bytes_value",
                 "= $6",
-                " AND received_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, received_at, id"
+                " AND measured_at BETWEEN $4 AND $5 ORDER BY resource_instance_id, measured_at, id"
             ),
         }
     }
@@ -532,12 +544,12 @@ mod reads {
 
     fn point_from_row(row: &AnyRow, data_type: DataType) -> Result<(i64, Value), sqlx::Error> {
         Ok((
-            row.try_get("received_at")?,
+            row.try_get("measured_at")?,
             Columns::from_row(row)?.to_value(data_type),
         ))
     }
 
-    /// When the series' first value was stored, if it has any.
+    /// When the series' first value was measured, if it has any.
     pub async fn series_first_at<'e, E: Executor<'e, Database = Any>>(
         executor: E,
         key: &SeriesKey,
@@ -585,6 +597,7 @@ mod reads {
                 let (t, v) = point_from_row(row, data_type)?;
                 Ok(SeriesPoint {
                     t,
+                    received_at: row.try_get("received_at")?,
                     value: v.to_json(),
                 })
             })
@@ -627,7 +640,7 @@ mod reads {
     }
 
     /// Every value of the series in [from, to], oldest first, as a stream of
-    /// (received_at, value): rows are decoded as the database sends them, so
+    /// (measured_at, received_at, value): rows are decoded as the database sends them, so
     /// a long range never sits in memory.
     pub fn series_stream<'e, E>(
         executor: E,
@@ -635,13 +648,17 @@ mod reads {
         data_type: DataType,
         from: i64,
         to: i64,
-    ) -> impl Stream<Item = Result<(i64, Value), sqlx::Error>> + Send + 'e
+    ) -> impl Stream<Item = Result<(i64, i64, Value), sqlx::Error>> + Send + 'e
     where
         E: Executor<'e, Database = Any> + 'e,
     {
         let q = series_query(SeriesSql::All, &key).bind(from).bind(to);
         bind_resource_instance(q, &key)
             .fetch(executor)
-            .map(move |row| point_from_row(&row?, data_type))
+            .map(move |row| {
+                let row = row?;
+                let (measured_at, value) = point_from_row(&row, data_type)?;
+                Ok((measured_at, row.try_get("received_at")?, value))
+            })
     }
 }

@@ -243,7 +243,7 @@ pub async fn aggregate<'e, E: Executor<'e, Database = Any>>(
     );
     let sql = format!(
         "SELECT endpoint_id, resource_type_id, object_instance_id, \
-         COALESCE(resource_instance_id, -1) AS rik, received_at / {MINUTE_MS} * {MINUTE_MS} AS minute, \
+         COALESCE(resource_instance_id, -1) AS rik, measured_at / {MINUTE_MS} * {MINUTE_MS} AS minute, \
          MIN({v}) AS mn, MAX({v}) AS mx, SUM({v}) AS s, COUNT({v}) AS nv, COUNT(*) AS n \
          FROM resource WHERE id > $1 AND id <= $2 GROUP BY 1, 2, 3, 4, 5"
     );
@@ -447,7 +447,7 @@ pub fn tier_sql(tier: Tier, resource_instance: bool, mark: i64) -> String {
     // range instead of the few rows after the watermark.
     let raw = |range: &str| {
         format!(
-            "SELECT received_at / $9 AS k, {VALUE} AS mn, {VALUE} AS mx, {VALUE} AS s, 1 AS c \
+            "SELECT measured_at / $9 AS k, {VALUE} AS mn, {VALUE} AS mx, {VALUE} AS s, 1 AS c \
              FROM resource WHERE endpoint_id = $1 AND resource_type_id = $2 \
              AND object_instance_id = $3 AND resource_instance_id {ri} AND {range}"
         )
@@ -460,13 +460,13 @@ pub fn tier_sql(tier: Tier, resource_instance: bool, mark: i64) -> String {
          AND object_instance_id = $3 AND resource_instance_key = $4 \
          AND bucket_start >= $7 AND bucket_start < $8 \
          UNION ALL {} UNION ALL {} UNION ALL \
-         SELECT received_at / $9, {VALUE}, {VALUE}, {VALUE}, 1 FROM resource \
+         SELECT measured_at / $9, {VALUE}, {VALUE}, {VALUE}, 1 FROM resource \
          WHERE id > $11 AND +endpoint_id = $1 AND +resource_type_id = $2 \
          AND +object_instance_id = $3 AND +resource_instance_id {ri} \
-         AND +received_at >= $7 AND +received_at < $8 \
+         AND +measured_at >= $7 AND +measured_at < $8 \
          ) AS u GROUP BY k ORDER BY k",
-        raw("received_at >= $5 AND received_at < $7"),
-        raw("received_at >= $8 AND received_at <= $6"),
+        raw("measured_at >= $5 AND measured_at < $7"),
+        raw("measured_at >= $8 AND measured_at <= $6"),
     );
     // The watermark is written into the SQL rather than bound: PostgreSQL's
     // generic plan for a cached statement estimates `id > $n` as a third of

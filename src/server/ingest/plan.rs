@@ -227,6 +227,9 @@ pub struct Plan {
     /// before an update's `FirmwareUpdateChanged` when it queues the
     /// update's Execute (the operation's id comes from the database).
     pub domain: Vec<DomainEvent>,
+    /// Values whose device time was implausible (`device_time`) and which
+    /// are stored under their receive time instead.
+    pub clock_refused: usize,
 }
 
 /// Plans a batch: its rows, registrations, events, firmware steps and
@@ -257,6 +260,7 @@ pub fn plan(requests: &[Request<'_>], inputs: Inputs<'_>) -> Result<Plan, Missin
     let mut changed_updates: Vec<i64> = Vec::new();
     let mut execute_needed: Vec<i64> = Vec::new();
     let mut next_id = resource_ids.iter().copied();
+    let mut clock_refused = 0;
     for request in requests {
         let up = request.uplink;
         let at = request.received_at;
@@ -273,6 +277,13 @@ pub fn plan(requests: &[Request<'_>], inputs: Inputs<'_>) -> Result<Plan, Missin
                 resource_instance_id: decoded.path.resource_instance_id,
                 columns: Columns::from_value(&decoded.value),
                 received_at: at,
+                measured_at: match device_time(decoded.measured_at, at) {
+                    Ok(t) => t,
+                    Err(ImplausibleTime) => {
+                        clock_refused += 1;
+                        at
+                    }
+                },
             });
             // check_types made the value's type the resource type's.
             numeric.push(decoded.value.data_type().is_numeric());
@@ -374,13 +385,43 @@ pub fn plan(requests: &[Request<'_>], inputs: Inputs<'_>) -> Result<Plan, Missin
         events_per_request,
         firmware,
         domain,
+        clock_refused,
     })
 }
 
+/// Earliest device time taken as such (2000-01-01T00:00:00Z): a device
+/// whose clock was never set counts from 1970 or from its boot.
+pub const EARLIEST_DEVICE_TIME_MS: i64 = 946_684_800_000;
+/// How far ahead of our clock a device's time may be (clock skew). A value
+/// further in the future would stay a series' latest value until then.
+pub const DEVICE_CLOCK_AHEAD_MS: i64 = 5 * 60_000;
+
+/// The time a value is stored under: the device's time when it gave one
+/// that is plausible, else the time it was received. Err when the device
+/// gave a time outside [`EARLIEST_DEVICE_TIME_MS`, received +
+/// `DEVICE_CLOCK_AHEAD_MS`], which is then replaced by the receive time.
+pub fn device_time(measured_at: Option<i64>, received_at: i64) -> Result<i64, ImplausibleTime> {
+    match measured_at {
+        None => Ok(received_at),
+        Some(t)
+            if (EARLIEST_DEVICE_TIME_MS..=received_at.saturating_add(DEVICE_CLOCK_AHEAD_MS))
+                .contains(&t) =>
+        {
+            Ok(t)
+        }
+        Some(_) => Err(ImplausibleTime),
+    }
+}
+
+/// A device time `device_time` does not believe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImplausibleTime;
+
 impl Plan {
-    /// The newest row per series, for `resource_latest` (rows are in
-    /// arrival order), in a stable order: it keeps concurrent writers
-    /// (another server on the same PostgreSQL) from deadlocking on them.
+    /// The newest row per series, for `resource_latest`: the one measured
+    /// last, and of those the last to arrive (rows are in arrival order).
+    /// In a stable order: it keeps concurrent writers (another server on
+    /// the same PostgreSQL) from deadlocking on them.
     pub fn latest(&self) -> Vec<&NewResource> {
         let mut newest: HashMap<(i64, i64, i64, i64), usize> =
             HashMap::with_capacity(self.rows.len());
@@ -391,7 +432,14 @@ impl Plan {
                 r.object_instance_id,
                 r.resource_instance_id.unwrap_or(-1),
             );
-            newest.insert(key, i);
+            newest
+                .entry(key)
+                .and_modify(|j| {
+                    if r.measured_at >= self.rows[*j].measured_at {
+                        *j = i;
+                    }
+                })
+                .or_insert(i);
         }
         let mut latest: Vec<&NewResource> = newest.into_values().map(|i| &self.rows[i]).collect();
         latest.sort_unstable_by_key(|r| {
@@ -451,7 +499,8 @@ mod tests {
     use crate::model::{FirmwareUpdateState, ResourcePath};
     use crate::server::ingest::DecodedValue;
 
-    const RECEIVED: i64 = 1_000;
+    /// 2025-11-24T16:00:00Z: device times are taken only after 2000.
+    const RECEIVED: i64 = 1_764_000_000_000;
 
     fn value(path: &str, value: Value) -> DecodedValue {
         let ids = crate::server::ingest::parse::parse_lwm2m_path(path).unwrap();
@@ -623,6 +672,82 @@ mod tests {
         assert_eq!(heard(&plan), vec![1, 2]);
         assert_eq!(plan.domain.len(), 1);
         assert!(plan.registrations.is_empty() && plan.firmware.is_empty());
+    }
+
+    fn measured(path: &str, v: f64, at: Option<i64>) -> DecodedValue {
+        DecodedValue {
+            measured_at: at,
+            ..value(path, Value::Float(v))
+        }
+    }
+
+    #[test]
+    fn device_times_are_kept_when_plausible_and_replaced_when_not() {
+        let r = RECEIVED;
+        assert_eq!(device_time(None, r), Ok(r));
+        assert_eq!(device_time(Some(r - 3_600_000), r), Ok(r - 3_600_000));
+        assert_eq!(
+            device_time(Some(EARLIEST_DEVICE_TIME_MS), r),
+            Ok(EARLIEST_DEVICE_TIME_MS)
+        );
+        assert_eq!(
+            device_time(Some(EARLIEST_DEVICE_TIME_MS - 1), r),
+            Err(ImplausibleTime)
+        );
+        // A clock never set: seconds since boot, read as 1970.
+        assert_eq!(device_time(Some(42_000), r), Err(ImplausibleTime));
+        assert_eq!(
+            device_time(Some(r + DEVICE_CLOCK_AHEAD_MS), r),
+            Ok(r + DEVICE_CLOCK_AHEAD_MS)
+        );
+        assert_eq!(
+            device_time(Some(r + DEVICE_CLOCK_AHEAD_MS + 1), r),
+            Err(ImplausibleTime)
+        );
+        assert_eq!(device_time(Some(i64::MAX), i64::MAX), Ok(i64::MAX));
+    }
+
+    #[test]
+    fn a_buffered_batch_keeps_every_device_time_and_not_the_latest_value() {
+        let hour_ago = RECEIVED - 3_600_000;
+        // A current value, then an hour of buffered ones (two of them with
+        // the same time, which are both kept), then two implausible times.
+        let mut values = vec![measured("/3303/0/5700", 20.0, Some(RECEIVED - 1_000))];
+        for i in 0..4 {
+            values.push(measured(
+                "/3303/0/5700",
+                i as f64,
+                Some(hour_ago + i * 60_000),
+            ));
+        }
+        values.push(measured("/3303/0/5700", 9.0, Some(hour_ago + 3 * 60_000)));
+        values.push(measured("/3303/0/5700", 7.0, Some(5_000)));
+        values.push(measured("/3303/0/5700", 8.0, Some(RECEIVED + 86_400_000)));
+        let batch = Batch::new(vec![uplink("a", UplinkKind::Composite, values)]);
+        let plan = batch.plan(vec![]);
+        let times: Vec<(i64, i64)> = plan
+            .rows
+            .iter()
+            .map(|r| (r.measured_at, r.received_at))
+            .collect();
+        assert_eq!(
+            times,
+            vec![
+                (RECEIVED - 1_000, RECEIVED),
+                (hour_ago, RECEIVED),
+                (hour_ago + 60_000, RECEIVED),
+                (hour_ago + 120_000, RECEIVED),
+                (hour_ago + 180_000, RECEIVED),
+                (hour_ago + 180_000, RECEIVED),
+                (RECEIVED, RECEIVED),
+                (RECEIVED, RECEIVED),
+            ]
+        );
+        assert_eq!(plan.clock_refused, 2);
+        // The latest: measured last, and of equal times the last to arrive
+        // (the two stored under the receive time), not the buffered ones.
+        let latest: Vec<i64> = plan.latest().iter().map(|r| r.id).collect();
+        assert_eq!(latest, vec![1007]);
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct WriterStats {
     pub rows: AtomicU64,
     pub batches: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// Values whose device time was implausible, stored under their
+    /// receive time (`plan::device_time`).
+    pub device_times_refused: AtomicU64,
 }
 
 struct Job {
@@ -325,6 +328,17 @@ impl WriterTask {
                 updates,
             },
         )?;
+        if plan.clock_refused > 0 {
+            // A device clock that is unset or far ahead: its values are
+            // kept, under the time they arrived.
+            tracing::warn!(
+                values = plan.clock_refused,
+                "device time before 2000 or more than 5 minutes ahead; stored with the receive time"
+            );
+            self.stats
+                .device_times_refused
+                .fetch_add(plan.clock_refused as u64, Ordering::Relaxed);
+        }
         let events = self.execute(conn, &mut plan, ids).await?;
         steps.mark("close");
         self.rollup_feed

@@ -1,5 +1,6 @@
 //! The durable command queue's second transport: a command for an endpoint
-//! registered here goes to the device over CoAP (Read, Write, Execute),
+//! registered here goes to the device over CoAP (Read, Write, Execute here;
+//! the management commands in `manage`),
 //! and its answer code becomes the command's outcome as the dispatcher
 //! records it (`dispatch::Answer`). A read's values are stored like a
 //! report.
@@ -93,6 +94,11 @@ impl Server {
         let registration = lock(&self.registry)
             .by_endpoint(&command.endpoint)
             .cloned()?;
+        match command.kind {
+            CommandKind::Read | CommandKind::Write | CommandKind::Execute => {}
+            // An observe may name several paths: `manage` reads its own.
+            _ => return Some(self.manage(&registration, command).await),
+        }
         let Some(path) =
             LwPath::parse(command.path.trim_end_matches('/')).filter(|p| !p.is_empty())
         else {
@@ -162,6 +168,7 @@ impl Server {
                 }
                 self.ask_settled(registration.address, request).await
             }
+            other => return Some(Answer::Invalid(format!("{other} is sent by `manage`"))),
         };
         Some(match answer {
             Ok(packet) => answer_of(&packet),

@@ -39,7 +39,27 @@ pub enum DownlinkError {
 pub struct Observation {
     pub registration_id: String,
     pub endpoint: String,
+    /// The observed path; the root for an observe-composite, whose
+    /// notifications name their paths in full.
     pub path: LwPath,
+    /// The paths of an observe-composite; empty for a single path.
+    pub composite: Vec<LwPath>,
+}
+
+impl Observation {
+    /// The observed paths, as `/3303/0/5700` or a composite's
+    /// `/3303/0/5700,/3304/0/5700`.
+    pub fn paths_text(&self) -> String {
+        if self.composite.is_empty() {
+            self.path.to_string()
+        } else {
+            self.composite
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    }
 }
 
 /// The answer a device's separate response (or an observe response that
@@ -150,13 +170,13 @@ impl Server {
         }
     }
 
-    /// The observations held now.
-    pub(super) fn observations_of(&self, endpoint: &str) -> Vec<LwPath> {
+    /// The observations held now, each as its paths (`paths_text`).
+    pub(super) fn observations_of(&self, endpoint: &str) -> Vec<String> {
         lock(&self.downlink)
             .observations
             .values()
             .filter(|o| o.endpoint == endpoint)
-            .map(|o| o.path)
+            .map(Observation::paths_text)
             .collect()
     }
 

@@ -14,6 +14,7 @@ pub mod command;
 pub mod downlink;
 pub mod format;
 pub mod link_format;
+pub mod manage;
 pub mod observe;
 pub mod registration;
 pub mod registry;

@@ -106,6 +106,7 @@ impl Server {
                 registration_id: r.id.clone(),
                 endpoint: r.endpoint.clone(),
                 path,
+                composite: Vec::new(),
             });
             let (_, answer, ack) = self.ask(r.address, request, observation).await?;
             if answer.header.code != MessageClass::Response(ResponseType::NotAcceptable) {

@@ -77,12 +77,7 @@ impl Lwm2mHandle {
 
     /// The paths the server observes on the endpoint now.
     pub fn observations(&self, endpoint: &str) -> Vec<String> {
-        let mut paths: Vec<String> = self
-            .server
-            .observations_of(endpoint)
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
+        let mut paths = self.server.observations_of(endpoint);
         paths.sort();
         paths
     }

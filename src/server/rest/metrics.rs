@@ -124,6 +124,11 @@ pub async fn metrics(
             "Group commits that failed and were retried request by request.",
             &w.failed_batches,
         ),
+        (
+            "flownexus_ingest_device_times_refused_total",
+            "Values whose device time was before 2000 or more than 5 minutes ahead, stored with their receive time.",
+            &w.device_times_refused,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(

@@ -170,11 +170,13 @@ static SERIES_PARAMS: LazyLock<Vec<String>> = LazyLock::new(documented::<SeriesP
             `max_points` values; otherwise, for numeric types, `buckets` of equal width (min, max, avg, \
             count; `downsampled` is true) and, for other types, the newest `max_points` values \
             (`truncated` is true). CSV (`format=csv` or `Accept: text/csv`): every value in the range, \
-            oldest first, streamed, columns `received_at` (RFC 3339), `received_at_ms`, `value`.",
+            ordered by the time the device measured each value, streamed, columns `received_at` \
+            (RFC 3339), `received_at_ms`, `value`, `measured_at` (RFC 3339), `measured_at_ms` (the \
+            receive time when the device gave no time).",
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=...`")),
             content(
                 (SeriesData = "application/json"),
-                (String = "text/csv", example = "received_at,received_at_ms,value\r\n2026-11-24T18:00:00.000Z,1795543200000,24.9\r\n"),
+                (String = "text/csv", example = "received_at,received_at_ms,value,measured_at,measured_at_ms\r\n2026-11-24T18:00:00.000Z,1795543200000,24.9,2026-11-24T17:59:58.000Z,1795543198000\r\n"),
             )),
         (status = 401, description = "No valid API token or session", body = ErrorBody),
         (status = 403, description = "A device token", body = ErrorBody),
@@ -256,12 +258,26 @@ pub async fn series(
         let data_type = rtype.data_type;
         return Ok(csv::stream(
             &file,
-            &["received_at", "received_at_ms", "value"],
+            // The device's time last: readers that take the first three
+            // columns by position keep working.
+            &[
+                "received_at",
+                "received_at_ms",
+                "value",
+                "measured_at",
+                "measured_at_ms",
+            ],
             move |mut sink| async move {
                 let mut rows = db::resource::series_stream(&pool, key, data_type, from, to);
-                while let Some((t, v)) = rows.try_next().await? {
-                    sink.row([csv::rfc3339(t), t.to_string(), v.to_string()])
-                        .await?;
+                while let Some((measured, received, v)) = rows.try_next().await? {
+                    sink.row([
+                        csv::rfc3339(received),
+                        received.to_string(),
+                        v.to_string(),
+                        csv::rfc3339(measured),
+                        measured.to_string(),
+                    ])
+                    .await?;
                 }
                 Ok(sink)
             },

@@ -134,6 +134,8 @@ struct Observation {
     last: Reported,
     queue: VecDeque<Vec<u8>>,
     in_flight: bool,
+    /// When the confirmable notification in flight was first sent.
+    sent_at: Option<Instant>,
     /// MID of the last NON notification, to match an RST to it.
     last_mid: Option<u16>,
 }
@@ -561,6 +563,9 @@ impl Device {
             }
         }
         if self.tick_at <= now {
+            self.counters
+                .send_lag
+                .record(now.saturating_duration_since(self.tick_at));
             while self.tick_at <= now {
                 self.tick_at += self.cfg.notify_every;
             }
@@ -818,6 +823,11 @@ impl Device {
                 match outcome {
                     Outcome::Acked | Outcome::Response(_) => {
                         Counters::inc(&self.counters.notifications_acked);
+                        if let Some(sent) = self.observations[i].sent_at.take() {
+                            self.counters
+                                .ack_latency
+                                .record(now.saturating_duration_since(sent));
+                        }
                         self.observations[i].in_flight = false;
                         self.flush_notifications(now);
                     }
@@ -1091,6 +1101,7 @@ impl Device {
             },
             queue: VecDeque::new(),
             in_flight: false,
+            sent_at: None,
             last_mid: None,
         });
         let mut resp = self.content(req, format, payload);
@@ -1432,6 +1443,7 @@ impl Device {
                 continue;
             };
             o.in_flight = self.cfg.con_notifications;
+            o.sent_at = o.in_flight.then_some(now);
             let token = o.token.clone();
             let format = o.format;
             let seq = self.next_seq();

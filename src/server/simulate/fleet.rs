@@ -174,9 +174,18 @@ pub async fn run(
     opts: SimOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<SimReport, SimError> {
+    run_counted(opts, Arc::new(Counters::default()), shutdown).await
+}
+
+/// [`run`] with counters of the caller's, which it can read while the
+/// fleet runs (a benchmark's latency histograms).
+pub async fn run_counted(
+    opts: SimOptions,
+    counters: Arc<Counters>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<SimReport, SimError> {
     opts.validate()?;
     let cfg = Arc::new(opts.config());
-    let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let bind = opts.bind_addr();
     let t0 = tokio::time::Instant::now();

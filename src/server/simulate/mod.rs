@@ -18,5 +18,5 @@ pub mod observe;
 pub mod report;
 pub mod transport;
 
-pub use fleet::{run, SimError, SimOptions};
-pub use report::SimReport;
+pub use fleet::{run, run_counted, SimError, SimOptions};
+pub use report::{Counters, Histogram, SimReport};

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -10,6 +11,14 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct Counters {
             $($(#[$doc])* pub $name: AtomicU64,)*
+            /// From sending a confirmable notification to its
+            /// acknowledgement (which the server sends after the commit
+            /// that holds its values).
+            pub ack_latency: Histogram,
+            /// How late a device's sensor change was handled after it was
+            /// due: the load generator's own lag, which an acknowledgement
+            /// latency should be read beside.
+            pub send_lag: Histogram,
         }
 
         /// What a run did, summed over its devices.
@@ -95,11 +104,99 @@ impl Counters {
     }
 }
 
+/// Durations in 50 µs buckets up to 250 ms, and one bucket beyond: fine
+/// enough for a p99 of a few milliseconds, lock-free to record from every
+/// device task.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: Box<[AtomicU64]>,
+}
+
+const BUCKET_US: u64 = 50;
+const BUCKETS: usize = 5_000;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: (0..=BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn record(&self, d: Duration) {
+        let i = ((d.as_micros() as u64) / BUCKET_US).min(BUCKETS as u64) as usize;
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Starts over (between the phases of a benchmark).
+    pub fn reset(&self) {
+        for b in self.buckets.iter() {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The upper edge of the bucket holding quantile `q` (0..=1); None
+    /// without samples, `Duration::MAX` when it lies beyond 250 ms.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(if i == BUCKETS {
+                    Duration::MAX
+                } else {
+                    Duration::from_micros((i as u64 + 1) * BUCKET_US)
+                });
+            }
+        }
+        None
+    }
+}
+
 impl fmt::Display for SimReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, v) in self.fields() {
             writeln!(f, "{name:>24}: {v}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_come_from_the_buckets() {
+        let h = Histogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for us in 1..=100u64 {
+            h.record(Duration::from_micros(us * 100));
+        }
+        assert_eq!(h.count(), 100);
+        // 100 samples 0.1..10 ms: the median is 5 ms, p99 9.9 ms, in the
+        // upper edges of their 50 µs buckets.
+        assert_eq!(h.quantile(0.5), Some(Duration::from_micros(5_050)));
+        assert_eq!(h.quantile(0.99), Some(Duration::from_micros(9_950)));
+        assert_eq!(h.quantile(1.0), Some(Duration::from_micros(10_050)));
+        h.record(Duration::from_secs(2));
+        assert_eq!(h.quantile(1.0), Some(Duration::MAX));
+        h.reset();
+        assert_eq!(h.count(), 0);
     }
 }

@@ -1,4 +1,5 @@
 pub mod access_denied;
+pub mod chart_choice_button;
 pub mod command_status_badge;
 pub mod command_table;
 pub mod current_user;
@@ -17,6 +18,7 @@ pub mod presence_badge;
 pub mod relative_time;
 pub mod send_command;
 pub mod timestamp;
+pub mod uncharted_list;
 pub mod update_start_results;
 pub mod update_state_badge;
 pub mod update_table;

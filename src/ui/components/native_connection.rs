@@ -1,13 +1,20 @@
-use crate::model::NativeConnection;
+use crate::model::{CommandKind, NativeConnection};
+use crate::server_fns::commands::SendCommand;
 use crate::ui::components::timestamp::Timestamp;
 use crate::ui::style;
 use leptos::prelude::*;
 
 /// How a device is connected: through Leshan (no native registration), or
 /// to flownexus's own LwM2M server, with its registration, object list and
-/// the paths observed on it.
+/// the paths observed on it, each of which an operator can cancel (a
+/// queued Cancel Observation command).
 #[component]
-pub fn NativeConnectionView(native: Option<NativeConnection>) -> impl IntoView {
+pub fn NativeConnectionView(
+    native: Option<NativeConnection>,
+    endpoint: String,
+    /// For operators: the action that queues a command.
+    send: Option<ServerAction<SendCommand>>,
+) -> impl IntoView {
     let Some(n) = native else {
         return view! {
             <section aria-labelledby="connection-heading" class="mb-8">
@@ -65,7 +72,28 @@ pub fn NativeConnectionView(native: Option<NativeConnection>) -> impl IntoView {
                             <ul aria-label="Observed paths" class="mt-1 flex flex-wrap gap-1 text-sm">
                                 {observed
                                     .into_iter()
-                                    .map(|p| view! { <li class="rounded bg-blue-50 px-1.5 py-0.5 font-mono text-xs text-blue-800 dark:bg-blue-950 dark:text-blue-200">{p}</li> })
+                                    .map(|p| {
+                                        let cancel = send.map(|action| {
+                                            let (endpoint, p) = (endpoint.clone(), p.clone());
+                                            let label = format!("Cancel observation of {p}");
+                                            view! {
+                                                <ActionForm action attr:class="inline">
+                                                    <input type="hidden" name="endpoint" value=endpoint.clone() />
+                                                    <input type="hidden" name="kind" value=CommandKind::CancelObserve.as_str() />
+                                                    <input type="hidden" name="path" value=p />
+                                                    <button type="submit" class=format!("{} ml-1 text-xs", style::LINK) aria-label=label>
+                                                        "cancel"
+                                                    </button>
+                                                </ActionForm>
+                                            }
+                                        });
+                                        view! {
+                                            <li class="rounded bg-blue-50 px-1.5 py-0.5 font-mono text-xs text-blue-800 dark:bg-blue-950 dark:text-blue-200">
+                                                {p.clone()}
+                                                {cancel}
+                                            </li>
+                                        }
+                                    })
                                     .collect_view()}
                             </ul>
                         }

@@ -4,6 +4,16 @@ use crate::ui::components::form_status::{action_error, FormStatus};
 use crate::ui::style;
 use leptos::prelude::*;
 
+/// The management operations the card offers, with their labels.
+const MANAGEMENT: [(CommandKind, &str); 6] = [
+    (CommandKind::Observe, "Observe"),
+    (CommandKind::CancelObserve, "Cancel observation"),
+    (CommandKind::WriteAttributes, "Write attributes"),
+    (CommandKind::Discover, "Discover"),
+    (CommandKind::Create, "Create instance"),
+    (CommandKind::Delete, "Delete instance"),
+];
+
 /// A small framed form in the card's grid.
 const TILE: &str =
     "flex flex-col gap-2 rounded-lg border border-slate-200 p-3 dark:border-slate-800";
@@ -52,6 +62,7 @@ pub fn SendCommandCard(
         .collect_view();
     let no_executes = execute_forms.is_empty();
     let first = read_paths.first().cloned().unwrap_or_else(|| "/3".into());
+    let endpoint_again = endpoint.clone();
     view! {
         <section aria-labelledby="send-heading" class=format!("{} p-4", style::CARD)>
             <h3 id="send-heading" class="mb-3 text-sm font-semibold">"Send command"</h3>
@@ -96,6 +107,44 @@ pub fn SendCommandCard(
                 </datalist>
                 <button type="submit" class=style::BUTTON_SECONDARY>"Read"</button>
             </ActionForm>
+            <h4 class=format!("mb-2 mt-4 text-xs font-medium uppercase tracking-wide {}", style::MUTED)>
+                "Device management"
+            </h4>
+            <ActionForm action attr:class="flex flex-wrap items-end gap-2" attr:aria-label="Device management">
+                <input type="hidden" name="endpoint" value=endpoint_again />
+                <label class=style::LABEL>
+                    "Operation"
+                    <select name="kind" class=style::INPUT>
+                        {MANAGEMENT
+                            .iter()
+                            .map(|(kind, text)| view! { <option value=kind.as_str()>{*text}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label class=style::LABEL>
+                    "Path"
+                    <input
+                        name="path"
+                        required
+                        placeholder="/3303/0/5700"
+                        class=format!("{} w-56 font-mono", style::INPUT)
+                    />
+                </label>
+                <label class=style::LABEL>
+                    "Arguments"
+                    <input
+                        name="value"
+                        placeholder="pmin=10&pmax=60"
+                        class=format!("{} w-56 font-mono", style::INPUT)
+                    />
+                </label>
+                <button type="submit" class=style::BUTTON_SECONDARY>"Send"</button>
+            </ActionForm>
+            <p class=format!("mt-1 text-xs {}", style::MUTED)>
+                "For devices registered with flownexus itself. Observe takes several comma-separated paths \
+                (observe-composite); write attributes takes pmin, pmax, gt, lt, st (a name alone clears it); \
+                create takes a JSON object of resource ids to values, e.g. {\"5750\": \"kitchen\"}."
+            </p>
         </section>
     }
 }

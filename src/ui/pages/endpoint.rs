@@ -4,8 +4,9 @@ use crate::model::{
     LiveValue, Point, Presence, RangePreset, Topic, UpdateQuery,
 };
 use crate::server_fns::commands::{list_commands, list_updates, SendCommand};
-use crate::server_fns::endpoints::{get_endpoint, DETAIL_LIST_LIMIT};
+use crate::server_fns::endpoints::{get_endpoint, SetChartChoice, DETAIL_LIST_LIMIT};
 use crate::server_fns::update_forms::StartUpdatesForm;
+use crate::ui::components::chart_choice_button::ChartChoiceButton;
 use crate::ui::components::command_table::CommandActions;
 use crate::ui::components::current_user::{may_operate, use_current_user};
 use crate::ui::components::endpoint_commands::EndpointCommands;
@@ -17,6 +18,7 @@ use crate::ui::components::native_connection::NativeConnectionView;
 use crate::ui::components::page_header::PageHeader;
 use crate::ui::components::presence_badge::PresenceBadge;
 use crate::ui::components::relative_time::RelativeTime;
+use crate::ui::components::uncharted_list::UnchartedList;
 use crate::ui::components::update_table::UpdateActions;
 use crate::ui::live_socket;
 use crate::ui::style;
@@ -71,8 +73,13 @@ fn apply_live(
     let Some(row) = latest.iter_mut().find(|l| l.path == value.path) else {
         return false;
     };
-    row.value = value.value.clone();
-    row.received_at = value.received_at;
+    // A value measured before the one shown (a device sending what it
+    // buffered offline) goes into the chart, not into the latest values.
+    if value.measured_at >= row.measured_at {
+        row.value = value.value.clone();
+        row.received_at = value.received_at;
+        row.measured_at = value.measured_at;
+    }
     if let (true, Some(v)) = (live_charts, value.numeric) {
         if let Some(s) = charts
             .iter_mut()
@@ -82,7 +89,7 @@ fn apply_live(
             push_point(
                 &mut s.points,
                 Point {
-                    t: value.received_at,
+                    t: value.measured_at,
                     v,
                 },
             );
@@ -158,6 +165,19 @@ fn EndpointView(
     );
 
     let activity = live_activity(&detail, operate);
+    // Pinning or hiding a chart changes which charts the page has: read it again.
+    let chart_action = operate.then(ServerAction::<SetChartChoice>::new);
+    if let Some(action) = chart_action {
+        let refetch = refetch.clone();
+        Effect::new(move |previous: Option<usize>| {
+            let version = action.version().get();
+            if previous.is_some_and(|p| p != version) {
+                refetch();
+            }
+            version
+        });
+    }
+    let endpoint_id = detail.summary.id;
 
     let s = detail.summary.clone();
     let identity = IDENTITY
@@ -209,7 +229,11 @@ fn EndpointView(
             </dl>
         </section>
 
-        <NativeConnectionView native=detail.native.clone() />
+        <NativeConnectionView
+            native=detail.native.clone()
+            endpoint=name.clone()
+            send=activity.command_actions.map(|(send, _)| send)
+        />
 
         <section aria-labelledby="charts-heading" class="mb-8">
             <div class="mb-3 flex flex-wrap items-center gap-3">
@@ -221,16 +245,61 @@ fn EndpointView(
                     to=detail.to
                 />
             </div>
-            {charts.with_untracked(|c| c.is_empty())
+            {(charts.with_untracked(|c| c.is_empty()) && detail.uncharted.is_empty())
                 .then(|| view! { <p class=style::MUTED>"No numeric resources yet."</p> })}
+            {(charts.with_untracked(|c| c.is_empty()) && !detail.uncharted.is_empty())
+                .then(|| view! { <p class=style::MUTED>"Nothing observed or changed in this range."</p> })}
             <div class="grid gap-4 xl:grid-cols-2">
                 {(0..charts.with_untracked(|c| c.len()))
                     .map(|i| {
                         let one = Signal::derive(move || charts.with(|c| c[i].clone()));
-                        view! { <LiveChart chart=one endpoint=name.clone() from=detail.from to=detail.to /> }
+                        let (object_id, resource_id, chart_name, pinned) = charts.with_untracked(|c| {
+                            (
+                                c[i].object_id,
+                                c[i].resource_id,
+                                c[i].name.clone(),
+                                c[i].choice == Some(crate::model::ChartChoice::Pinned),
+                            )
+                        });
+                        let buttons = chart_action.map(|action| {
+                            let (choice, text, verb) = if pinned {
+                                ("", "Unpin", "Unpin")
+                            } else {
+                                ("pinned", "Pin", "Pin")
+                            };
+                            view! {
+                                <div class="mt-1 flex justify-end gap-3">
+                                    <ChartChoiceButton
+                                        action
+                                        endpoint_id
+                                        object_id
+                                        resource_id
+                                        choice
+                                        text
+                                        label=format!("{verb} chart {chart_name}")
+                                    />
+                                    <ChartChoiceButton
+                                        action
+                                        endpoint_id
+                                        object_id
+                                        resource_id
+                                        choice="hidden"
+                                        text="Hide"
+                                        label=format!("Hide chart {chart_name}")
+                                    />
+                                </div>
+                            }
+                        });
+                        view! {
+                            <div class="min-w-0">
+                                <LiveChart chart=one endpoint=name.clone() from=detail.from to=detail.to />
+                                {buttons}
+                            </div>
+                        }
                     })
                     .collect_view()}
             </div>
+            <UnchartedList uncharted=detail.uncharted.clone() endpoint_id action=chart_action />
         </section>
 
         <section aria-labelledby="values-heading" class="mb-8">
@@ -477,7 +546,7 @@ fn LatestValues(latest: RwSignal<Vec<LatestValue>>) -> impl IntoView {
                                 <th scope="col" class=style::TH>"Path"</th>
                                 <th scope="col" class=style::TH>"Resource"</th>
                                 <th scope="col" class=style::TH>"Value"</th>
-                                <th scope="col" class=style::TH>"Received"</th>
+                                <th scope="col" class=style::TH>"Measured"</th>
                             </tr>
                         </thead>
                         <tbody>
@@ -504,7 +573,7 @@ fn LatestValues(latest: RwSignal<Vec<LatestValue>>) -> impl IntoView {
                                                 }}
                                             </td>
                                             <td class=format!("{} whitespace-nowrap text-slate-600 dark:text-slate-300", style::TD)>
-                                                <RelativeTime ms=Signal::derive(move || row().map(|r| r.received_at)) />
+                                                <RelativeTime ms=Signal::derive(move || row().map(|r| r.measured_at)) />
                                             </td>
                                         </tr>
                                     }
@@ -538,6 +607,7 @@ mod tests {
             data_type: DataType::Float,
             value: "1".into(),
             received_at: 1,
+            measured_at: 1,
         }];
         let mut charts = vec![Chart {
             object_id: 3303,
@@ -551,6 +621,7 @@ mod tests {
                 points: vec![],
                 bands: vec![],
             }],
+            choice: None,
         }];
         let value = LiveValue {
             endpoint: "e".into(),
@@ -558,14 +629,17 @@ mod tests {
             value: "2.5".into(),
             numeric: Some(2.5),
             received_at: 5,
+            measured_at: 4,
         };
         assert!(apply_live(&value, &mut latest, &mut charts, true));
         assert_eq!(latest[0].value, "2.5");
-        assert_eq!(charts[0].series[0].points, vec![Point { t: 5, v: 2.5 }]);
+        // Charted at the time the device measured it.
+        assert_eq!(charts[0].series[0].points, vec![Point { t: 4, v: 2.5 }]);
         // A past range keeps its chart but still shows the latest value.
         assert!(apply_live(
             &LiveValue {
                 received_at: 6,
+                measured_at: 6,
                 ..value.clone()
             },
             &mut latest,
@@ -574,6 +648,25 @@ mod tests {
         ));
         assert_eq!(charts[0].series[0].points.len(), 1);
         assert_eq!(latest[0].received_at, 6);
+        // A value measured earlier (a buffered batch) is charted in its
+        // place but does not replace the latest value.
+        assert!(apply_live(
+            &LiveValue {
+                value: "9".into(),
+                numeric: Some(9.0),
+                received_at: 7,
+                measured_at: 2,
+                ..value.clone()
+            },
+            &mut latest,
+            &mut charts,
+            true
+        ));
+        assert_eq!(latest[0].value, "2.5");
+        assert_eq!(
+            charts[0].series[0].points,
+            vec![Point { t: 2, v: 9.0 }, Point { t: 4, v: 2.5 }]
+        );
         let other = LiveValue {
             path: ResourcePath {
                 resource_id: 5701,
@@ -597,6 +690,7 @@ mod tests {
             value: "1".into(),
             numeric: Some(1.0),
             received_at: 1,
+            measured_at: 1,
         };
         assert_eq!(presence_after(&at(0)), Some(Presence::Online));
         assert_eq!(presence_after(&at(2)), Some(Presence::Online));
