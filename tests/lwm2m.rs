@@ -815,7 +815,7 @@ async fn firmware_is_served_over_coap_with_block2(backend: Backend) {
     assert_eq!(downloaded.len(), image.len());
     assert!(downloaded == image, "the downloaded bytes are the image");
     let counters = lwm2m.stats.snapshot(lwm2m.registered());
-    assert!(counters.firmware_blocks >= 1 + 79, "{counters:?}");
+    assert!(counters.firmware_blocks > 79, "{counters:?}");
 }
 
 /// A simulated device is updated with its package URI over CoAP: it
