@@ -597,7 +597,310 @@ async fn commands_go_to_a_native_device_over_coap(backend: Backend) {
     );
 }
 
+/// The newest text value stored for `/object/*/resource` of `endpoint`.
+async fn newest_text(app: &TestApp, endpoint: &str, object: i64, resource: i64) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT r.text_value FROM resource r JOIN endpoint e ON e.id = r.endpoint_id \
+         JOIN resource_type t ON t.id = r.resource_type_id \
+         WHERE e.name = $1 AND t.object_id = $2 AND t.resource_id = $3 ORDER BY r.id DESC LIMIT 1",
+    )
+    .bind(endpoint)
+    .bind(object)
+    .bind(resource)
+    .fetch_optional(&app.state.db.pool)
+    .await
+    .unwrap()
+    .flatten()
+}
+
+/// A Register whose object list takes many blocks and a Send in blocks
+/// (coap-client `-b 64`: RFC 7959 Block1, 2.31 Continue per block) are each
+/// handled once, as one request with the whole body.
+async fn block_wise_register_and_send_from_coap_client(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let server = format!("coap://{}", lwm2m.local_addr);
+    let port = free_udp_port().to_string();
+    let objects: Vec<String> = (0..60).map(|i| format!("</{}/0>", 10_240 + i)).collect();
+    let links = format!("</>;ct=110,</3/0>,</3303/0>,{}", objects.join(","));
+    assert!(links.len() > 10 * 64);
+    let (out, err) = coap_client(&[
+        "-p",
+        &port,
+        "-b",
+        "64",
+        "-m",
+        "post",
+        "-t",
+        "40",
+        "-e",
+        &links,
+        &format!("{server}/rd?ep=blk-1&lt=60&lwm2m=1.1&b=U"),
+    ])
+    .await;
+    let registration = lwm2m
+        .registration("blk-1")
+        .unwrap_or_else(|| panic!("blk-1 registered; coap-client said {out:?} {err:?}"));
+    assert!(
+        registration.object_links.contains("</10299/0>"),
+        "the last block's objects too: {}",
+        registration.object_links
+    );
+    assert_eq!(events_of(&app, "blk-1").await, vec!["registered"]);
+
+    let manufacturer = "M".repeat(300);
+    let senml = format!(
+        "[{{\"bn\":\"/3/0/\",\"n\":\"0\",\"vs\":\"{manufacturer}\"}},\
+         {{\"bn\":\"/3303/0/\",\"n\":\"5700\",\"v\":22.25}}]"
+    );
+    let (out, err) = coap_client(&[
+        "-p",
+        &port,
+        "-b",
+        "64",
+        "-m",
+        "post",
+        "-t",
+        "110",
+        "-e",
+        &senml,
+        &format!("{server}/dp"),
+    ])
+    .await;
+    assert_eq!(
+        newest_text(&app, "blk-1", 3, 0).await.as_deref(),
+        Some(manufacturer.as_str()),
+        "the Send's whole body was stored; coap-client said {out:?} {err:?}"
+    );
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert_eq!(counters.sends, 1, "{counters:?}");
+    assert_eq!(counters.registrations, 1, "{counters:?}");
+    assert!(counters.block_transfers >= 2, "{counters:?}");
+    assert_eq!(counters.block_errors, 0, "{counters:?}");
+}
+
+/// Block1 requests that cannot be reassembled get RFC 7959's codes: a
+/// block of no transfer 4.08, a body announced too large 4.13 with the
+/// largest taken in Size1, a malformed option 4.02; a retransmitted block
+/// is answered again, not counted twice.
+async fn bad_block1_requests_get_rfc7959_codes(backend: Backend) {
+    let (_app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let client = Client::new(lwm2m.local_addr).await;
+    let block1 = |num: u32, more: bool, szx: u32| {
+        let v = (num << 4) | (u32::from(more) << 3) | szx;
+        let bytes = v.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        bytes[skip..].to_vec()
+    };
+    let mut p = client.packet(RequestType::Post, &["dp"], &[], Some(110), &[b'x'; 10]);
+    p.add_option(CoapOption::Block1, block1(1, false, 2));
+    let answer = client.exchange(p).await;
+    assert_eq!(code(&answer), ResponseType::RequestEntityIncomplete);
+
+    let mut p = client.packet(RequestType::Post, &["dp"], &[], Some(110), &[b'x'; 64]);
+    p.add_option(CoapOption::Block1, block1(0, true, 2));
+    p.add_option(CoapOption::Size1, vec![0x40, 0x00, 0x00]);
+    let answer = client.exchange(p).await;
+    assert_eq!(code(&answer), ResponseType::RequestEntityTooLarge);
+    assert_eq!(
+        answer.get_first_option(CoapOption::Size1),
+        Some(&vec![0x10, 0x00, 0x00]),
+        "1 MiB, the largest body taken"
+    );
+
+    let mut p = client.packet(RequestType::Post, &["dp"], &[], Some(110), &[b'x'; 64]);
+    p.add_option(CoapOption::Block1, block1(0, true, 7));
+    let answer = client.exchange(p).await;
+    assert_eq!(code(&answer), ResponseType::BadOption);
+
+    // Block 0 of a transfer, sent twice: both answered 2.31 Continue.
+    let mut p = client.packet(RequestType::Post, &["dp"], &[], Some(110), &[b'['; 64]);
+    p.add_option(CoapOption::Block1, block1(0, true, 2));
+    let first = client.exchange(p.clone()).await;
+    let again = client.exchange(p).await;
+    assert_eq!(code(&first), ResponseType::Continue);
+    assert_eq!(first.to_bytes().unwrap(), again.to_bytes().unwrap());
+    let counters = lwm2m.stats.snapshot(0);
+    assert_eq!(counters.block_errors, 3, "{counters:?}");
+    assert_eq!(counters.duplicates, 1, "{counters:?}");
+}
+
+/// Stores `image` as uploaded firmware `version`; returns (id, stored file).
+async fn stored_firmware(app: &TestApp, version: &str, image: &[u8]) -> (i64, String) {
+    use flownexus::server::firmware_store;
+    use sha2::{Digest, Sha256};
+    let sha = hex::encode(Sha256::digest(image));
+    let stored = firmware_store::stored_file_name(version, &sha);
+    let dir = &app.state.settings.firmware_dir;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(&stored), image).unwrap();
+    let id = db::firmware::insert(
+        &app.state.db.pool,
+        version,
+        "app.bin",
+        image.len() as i64,
+        &sha,
+        &stored,
+        0,
+    )
+    .await
+    .unwrap();
+    (id, stored)
+}
+
+/// `GET /fw/<file>` serves a stored image block-wise (RFC 7959 Block2):
+/// libcoap's client downloads it whole in 64-byte blocks; unknown files
+/// are 4.04, bad block options 4.02; with `lwm2m_nosec = "provisioned"`
+/// only a registered device's address may download.
+async fn firmware_is_served_over_coap_with_block2(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Provisioned).await;
+    let image: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let (_, stored) = stored_firmware(&app, "3.1.0", &image).await;
+    let url = format!("coap://{}/fw/{stored}", lwm2m.local_addr);
+
+    // Not registered: refused.
+    let client = Client::new(lwm2m.local_addr).await;
+    let get = |path: &[&str]| client.packet(RequestType::Get, path, &[], None, b"");
+    let answer = client.exchange(get(&["fw", &stored])).await;
+    assert_eq!(code(&answer), ResponseType::Forbidden);
+
+    provision(&app, "fw-dev").await;
+    let answer = client
+        .request(
+            RequestType::Post,
+            &["rd"],
+            &["ep=fw-dev", "lt=60", "lwm2m=1.1", "b=U"],
+            Some(40),
+            b"</5/0>",
+        )
+        .await;
+    assert_eq!(code(&answer), ResponseType::Created);
+    // From the registered address: block 0 in the size asked for, with
+    // the ETag and the image's size (Size2).
+    let mut p = get(&["fw", &stored]);
+    p.add_option(CoapOption::Block2, vec![0x02]);
+    let answer = client.exchange(p).await;
+    assert_eq!(code(&answer), ResponseType::Content);
+    assert_eq!(answer.payload, image[..64]);
+    assert_eq!(
+        answer.get_first_option(CoapOption::Block2),
+        Some(&vec![0x0a])
+    );
+    assert_eq!(
+        answer.get_first_option(CoapOption::Size2),
+        Some(&5000u16.to_be_bytes().to_vec())
+    );
+    assert_eq!(
+        answer.get_first_option(CoapOption::ETag).map(Vec::len),
+        Some(8)
+    );
+    let answer = client
+        .exchange(get(&["fw", "nope-0123456789abcdef.bin"]))
+        .await;
+    assert_eq!(code(&answer), ResponseType::NotFound);
+    let mut p = get(&["fw", &stored]);
+    p.add_option(CoapOption::Block2, vec![0x07]);
+    assert_eq!(code(&client.exchange(p).await), ResponseType::BadOption);
+    let mut p = get(&["fw", &stored]);
+    // Block 100 of 64 bytes: beyond the end.
+    p.add_option(CoapOption::Block2, vec![0x06, 0x42]);
+    assert_eq!(code(&client.exchange(p).await), ResponseType::BadOption);
+
+    // libcoap's client, from another port of the registered address.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("image.bin");
+    let (stdout, stderr) =
+        coap_client(&["-m", "get", "-b", "64", "-o", out.to_str().unwrap(), &url]).await;
+    let downloaded = std::fs::read(&out)
+        .unwrap_or_else(|e| panic!("no download ({e}); coap-client said {stdout:?} {stderr:?}"));
+    assert_eq!(downloaded.len(), image.len());
+    assert!(downloaded == image, "the downloaded bytes are the image");
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert!(counters.firmware_blocks > 79, "{counters:?}");
+}
+
+/// A simulated device is updated with its package URI over CoAP: it
+/// pulls the image block-wise from `/fw/<file>`, installs it, and the
+/// update (driven by 5/0/3 and 5/0/5 as over HTTP) succeeds, with the new
+/// version in 3/0/3.
+async fn a_simulated_device_is_updated_over_coap(backend: Backend) {
+    use flownexus::server::db::api_token::Scope;
+    use flownexus::server::simulate::{run, SimOptions};
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    flownexus::server::dispatch::spawn(&app.state);
+    let token = app.token("ops", Scope::Api).await;
+    let image: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let (firmware_id, stored) = stored_firmware(&app, "4.2.0", &image).await;
+    let options = SimOptions {
+        devices: 1,
+        server: lwm2m.local_addr,
+        bind: Some("127.0.0.1".parse().unwrap()),
+        duration: Some(Duration::from_secs(60)),
+        ..SimOptions::default()
+    };
+    let simulator = tokio::spawn(run(options, std::future::pending::<()>()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !lwm2m.observations("sim-0").contains(&"/5/0/5".to_string()) {
+        assert!(std::time::Instant::now() < deadline, "sim-0 is onboarded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    let start = Request::post("/api/v1/updates")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            serde_json::json!({"endpoints": ["sim-0"], "firmware_id": firmware_id, "transport": "coap"})
+                .to_string(),
+        ))
+        .unwrap();
+    let (status, _, body) = app.request(start).await;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let update_id = body[0]["update_id"].as_i64().unwrap();
+    let uri: String = sqlx::query_scalar(
+        "SELECT o.text_value FROM firmware_update u \
+         JOIN endpoint_operation o ON o.id = u.send_uri_operation_id WHERE u.id = $1",
+    )
+    .bind(update_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(uri, format!("coap://{}/fw/{stored}", lwm2m.local_addr));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    let new_version = stored.trim_end_matches(".bin").to_string();
+    loop {
+        let (state, result): (String, Option<i64>) =
+            sqlx::query_as("SELECT state, result FROM firmware_update WHERE id = $1")
+                .bind(update_id)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+        let version = newest_text(&app, "sim-0", 3, 3).await;
+        if state == "succeeded" && version.as_deref() == Some(new_version.as_str()) {
+            assert_eq!(result, Some(1));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "update {update_id} is {state} (result {result:?}), 3/0/3 {version:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert!(
+        counters.firmware_blocks as usize >= image.len() / 1024,
+        "{counters:?}"
+    );
+    simulator.abort();
+}
+
 both_databases!(
+    block_wise_register_and_send_from_coap_client,
+    bad_block1_requests_get_rfc7959_codes,
+    firmware_is_served_over_coap_with_block2,
+    a_simulated_device_is_updated_over_coap,
     commands_go_to_a_native_device_over_coap,
     simulated_devices_are_onboarded_and_their_notifications_stored,
     registration_and_update_and_deregistration_with_coap_client,

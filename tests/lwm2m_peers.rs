@@ -546,6 +546,38 @@ async fn a_block_wise_answer_is_reassembled(backend: Backend) {
     assert_eq!(texts(&app, "aio-big", 3, 1).await, vec!["aio-model"]);
 }
 
+/// Notifications larger than one block: the device sends the first
+/// block (with Observe), the server GETs the rest without Observe (RFC
+/// 7959 §2.6) and stores each whole notification.
+async fn block_wise_notifications_are_completed(backend: Backend) {
+    let (app, lwm2m) = app(backend).await;
+    let run = Peer::aiocoap(
+        &app,
+        &lwm2m,
+        "aio-bign",
+        &["--seconds", "4", "--big-notify"],
+    )
+    .finish(Duration::from_secs(60))
+    .await;
+    assert_eq!(run.one("deregistered")["code"], "2.02 Deleted");
+    let notified = run.floats("deregistered", "notified");
+    let temperatures = poll("block-wise notifications stored", || async {
+        let t = floats(&app, "aio-bign", 3303, 5700).await;
+        (notified.iter().filter(|v| t.contains(v)).count() >= 2).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        temperatures[0], 20.5,
+        "the Observe's block-wise first answer"
+    );
+    let units = texts(&app, "aio-bign", 3303, 5701).await;
+    assert!(units.len() >= 3, "{} units stored", units.len());
+    assert!(units.iter().all(|u| u.len() == 2503), "whole records");
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert!(counters.block_transfers >= 3, "{counters:?}");
+    assert_eq!(counters.block_errors, 0, "{counters:?}");
+}
+
 /// The lwm2m-node-lib client (LwM2M 1.0) registers, its temperature is
 /// observed in the format it answers (text, with no Content-Format) and
 /// stored, a write and a read from the data API reach it, and it
@@ -631,21 +663,10 @@ async fn lwm2m_node_lib_client_is_observed_and_written(backend: Backend) {
 }
 
 both_databases!(
+    a_block_wise_answer_is_reassembled,
+    block_wise_notifications_are_completed,
     aiocoap_device_is_read_observed_and_sends,
     aiocoap_device_takes_commands_from_the_api,
     lwm2m_node_lib_client_is_observed_and_written,
     no_notification_is_stored_after_the_deregistration,
 );
-
-/// Gaps the peers show; each is a failing test until the server closes it.
-mod known_gaps {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "server gap: a block-wise (Block2, RFC 7959) answer to the server's read is not \
-                followed; the first 1024-byte block is decoded as the whole payload and nothing \
-                is stored (docs/lwm2m.md: block-wise transfers not yet)"]
-    async fn sqlite_a_block_wise_answer_is_reassembled() {
-        a_block_wise_answer_is_reassembled(Backend::Sqlite).await
-    }
-}

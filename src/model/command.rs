@@ -305,12 +305,47 @@ impl UpdateView {
     }
 }
 
+/// How a device downloads the image: the scheme of the package URI the
+/// update writes to 5/0/1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadTransport {
+    /// `<public_base_url>/binaries/<file>`.
+    #[default]
+    Http,
+    /// `<lwm2m_public_coap_url>/fw/<file>`, served block-wise (RFC 7959)
+    /// by the native LwM2M server.
+    Coap,
+}
+
+impl DownloadTransport {
+    pub const ALL: [DownloadTransport; 2] = [DownloadTransport::Http, DownloadTransport::Coap];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownloadTransport::Http => "http",
+            DownloadTransport::Coap => "coap",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DownloadTransport::Http => "HTTP",
+            DownloadTransport::Coap => "CoAP",
+        }
+    }
+}
+
 /// Start updates of one or more endpoints to one firmware.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewUpdates {
     pub endpoints: Vec<String>,
     pub firmware_id: i64,
+    /// How the devices download the image; `http` when absent.
+    #[serde(default)]
+    pub transport: DownloadTransport,
 }
 
 /// What happened to each endpoint of a `NewUpdates`.

@@ -16,8 +16,8 @@ use super::store::{self, Db};
 use crate::error::{AppError, FieldError};
 use crate::model::{
     CommandKind, CommandPage, CommandQuery, CommandTarget, CommandView, CurrentUser, DataType,
-    FirmwareChoice, FirmwareUpdateState, NewCommand, NewUpdates, UpdateQuery, UpdateStart,
-    UpdateStep, UpdateView, Value,
+    DownloadTransport, FirmwareChoice, FirmwareUpdateState, NewCommand, NewUpdates, UpdateQuery,
+    UpdateStart, UpdateStep, UpdateView, Value,
 };
 use serde_json::Value as Json;
 
@@ -707,6 +707,18 @@ pub async fn time_out_updates(
     Ok(count)
 }
 
+/// Where devices reach the CoAP server: `lwm2m_public_coap_url` (by
+/// default derived from `lwm2m_coap_addr`), else the address the running
+/// LwM2M server is bound to; None without an LwM2M server.
+fn public_coap_url(state: &AppState) -> Option<String> {
+    state.settings.lwm2m_public_coap_url.clone().or_else(|| {
+        state
+            .lwm2m
+            .get()
+            .map(|h| format!("coap://{}", h.local_addr))
+    })
+}
+
 /// Starts an update of each endpoint to one firmware: creates the update
 /// and queues the write of its absolute package URI (5/0/1). An endpoint
 /// that is unknown or already updating is reported, not fatal.
@@ -748,8 +760,21 @@ pub async fn start_updates(
         ));
     };
     let version = firmware.version;
-    let package_uri =
-        super::firmware_store::package_uri(&state.settings.public_base_url, &firmware.stored_file);
+    let package_uri = match new.transport {
+        DownloadTransport::Http => super::firmware_store::package_uri(
+            &state.settings.public_base_url,
+            &firmware.stored_file,
+        ),
+        DownloadTransport::Coap => {
+            let Some(base) = public_coap_url(state) else {
+                return Err(AppError::invalid_field(
+                    "transport",
+                    "the native LwM2M server is off (lwm2m_coap_addr), so there is no CoAP download",
+                ));
+            };
+            super::firmware_store::coap_package_uri(&base, &firmware.stored_file)
+        }
+    };
     let uri_type = db::resource_type::find(pool, 5, 1).await?;
     let mut results = Vec::with_capacity(names.len());
     for name in names {
@@ -900,12 +925,18 @@ pub async fn retry_update(
             old.state
         )));
     }
+    // The same transport as before: the scheme of the URI it wrote.
+    let transport = match updates::package_uri(&state.db.pool, id).await? {
+        Some(uri) if uri.starts_with("coap://") => DownloadTransport::Coap,
+        _ => DownloadTransport::Http,
+    };
     let started = start_updates(
         state,
         actor,
         &NewUpdates {
             endpoints: vec![old.endpoint.clone()],
             firmware_id: old.firmware_id,
+            transport,
         },
     )
     .await?;

@@ -75,6 +75,11 @@ pub struct Settings {
     pub lwm2m_coap_addr: Option<SocketAddr>,
     /// Who may register over plain CoAP.
     pub lwm2m_nosec: NosecPolicy,
+    /// The `coap://host:port` devices reach the LwM2M server at: firmware
+    /// package URIs of updates over CoAP are built from it. None: the
+    /// address the LwM2M server is bound to (no LwM2M server: no CoAP
+    /// downloads).
+    pub lwm2m_public_coap_url: Option<String>,
     /// Registrations one source address may hold at once (many devices
     /// can share one address behind a NAT).
     pub lwm2m_max_registrations_per_ip: u32,
@@ -113,6 +118,7 @@ struct FileSettings {
     http_max_connections_per_ip: Option<u32>,
     lwm2m_coap_addr: Option<String>,
     lwm2m_nosec: Option<String>,
+    lwm2m_public_coap_url: Option<String>,
     lwm2m_max_registrations_per_ip: Option<u32>,
     lwm2m_max_registrations: Option<u32>,
     lwm2m_observe: Option<String>,
@@ -265,6 +271,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "FLOWNEXUS_LWM2M_NOSEC",
         "provisioned or open: who may register over plain CoAP",
+    ),
+    (
+        "FLOWNEXUS_LWM2M_PUBLIC_COAP_URL",
+        "coap://host:port devices reach the LwM2M server at (firmware over CoAP)",
     ),
     (
         "FLOWNEXUS_LWM2M_MAX_REGISTRATIONS_PER_IP",
@@ -494,6 +504,24 @@ impl Settings {
                 })
             }
         };
+        let lwm2m_public_coap_url = match pick("LWM2M_PUBLIC_COAP_URL", f.lwm2m_public_coap_url)
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => {
+                let host = url.strip_prefix("coap://").unwrap_or_default();
+                if host.is_empty() || host.contains(['/', '?', '#']) {
+                    return Err(ConfigError::Invalid {
+                        key: "lwm2m_public_coap_url",
+                        reason: format!(
+                            "{url:?} must be coap://<host>[:<port>], such as coap://fx.example:5683"
+                        ),
+                    });
+                }
+                Some(url)
+            }
+            None => lwm2m_coap_addr.map(|addr| format!("coap://{addr}")),
+        };
         let lwm2m_max_registrations_per_ip = bounded(
             "lwm2m_max_registrations_per_ip",
             f.lwm2m_max_registrations_per_ip.map(u64::from),
@@ -562,6 +590,7 @@ impl Settings {
             http_max_connections_per_ip: http_max_connections_per_ip as u32,
             lwm2m_coap_addr,
             lwm2m_nosec,
+            lwm2m_public_coap_url,
             lwm2m_max_registrations_per_ip: lwm2m_max_registrations_per_ip as u32,
             lwm2m_max_registrations: lwm2m_max_registrations as u32,
             lwm2m_observe,
@@ -577,6 +606,7 @@ impl Settings {
         s.firmware_dir = data_dir.join("firmware");
         // Tests that want the LwM2M server bind it to a port of their own.
         s.lwm2m_coap_addr = None;
+        s.lwm2m_public_coap_url = None;
         s
     }
 
@@ -649,6 +679,44 @@ mod tests {
         ] {
             let err = load("", &[("FLOWNEXUS_ALLOWED_ORIGINS", bad)]).unwrap_err();
             assert!(err.to_string().contains("allowed_origins"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_public_coap_url_is_derived_or_configured_and_validated() {
+        let s = load("", &[]).unwrap();
+        assert_eq!(
+            s.lwm2m_public_coap_url.as_deref(),
+            Some("coap://127.0.0.1:5683")
+        );
+        let s = load(
+            "[flownexus]\nlwm2m_public_coap_url = \"coap://fx.example:5683/\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.lwm2m_public_coap_url.as_deref(),
+            Some("coap://fx.example:5683")
+        );
+        let s = load(
+            "",
+            &[("FLOWNEXUS_LWM2M_PUBLIC_COAP_URL", "coap://[2001:db8::1]")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.lwm2m_public_coap_url.as_deref(),
+            Some("coap://[2001:db8::1]")
+        );
+        let s = load("", &[("FLOWNEXUS_LWM2M_COAP_ADDR", "off")]).unwrap();
+        assert_eq!(s.lwm2m_public_coap_url, None);
+        for bad in [
+            "http://fx.example",
+            "coap://",
+            "coap://h/fw",
+            "fx.example:5683",
+        ] {
+            let err = load("", &[("FLOWNEXUS_LWM2M_PUBLIC_COAP_URL", bad)]).unwrap_err();
+            assert!(err.to_string().contains("lwm2m_public_coap_url"), "{err}");
         }
     }
 

@@ -25,6 +25,17 @@ pub fn package_uri(public_base_url: &str, stored_file: &str) -> String {
     )
 }
 
+/// The package URI of a stored image served over CoAP by the native LwM2M
+/// server: `<coap base>/fw/<stored_file>`.
+pub fn coap_package_uri(public_coap_url: &str, stored_file: &str) -> String {
+    format!(
+        "{}/{}/{}",
+        public_coap_url.trim_end_matches('/'),
+        super::lwm2m::firmware::FW_SEGMENT,
+        stored_file.trim_start_matches('/')
+    )
+}
+
 /// The API's view of a firmware row.
 pub fn view(public_base_url: &str, row: super::db::firmware::FirmwareRow) -> FirmwareView {
     FirmwareView {
@@ -340,6 +351,14 @@ pub fn if_none_match(header: &str, etag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coap_package_uri_is_below_fw() {
+        assert_eq!(
+            coap_package_uri("coap://fx.example:5683/", "2.0-ab.bin"),
+            "coap://fx.example:5683/fw/2.0-ab.bin"
+        );
+    }
 
     #[test]
     fn package_uri_is_absolute_with_one_slash() {

@@ -3,7 +3,8 @@
 //! service (`server::commands`) backs the `/api/v1` routes.
 use crate::error::AppError;
 use crate::model::{
-    CommandPage, CommandQuery, FirmwareChoice, UpdateQuery, UpdateStart, UpdateView,
+    CommandPage, CommandQuery, DownloadTransport, FirmwareChoice, UpdateQuery, UpdateStart,
+    UpdateView,
 };
 use leptos::prelude::*;
 
@@ -107,6 +108,7 @@ pub async fn firmware_choices() -> Result<Vec<FirmwareChoice>, AppError> {
 pub async fn start_updates(
     #[server(default)] endpoints: Vec<String>,
     firmware_id: i64,
+    #[server(default)] transport: DownloadTransport,
 ) -> Result<Vec<UpdateStart>, AppError> {
     use crate::model::{NewUpdates, Role};
     use crate::server::{commands, context};
@@ -115,6 +117,7 @@ pub async fn start_updates(
         let new = NewUpdates {
             endpoints,
             firmware_id,
+            transport,
         };
         commands::start_updates(&state, &commands::Actor::user(&user), &new).await
     })

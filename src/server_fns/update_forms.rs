@@ -3,7 +3,7 @@
 //! function's result; this one puts the per-endpoint outcome into that
 //! redirect's URL, so the page can show it either way.
 use crate::error::AppError;
-use crate::model::UpdateStart;
+use crate::model::{DownloadTransport, UpdateStart};
 use leptos::prelude::*;
 
 /// The URL parameter that carries a plain form post's outcome (JSON).
@@ -15,9 +15,10 @@ pub const OUTCOME_PARAM: &str = "update_results";
 pub async fn start_updates_form(
     #[server(default)] endpoints: Vec<String>,
     firmware_id: i64,
+    #[server(default)] transport: DownloadTransport,
 ) -> Result<Vec<UpdateStart>, AppError> {
     use crate::server::context;
-    let result = super::commands::start_updates(endpoints, firmware_id).await;
+    let result = super::commands::start_updates(endpoints, firmware_id, transport).await;
     if let Ok(starts) = &result {
         if context::is_plain_form_post() {
             let referer = use_context::<axum::http::request::Parts>().and_then(|p| {

@@ -14,6 +14,9 @@ the address its Register came from). It
   answers 4.04 for anything else,
 - with --big, serves a Device object larger than one block, so that the
   read of /3 is answered block-wise (RFC 7959),
+- with --big-notify, answers and notifies /3303/0/5700 in SenML CBOR with
+  a long sensor-units record (5701), so that every notification is
+  block-wise (the server fetches the rest, RFC 7959 §2.6),
 - sends a Send (POST /dp) in SenML CBOR with a base time,
 - and after --seconds de-registers and exits.
 
@@ -129,8 +132,9 @@ class Timezone(resource.Resource):
 class Temperature(resource.ObservableResource):
     """/3303/0/5700: observable, changes on a timer."""
 
-    def __init__(self, every):
+    def __init__(self, every, big):
         super().__init__()
+        self.big = big
         self.value = 20.5
         self.every = every
         self.notified = []
@@ -158,12 +162,15 @@ class Temperature(resource.ObservableResource):
         if request.opt.observe is None:
             log("read", path="/3303/0/5700", accept=accept)
         if accept == SENML_CBOR:
+            records = [{BN: "/3303/0/", N: "5700", V: self.value}]
+            if self.big:
+                records.append({N: "5701", VS: "Cel" + "-" * 2500})
             return Message(
                 code=Code.CONTENT,
-                payload=senml_cbor([{BN: "/3303/0/", N: "5700", V: self.value}]),
+                payload=senml_cbor(records),
                 content_format=SENML_CBOR,
             )
-        if accept in (None, TEXT):
+        if accept in (None, TEXT) and not self.big:
             return Message(
                 code=Code.CONTENT, payload=str(self.value).encode(), content_format=TEXT
             )
@@ -194,10 +201,12 @@ async def main():
                     "the server left in place) after the De-register")
     ap.add_argument("--big", action="store_true",
                     help="a Device object larger than one block")
+    ap.add_argument("--big-notify", action="store_true",
+                    help="temperature answers and notifications larger than one block")
     args = ap.parse_args()
 
     device = Device(args.big)
-    temperature = Temperature(args.notify_every)
+    temperature = Temperature(args.notify_every, args.big_notify)
     site = NotFoundSite()
     site.add_resource(["3"], device)
     site.add_resource(["3", "0"], device)

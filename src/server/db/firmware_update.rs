@@ -104,6 +104,21 @@ pub async fn create<'e, E: Executor<'e, Database = Any>>(
     .await
 }
 
+/// The package URI an update wrote (or queued), if it has one.
+pub async fn package_uri<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    update_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT o.text_value FROM firmware_update u \
+         JOIN endpoint_operation o ON o.id = u.send_uri_operation_id WHERE u.id = $1",
+    )
+    .bind(update_id)
+    .fetch_optional(executor)
+    .await
+    .map(Option::flatten)
+}
+
 /// Links the operation that writes the package URI (5/0/1) to the update.
 pub async fn set_send_uri_operation<'e, E: Executor<'e, Database = Any>>(
     executor: E,

@@ -3,12 +3,13 @@
 //! sans-IO `coap::outbound` engine decides what to send and when; this
 //! edge sends it, runs its timers, and hands each answer to whoever waits
 //! for it. Notifications of observations go to `observe`.
+use super::coap::block::{Block2Download, BlockError, BlockOpt, DownloadStep};
 use super::coap::dedup::{Check, Kind};
 use super::coap::outbound::{Event, Handle, Outbound, TimerOutput, Transmit};
 use super::format::LwPath;
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
-use coap_lite::{MessageType, Packet};
+use coap_lite::{CoapOption, MessageType, Packet};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,11 @@ use tokio::sync::oneshot;
 /// How often the retransmission timers are looked at. The RFC's timeouts
 /// are seconds; a tenth of one is precise enough.
 const TIMER_TICK: Duration = Duration::from_millis(100);
+
+/// The largest body fetched block by block (RFC 7959) from a device: far
+/// more than any object a device reports, small enough that a device
+/// cannot make the server buffer without bound.
+pub const MAX_BLOCKWISE_BODY: usize = super::format::MAX_PAYLOAD_BYTES;
 
 /// Why a request to a device got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +38,8 @@ pub enum DownlinkError {
     Refused(String),
     #[error("the request was cancelled")]
     Cancelled,
+    #[error("block-wise answer abandoned: {0}")]
+    Blockwise(String),
 }
 
 /// An active observation: whose, and of what.
@@ -125,6 +133,83 @@ impl Server {
             Ok(answer) => answer.map(|(p, ack)| (handle, p, ack)),
             Err(_) => Err(DownlinkError::Cancelled),
         }
+    }
+
+    /// `ask`, and when the answer is the first block of a block-wise one
+    /// (RFC 7959 Block2), the remaining blocks: the returned answer carries
+    /// the whole body.
+    pub(super) async fn ask_whole(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+        observe: Option<Observation>,
+    ) -> Result<(Handle, Packet, Option<Ack>), DownlinkError> {
+        let template = request.clone();
+        let (handle, answer, ack) = self.ask(peer, request, observe).await?;
+        match self.rest_of_blocks(peer, template, answer).await {
+            Ok(whole) => Ok((handle, whole, ack)),
+            Err(e) => {
+                self.settle_ack(ack, true);
+                Err(e)
+            }
+        }
+    }
+
+    /// Completes an answer (or a notification) whose first block arrived:
+    /// each further block is asked for with `request` (new token and
+    /// message id, Block2 set, no Observe: RFC 7959 §2.6), one at a time
+    /// through the outbound engine. An answer without Block2, or with the
+    /// last block, is returned as it is.
+    pub(super) async fn rest_of_blocks(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+        first: Packet,
+    ) -> Result<Packet, DownlinkError> {
+        match BlockOpt::from_packet(&first, CoapOption::Block2) {
+            Ok(Some(b)) if b.more || b.num > 0 => {}
+            Ok(_) => return Ok(first),
+            Err(e) => return Err(self.block_failure(peer, &request, e.to_string())),
+        }
+        let mut download = Block2Download::new(request.clone(), MAX_BLOCKWISE_BODY);
+        let mut step = download
+            .on_response(&first)
+            .map_err(|e| self.block_failure(peer, &request, block_reason(e)))?;
+        loop {
+            match step {
+                DownloadStep::Complete(body) => {
+                    let mut whole = first;
+                    whole.clear_option(CoapOption::Block2);
+                    whole.clear_option(CoapOption::Size2);
+                    whole.payload = body;
+                    Lwm2mStats::bump(&self.stats.block_transfers);
+                    return Ok(whole);
+                }
+                DownloadStep::Next(next) => {
+                    let answer = self.ask_settled(peer, next).await?;
+                    if !super::observe::success(&answer) {
+                        return Err(self.block_failure(
+                            peer,
+                            &request,
+                            format!(
+                                "the device answered {} to a block request",
+                                answer.header.code
+                            ),
+                        ));
+                    }
+                    step = download
+                        .on_response(&answer)
+                        .map_err(|e| self.block_failure(peer, &request, block_reason(e)))?;
+                }
+            }
+        }
+    }
+
+    /// Logs and counts an abandoned block-wise answer.
+    fn block_failure(&self, peer: SocketAddr, request: &Packet, reason: String) -> DownlinkError {
+        Lwm2mStats::bump(&self.stats.block_errors);
+        tracing::warn!(%peer, path = %super::coap::message::uri_path(request), "block-wise answer abandoned: {reason}");
+        DownlinkError::Blockwise(reason)
     }
 
     /// `ask`, for a request whose answer stores nothing: its
@@ -350,5 +435,14 @@ impl Server {
                 let _ = w.send(Err(e));
             }
         }
+    }
+}
+
+fn block_reason(e: BlockError) -> String {
+    match e {
+        BlockError::TooLarge { max } => {
+            format!("the body exceeds {max} bytes (the server's bound on block-wise answers)")
+        }
+        other => other.to_string(),
     }
 }

@@ -12,6 +12,7 @@
 pub mod coap;
 pub mod command;
 pub mod downlink;
+pub mod firmware;
 pub mod format;
 pub mod link_format;
 pub mod manage;

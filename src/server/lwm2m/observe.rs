@@ -108,7 +108,7 @@ impl Server {
                 path,
                 composite: Vec::new(),
             });
-            let (_, answer, ack) = self.ask(r.address, request, observation).await?;
+            let (_, answer, ack) = self.ask_whole(r.address, request, observation).await?;
             if answer.header.code != MessageClass::Response(ResponseType::NotAcceptable) {
                 return Ok((answer, ack));
             }
@@ -257,6 +257,22 @@ impl Server {
         }
         let server = self.clone();
         tokio::spawn(async move {
+            let packet = match server.whole_notification(&observation, packet, peer).await {
+                Ok(packet) => packet,
+                // The device's values could not be fetched: not stored, so
+                // not acknowledged either; a retransmission is processed
+                // again. (A confirmable one, that is: a lost non-confirmable
+                // block-wise notification is lost, as any NON may be.)
+                Err(DownlinkError::Blockwise(_)) => {
+                    server.settle(peer, mid, kind, reply);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(endpoint = %observation.endpoint, path = %observation.path, "the rest of a block-wise notification did not come: {e}");
+                    lock(&server.dedup).forget(peer, mid);
+                    return;
+                }
+            };
             match server
                 .store_answer(&observation.endpoint, observation.path, &packet)
                 .await
@@ -273,6 +289,33 @@ impl Server {
                 Err(StoreError::Internal) => lock(&server.dedup).forget(peer, mid),
             }
         });
+    }
+}
+
+impl Server {
+    /// A notification with its whole body: one that carries the first
+    /// block of a block-wise representation is completed with GETs of the
+    /// rest, without Observe (RFC 7959 §2.6), in the format it came in.
+    async fn whole_notification(
+        &self,
+        observation: &Observation,
+        packet: Packet,
+        peer: SocketAddr,
+    ) -> Result<Packet, DownlinkError> {
+        if packet.get_option(CoapOption::Block2).is_none() {
+            return Ok(packet);
+        }
+        let Some(r) = lock(&self.registry)
+            .get(&observation.registration_id)
+            .cloned()
+        else {
+            return Err(DownlinkError::Cancelled);
+        };
+        let mut request = request_to(&r, RequestType::Get, &observation.path);
+        if let Some(cf) = uint_option(&packet, CoapOption::ContentFormat) {
+            request.add_option(CoapOption::Accept, encode_uint(cf));
+        }
+        self.rest_of_blocks(peer, request, packet).await
     }
 }
 

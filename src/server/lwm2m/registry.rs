@@ -161,6 +161,12 @@ impl Registry {
             .and_then(|id| self.by_id.get(id))
     }
 
+    /// Whether any registration comes from this IP address (whatever the
+    /// port).
+    pub fn has_ip(&self, ip: IpAddr) -> bool {
+        self.per_ip.get(&ip).is_some_and(|n| *n > 0)
+    }
+
     /// The registration whose device sends from `address`.
     pub fn by_address(&self, address: SocketAddr) -> Option<&Registration> {
         self.by_address

@@ -6,9 +6,12 @@
 //! without being processed twice (RFC 7252 §4.5).
 //!
 //! Served: the registration interface (`POST /rd`, `POST /rd/<id>`,
-//! `DELETE /rd/<id>`) and Send (`POST /dp`). What a device reports goes to
-//! the same group-commit writer as the Leshan JSON routes, as a neutral
-//! [`Uplink`].
+//! `DELETE /rd/<id>`), Send (`POST /dp`) and firmware downloads
+//! (`GET /fw/<file>`, see `firmware`). What a device reports goes to the
+//! same group-commit writer as the Leshan JSON routes, as a neutral
+//! [`Uplink`]. A request sent block-wise (RFC 7959 Block1) is reassembled
+//! first and handled once, as one request.
+use super::coap::block::{finish_block1, Block1Assembler, Block1Config, Block1Outcome, BlockOpt};
 use super::coap::dedup::{Check, Dedup, DedupConfig, Kind};
 use super::coap::message::{self as msg, DropReason, Inbound};
 use super::coap::outbound::{Outbound, OutboundConfig};
@@ -93,6 +96,9 @@ pub(super) struct Server {
     pub(super) registry: Arc<Mutex<Registry>>,
     pub(super) dedup: Mutex<Dedup>,
     pub(super) downlink: Mutex<Downlink>,
+    /// Block-wise requests being received.
+    block1: Mutex<Block1Assembler>,
+    pub(super) firmware_cache: Mutex<super::firmware::ImageCache>,
     pub(super) stats: Arc<Lwm2mStats>,
     in_progress: Arc<Semaphore>,
     /// Message ids of our non-confirmable answers.
@@ -116,6 +122,8 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
         registry: registry.clone(),
         dedup: Mutex::new(Dedup::new(DedupConfig::default())),
         downlink: Mutex::new(Downlink::new(Outbound::new(OutboundConfig::default()))),
+        block1: Mutex::new(Block1Assembler::new(block1_config())),
+        firmware_cache: Mutex::new(super::firmware::ImageCache::default()),
         stats: stats.clone(),
         in_progress: Arc::new(Semaphore::new(MAX_REQUESTS_IN_PROGRESS)),
         next_mid: std::sync::atomic::AtomicU16::new(rand::random()),
@@ -167,7 +175,7 @@ impl Server {
         }
     }
 
-    fn request(self: &Arc<Self>, packet: Packet, peer: SocketAddr) {
+    fn request(self: &Arc<Self>, mut packet: Packet, peer: SocketAddr) {
         let MessageClass::Request(method) = packet.header.code else {
             return;
         };
@@ -194,9 +202,16 @@ impl Server {
             self.warn(peer, "dropped a request: too many in progress");
             return;
         };
+        let block1 = match self.reassemble(&mut packet, peer) {
+            Some(block1) => block1,
+            None => return,
+        };
         let server = self.clone();
         tokio::spawn(async move {
-            let (answer, registered) = server.handle(&packet, method, peer).await;
+            let (mut answer, registered) = server.handle(&packet, method, peer).await;
+            if let Some(block1) = block1 {
+                finish_block1(&mut answer, block1);
+            }
             server.answer(&packet, answer, peer);
             drop(permit);
             // Only once the client has its 2.01: asked before, it could not
@@ -205,6 +220,60 @@ impl Server {
                 server.onboard(registration).await;
             }
         });
+    }
+
+    /// Block1 (RFC 7959 §2.3): an intermediate block is stored and
+    /// answered 2.31 Continue here; the last one turns `packet` into the
+    /// whole request (Some(its Block1), echoed on the final answer). None
+    /// when the block is answered already.
+    fn reassemble(&self, packet: &mut Packet, peer: SocketAddr) -> Option<Option<BlockOpt>> {
+        let outcome = lock(&self.block1).on_request(peer, packet, Instant::now());
+        match outcome {
+            Block1Outcome::NotBlockwise => Some(None),
+            Block1Outcome::Continue(answer) => {
+                self.answer(packet, answer, peer);
+                None
+            }
+            Block1Outcome::Reject { response, .. } => {
+                Lwm2mStats::bump(&self.stats.block_errors);
+                let code = match response.header.code {
+                    MessageClass::Response(code) => code,
+                    _ => ResponseType::BadRequest,
+                };
+                let reason = match code {
+                    ResponseType::BadOption => "malformed Block1 option".to_string(),
+                    ResponseType::RequestEntityIncomplete => {
+                        "Block1: a block out of order or of no transfer in progress; \
+                         start again at block 0"
+                            .to_string()
+                    }
+                    ResponseType::RequestEntityTooLarge => format!(
+                        "Block1: the body exceeds {} bytes",
+                        block1_config().max_body
+                    ),
+                    ResponseType::ServiceUnavailable => {
+                        "Block1: too many block-wise requests in progress".to_string()
+                    }
+                    _ => "Block1: the block's payload does not match its size".to_string(),
+                };
+                let mut answer = self.refuse(packet, code, &reason, peer);
+                // Size1 tells the client the largest body taken (§4).
+                if let Some(size1) = response.get_first_option(CoapOption::Size1) {
+                    answer.add_option(CoapOption::Size1, size1.clone());
+                }
+                self.answer(packet, answer, peer);
+                None
+            }
+            Block1Outcome::Complete { body, block1 } => {
+                if block1.num > 0 {
+                    Lwm2mStats::bump(&self.stats.block_transfers);
+                }
+                packet.payload = body;
+                packet.clear_option(CoapOption::Block1);
+                packet.clear_option(CoapOption::Size1);
+                Some(Some(block1))
+            }
+        }
     }
 
     /// Sends `answer` and keeps it for retransmissions of the request.
@@ -253,7 +322,7 @@ impl Server {
 
     /// An error answer with a diagnostic payload (RFC 7252 §5.5.2), logged
     /// as a warning and counted.
-    fn refuse(
+    pub(super) fn refuse(
         &self,
         request: &Packet,
         code: ResponseType,
@@ -282,13 +351,16 @@ impl Server {
         let path = uri_path(request);
         let answer = match (method, path.as_str()) {
             (RequestType::Post, "/dp") => self.send(request, peer).await,
+            (RequestType::Get, p) if p.starts_with("/fw/") => {
+                self.serve_firmware(request, peer).await
+            }
             (_, "/dp") | (_, "/rd") => self.refuse(
                 request,
                 ResponseType::MethodNotAllowed,
                 "method not allowed on this path",
                 peer,
             ),
-            (_, p) if p.starts_with("/rd/") => self.refuse(
+            (_, p) if p.starts_with("/rd/") || p.starts_with("/fw/") => self.refuse(
                 request,
                 ResponseType::MethodNotAllowed,
                 "method not allowed on this path",
@@ -301,7 +373,7 @@ impl Server {
 
     /// The server's answer to a failure of ours (the database): 5.00, so
     /// that the client tries again later.
-    fn internal(&self, request: &Packet, e: &dyn std::fmt::Display) -> Packet {
+    pub(super) fn internal(&self, request: &Packet, e: &dyn std::fmt::Display) -> Packet {
         Lwm2mStats::bump(&self.stats.server_errors);
         tracing::error!(error = %e, path = %uri_path(request), "LwM2M request failed");
         error_response(request, ResponseType::InternalServerError, "internal error")
@@ -635,6 +707,16 @@ impl Server {
             }
             lock(&self.dedup).expire(Instant::now());
         }
+    }
+}
+
+/// The bounds of Block1 reassembly: a body as large as any payload the
+/// decoders take, a few such bodies per address.
+fn block1_config() -> Block1Config {
+    Block1Config {
+        max_body: super::format::MAX_PAYLOAD_BYTES,
+        max_per_peer: 2 * super::format::MAX_PAYLOAD_BYTES,
+        ..Block1Config::default()
     }
 }
 

@@ -34,6 +34,14 @@ pub struct Lwm2mStats {
     /// Requests dropped because a bound was reached (requests in progress,
     /// registrations per address or in all).
     pub limited: AtomicU64,
+    /// Block-wise bodies completed (RFC 7959): requests reassembled from
+    /// Block1, answers and notifications fetched with Block2.
+    pub block_transfers: AtomicU64,
+    /// Block-wise transfers refused or abandoned: out of order, too large,
+    /// a changed ETag, a bad block option.
+    pub block_errors: AtomicU64,
+    /// Firmware blocks served over CoAP (`GET /fw/<file>`).
+    pub firmware_blocks: AtomicU64,
 }
 
 /// A snapshot of the counters, as `/api/v1/metrics` reports them.
@@ -55,6 +63,9 @@ pub struct Lwm2mCounters {
     pub client_errors: u64,
     pub server_errors: u64,
     pub limited: u64,
+    pub block_transfers: u64,
+    pub block_errors: u64,
+    pub firmware_blocks: u64,
 }
 
 impl Lwm2mStats {
@@ -81,6 +92,9 @@ impl Lwm2mStats {
             client_errors: get(&self.client_errors),
             server_errors: get(&self.server_errors),
             limited: get(&self.limited),
+            block_transfers: get(&self.block_transfers),
+            block_errors: get(&self.block_errors),
+            firmware_blocks: get(&self.firmware_blocks),
         }
     }
 }
@@ -88,7 +102,7 @@ impl Lwm2mStats {
 impl Lwm2mCounters {
     /// The counters as (metric name suffix, help, value), for the
     /// Prometheus text of `/api/v1/metrics`.
-    pub fn named(&self) -> [(&'static str, &'static str, u64); 15] {
+    pub fn named(&self) -> [(&'static str, &'static str, u64); 18] {
         [
             ("datagrams", "UDP datagrams received.", self.datagrams),
             (
@@ -144,6 +158,21 @@ impl Lwm2mCounters {
                 "limited",
                 "Requests refused or dropped because a bound was reached.",
                 self.limited,
+            ),
+            (
+                "block_transfers",
+                "Block-wise bodies completed (Block1 requests, Block2 answers and notifications).",
+                self.block_transfers,
+            ),
+            (
+                "block_errors",
+                "Block-wise transfers refused or abandoned.",
+                self.block_errors,
+            ),
+            (
+                "firmware_blocks",
+                "Firmware blocks served over CoAP.",
+                self.firmware_blocks,
             ),
         ]
     }

@@ -252,7 +252,9 @@ pub async fn updates(
 /// Start firmware updates.
 ///
 /// For each endpoint: creates an update to the firmware and queues the write
-/// of its absolute package URI (5/0/1); the device's reports then move it
+/// of its absolute package URI (5/0/1): `http` (the default) points the
+/// device at `/binaries/<file>`, `coap` at `coap://…/fw/<file>` on the
+/// native LwM2M server (Block2). The device's reports then move it
 /// along. An endpoint with an active update is reported and skipped.
 #[utoipa::path(
     post,
@@ -267,7 +269,8 @@ pub async fn updates(
         (status = 403, description = "A device token, a viewer, or a session request from a page of \
             another origin", body = ErrorBody),
         (status = 415, description = "A session request whose Content-Type is not application/json", body = ErrorBody),
-        (status = 422, description = "No endpoints or an unknown firmware", body = ErrorBody),
+        (status = 422, description = "No endpoints, an unknown firmware, or `transport: \"coap\"` \
+            without the native LwM2M server", body = ErrorBody),
     )
 )]
 pub async fn start(

@@ -1,9 +1,11 @@
+use crate::model::DownloadTransport;
 use crate::server_fns::commands::firmware_choices;
 use crate::ui::style;
 use leptos::prelude::*;
 
 /// A select of the uploaded firmware images (name `firmware_id`), newest
-/// first, and a submit button; when none is uploaded, says so and links to
+/// first, how devices download it (`transport`: HTTP or CoAP), and a
+/// submit button; when none is uploaded, says so and links to
 /// the Firmware page instead.
 #[component]
 pub fn FirmwareSelect(
@@ -33,6 +35,24 @@ pub fn FirmwareSelect(
                                     {list
                                         .into_iter()
                                         .map(|f| view! { <option value=f.id>{f.version}</option> })
+                                        .collect_view()}
+                                </select>
+                            </label>
+                            <label class=style::LABEL>
+                                "Download over"
+                                <select name="transport" class=style::INPUT>
+                                    {DownloadTransport::ALL
+                                        .into_iter()
+                                        .map(|t| {
+                                            view! {
+                                                <option
+                                                    value=t.as_str()
+                                                    selected=t == DownloadTransport::default()
+                                                >
+                                                    {t.label()}
+                                                </option>
+                                            }
+                                        })
                                         .collect_view()}
                                 </select>
                             </label>

@@ -121,14 +121,26 @@ pub fn serve_block2<'a>(
     request_block2: Option<BlockOpt>,
     max_szx: u8,
 ) -> Result<Block2Slice<'a>, BlockError> {
+    let (block, range) = plan_block2(payload.len(), request_block2, max_szx)?;
+    Ok(Block2Slice {
+        block,
+        data: &payload[range],
+    })
+}
+
+/// [`serve_block2`] for a representation of `len` bytes that is not held
+/// in memory (a firmware image read block by block from its file): the
+/// Block2 option to answer with and the byte range to send.
+pub fn plan_block2(
+    len: usize,
+    request_block2: Option<BlockOpt>,
+    max_szx: u8,
+) -> Result<(Option<BlockOpt>, std::ops::Range<usize>), BlockError> {
     let max_szx = max_szx.min(MAX_SZX);
     let (offset, szx) = match request_block2 {
         None => {
-            if payload.len() <= 1usize << (max_szx + 4) {
-                return Ok(Block2Slice {
-                    block: None,
-                    data: payload,
-                });
+            if len <= 1usize << (max_szx + 4) {
+                return Ok((None, 0..len));
             }
             (0, max_szx)
         }
@@ -136,18 +148,18 @@ pub fn serve_block2<'a>(
     };
     let size = 1usize << (szx + 4);
     // Block 0 of an empty payload is valid (an empty representation).
-    if offset > 0 && offset >= payload.len() {
+    if offset > 0 && offset >= len {
         return Err(BlockError::OutOfRange);
     }
-    let end = (offset + size).min(payload.len());
-    Ok(Block2Slice {
-        block: Some(BlockOpt {
+    let end = (offset + size).min(len);
+    Ok((
+        Some(BlockOpt {
             num: (offset / size) as u32,
-            more: end < payload.len(),
+            more: end < len,
             szx,
         }),
-        data: &payload[offset..end],
-    })
+        offset..end,
+    ))
 }
 
 /// Builds the (piggybacked) response carrying the requested block of
@@ -171,6 +183,29 @@ pub fn block2_response(
         Ok(s) => s,
         Err(_) => return response_for(request, ResponseType::BadOption),
     };
+    block2_answer(
+        request,
+        code,
+        content_format,
+        etag,
+        payload.len(),
+        slice.block,
+        slice.data,
+    )
+}
+
+/// The response carrying one block (`data`, chosen by [`plan_block2`]) of
+/// a representation of `total` bytes: ETag on every block, Size2 when the
+/// client asked for it or on block 0.
+pub fn block2_answer(
+    request: &Packet,
+    code: ResponseType,
+    content_format: Option<u16>,
+    etag: Option<&[u8]>,
+    total: usize,
+    block: Option<BlockOpt>,
+    data: &[u8],
+) -> Packet {
     let mut p = response_for(request, code);
     if let Some(e) = etag {
         p.add_option(CoapOption::ETag, e.to_vec());
@@ -178,13 +213,13 @@ pub fn block2_response(
     if let Some(cf) = content_format {
         set_content_format(&mut p, cf);
     }
-    if let Some(b) = slice.block {
+    if let Some(b) = block {
         b.set_on(&mut p, CoapOption::Block2);
         if request.get_option(CoapOption::Size2).is_some() || b.num == 0 {
-            p.add_option(CoapOption::Size2, encode_uint(payload.len() as u32));
+            p.add_option(CoapOption::Size2, encode_uint(total as u32));
         }
     }
-    p.payload = slice.data.to_vec();
+    p.payload = data.to_vec();
     p
 }
 
