@@ -5,59 +5,13 @@
 mod common;
 
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+use common::coap::{app, coap_client, free_udp_port, provision, queue_command, settled};
 use common::{Backend, TestApp};
 use flownexus::server::config::NosecPolicy;
 use flownexus::server::db;
-use flownexus::server::lwm2m::{self, Lwm2mHandle};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-
-/// A test app with the LwM2M server on a free loopback port.
-async fn app(backend: Backend, nosec: NosecPolicy) -> (TestApp, Lwm2mHandle) {
-    let app = TestApp::with_settings(backend, |s| s.lwm2m_nosec = nosec).await;
-    let handle = lwm2m::start(app.state.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let _ = app.state.lwm2m.set(handle.clone());
-    (app, handle)
-}
-
-async fn provision(app: &TestApp, endpoint: &str) {
-    db::device_credential::set_nosec(&app.state.db.pool, endpoint, None, 0)
-        .await
-        .unwrap();
-}
-
-/// A free UDP port for `coap-client -p`, so that its requests come from
-/// one address (Send is attributed by address without DTLS).
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs `coap-client-notls` with `args` until it has its answer; returns
-/// (stdout, stderr).
-async fn coap_client(args: &[&str]) -> (String, String) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new("coap-client-notls")
-            .args(["-B", "10"])
-            .args(&args)
-            .output()
-            .expect("coap-client-notls runs (Debian package libcoap3-bin, scripts/setup.sh)");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
-}
 
 async fn events_of(app: &TestApp, endpoint: &str) -> Vec<String> {
     sqlx::query_scalar(
@@ -473,42 +427,6 @@ async fn simulated_devices_are_onboarded_and_their_notifications_stored(backend:
         assert_eq!(events.first().map(String::as_str), Some("registered"));
         assert!(events.contains(&"device".to_string()), "{events:?}");
         assert_eq!(events.last().map(String::as_str), Some("deregistered"));
-    }
-}
-
-/// Queues a command through the data API; returns its id.
-async fn queue_command(app: &TestApp, token: &str, body: serde_json::Value) -> i64 {
-    use axum::body::Body;
-    use axum::http::{header, Request, StatusCode};
-    let req = Request::post("/api/v1/commands")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let (status, _, answer) = app.request(req).await;
-    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
-    answer["id"].as_i64().unwrap()
-}
-
-/// Waits until command `id` is settled; returns (status, device status).
-async fn settled(app: &TestApp, id: i64) -> (String, Option<String>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, device_status): (String, Option<String>) =
-            sqlx::query_as("SELECT status, device_status FROM endpoint_operation WHERE id = $1")
-                .bind(id)
-                .fetch_one(&app.state.db.pool)
-                .await
-                .unwrap();
-        if status == "confirmed" || status == "failed" {
-            return (status, device_status);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "command {id} still {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -15,7 +15,7 @@ mod common;
 use common::{Backend, TestApp};
 use flownexus::server::config::NosecPolicy;
 use flownexus::server::db;
-use flownexus::server::lwm2m::{self, Lwm2mHandle};
+use flownexus::server::lwm2m::Lwm2mHandle;
 use serde_json::Value as Json;
 use std::future::Future;
 use std::path::PathBuf;
@@ -28,12 +28,7 @@ const POLL_LIMIT: Duration = Duration::from_secs(20);
 /// A test app with the LwM2M server on a free loopback port, open to any
 /// endpoint over plain CoAP.
 async fn app(backend: Backend) -> (TestApp, Lwm2mHandle) {
-    let app = TestApp::with_settings(backend, |s| s.lwm2m_nosec = NosecPolicy::Open).await;
-    let handle = lwm2m::start(app.state.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let _ = app.state.lwm2m.set(handle.clone());
-    (app, handle)
+    common::coap::app(backend, NosecPolicy::Open).await
 }
 
 fn peers_dir() -> PathBuf {
