@@ -1,8 +1,9 @@
 //! Device management over CoAP through the command queue, on both
 //! databases: a simulated LwM2M 1.1 device (`flownexus simulate`) is
 //! discovered, gets notification attributes, is observed with an
-//! observe-composite whose notifications are stored, has the observation
-//! cancelled, and has an instance created and deleted. Arguments that
+//! observe-composite whose notifications are stored and which is made again
+//! after the device registers anew, has the observation cancelled, and has
+//! an instance created and deleted. Arguments that
 //! break the LwM2M rules are refused when queued, naming the field; a
 //! device behind Leshan is not sent what the Leshan contract lacks.
 mod common;
@@ -51,7 +52,7 @@ async fn management_commands_reach_a_native_device(backend: Backend) {
         server: lwm2m.local_addr,
         bind: Some("127.0.0.1".parse().unwrap()),
         notify_every: Duration::from_millis(200),
-        duration: Some(Duration::from_secs(12)),
+        duration: Some(Duration::from_secs(20)),
         ..SimOptions::default()
     };
     let simulator = tokio::spawn(run(options, std::future::pending::<()>()));
@@ -98,6 +99,28 @@ async fn management_commands_reach_a_native_device(backend: Backend) {
         assert!(
             Instant::now() < deadline,
             "humidity notifications of the composite observation are stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A Reboot makes the device register again, which ends its
+    // observations on the device: the server makes the operator's again.
+    let first_registration = lwm2m.registration("sim-0").unwrap().id;
+    let reboot = queue_command(&app, &token, queue("execute", "/3/0/4", None)).await;
+    assert_eq!(
+        settled(&app, reboot).await,
+        ("confirmed".into(), Some("CHANGED".into()))
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lwm2m
+        .registration("sim-0")
+        .is_none_or(|r| r.id == first_registration)
+        || !lwm2m.observations("sim-0").contains(&composite.to_string())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "registered again and observed again: {:?}",
+            lwm2m.observations("sim-0")
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

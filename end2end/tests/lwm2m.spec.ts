@@ -12,17 +12,17 @@ import { login, screenshot, uniqueEndpoint } from "./helpers";
 const SERVER = path.join(__dirname, "..", "..", "target", "release", "flownexus");
 const COAP = process.env.FLOWNEXUS_LWM2M_COAP_ADDR ?? "127.0.0.1:5683";
 
-test("a simulated device registers natively, notifies the live chart, and takes a write and a Reboot over CoAP", async ({
+test("a simulated device registers natively, notifies the live chart, takes a write, a Reboot, an observe and a firmware update over CoAP", async ({
   page,
 }, testInfo) => {
-  test.setTimeout(120_000);
+  test.setTimeout(200_000);
   const prefix = `${uniqueEndpoint("sim")}-`;
   const name = `${prefix}0`;
   // Provisioned like any device that registers over plain CoAP.
   execFileSync(SERVER, ["device", "add", name]);
   const simulator = spawn(
     SERVER,
-    ["simulate", "--devices", "1", "--endpoint-prefix", prefix, "--server", `coap://${COAP}`, "--notify-every", "1", "--duration", "110"],
+    ["simulate", "--devices", "1", "--endpoint-prefix", prefix, "--server", `coap://${COAP}`, "--notify-every", "1", "--duration", "190"],
     { stdio: "inherit" },
   );
   try {
@@ -65,6 +65,42 @@ test("a simulated device registers natively, notifies the live chart, and takes 
     const rebooted = commands.filter({ hasText: "/3/0/4" }).first();
     await expect(rebooted.locator("[data-status]")).toHaveAttribute("data-status", "confirmed", { timeout: 20_000 });
     expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
+
+    // Observe humidity from the Device management form, then cancel it
+    // from the Connection section.
+    const manage = page.getByRole("form", { name: "Device management" });
+    await manage.getByLabel("Operation").selectOption({ label: "Observe" });
+    await manage.getByLabel("Path").fill("/3304/0/5701");
+    await manage.getByRole("button", { name: "Send" }).click();
+    const observed = commands.filter({ hasText: "/3304/0/5701" }).first();
+    await expect(observed.locator("[data-status]")).toHaveAttribute("data-status", "confirmed", { timeout: 20_000 });
+    await page.reload();
+    const observedPaths = page.getByRole("region", { name: "Connection" }).getByRole("list", { name: "Observed paths" });
+    await expect(observedPaths).toContainText("/3304/0/5701");
+    await observedPaths.getByRole("button", { name: "Cancel observation of /3304/0/5701" }).click();
+    await expect(async () => {
+      await page.reload();
+      await expect(observedPaths).not.toContainText("/3304/0/5701", { timeout: 1_000 });
+    }).toPass({ timeout: 20_000 });
+
+    // A firmware update, the image pulled over CoAP (Block2 from /fw/...).
+    const version = `7.${Date.now() % 100000}.0`;
+    const upload = await page.request.post("/api/v1/firmware", {
+      multipart: {
+        version,
+        file: { name: "fw.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(3000, 7) },
+      },
+    });
+    expect(upload.status(), await upload.text()).toBe(201);
+    await page.reload();
+    const start = page.getByRole("form", { name: "Start update" });
+    await start.getByLabel("Firmware").selectOption({ label: version });
+    await start.getByLabel("Download over").selectOption({ label: "CoAP" });
+    await start.getByRole("button", { name: "Start update" }).click();
+    const update = page.getByRole("region", { name: "Firmware updates" }).getByRole("row").filter({ hasText: version }).first();
+    await expect(update.locator("[data-state]")).toHaveAttribute("data-state", "succeeded", { timeout: 60_000 });
+    await expect(commands.filter({ hasText: "/5/0/1" }).first()).toContainText("coap://");
+    await screenshot(page, testInfo, "native-update");
   } finally {
     simulator.kill("SIGINT");
   }

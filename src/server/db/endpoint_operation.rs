@@ -181,6 +181,40 @@ fn view_from_row(row: &AnyRow, now: i64) -> Result<CommandView, sqlx::Error> {
     })
 }
 
+/// The observations operators made on `endpoint` with observe commands and
+/// did not cancel since, as the paths text of each (a composite's paths
+/// comma-separated), oldest first: made again after each registration.
+pub async fn operator_observations<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT o.operation_type, o.path FROM endpoint_operation o \
+         JOIN endpoint e ON e.id = o.endpoint_id \
+         WHERE e.name = $1 AND o.status = 'confirmed' \
+         AND o.operation_type IN ('observe', 'cancel_observe') ORDER BY o.id",
+    )
+    .bind(endpoint)
+    .fetch_all(executor)
+    .await?;
+    Ok(still_observed(
+        rows.iter().map(|(k, p)| (k.as_str(), p.as_str())),
+    ))
+}
+
+/// Folds confirmed observe and cancel-observe commands, oldest first, into
+/// the paths still observed (pure).
+pub fn still_observed<'a>(commands: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for (kind, path) in commands {
+        paths.retain(|p| p != path);
+        if kind == "observe" {
+            paths.push(path.to_string());
+        }
+    }
+    paths
+}
+
 /// Keeps what the device answered beyond its status (a Discover's link
 /// format, at most 64 KiB of it).
 pub async fn set_answer<'e, E: Executor<'e, Database = Any>>(
@@ -577,4 +611,19 @@ pub async fn expire<'e, E: Executor<'e, Database = Any>>(
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get("endpoint_id")?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cancelled_observations_are_not_made_again() {
+        let folded = super::still_observed([
+            ("observe", "/3303/0/5700"),
+            ("observe", "/3304/0/5700,/3303/0/5701"),
+            ("observe", "/3/0/9"),
+            ("cancel_observe", "/3303/0/5700"),
+            ("observe", "/3/0/9"),
+        ]);
+        assert_eq!(folded, vec!["/3304/0/5700,/3303/0/5701", "/3/0/9"]);
+    }
 }

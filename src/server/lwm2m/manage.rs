@@ -204,11 +204,17 @@ impl Server {
         Ok(request)
     }
 
-    /// Observe of one path (its first answer stored like a read), or of
-    /// several as an Observe-Composite: a FETCH with the paths in SenML.
+    /// An observe command: see `observe_paths`.
     async fn observe_command(&self, r: &Registration, command: &Claimed) -> Answer {
+        self.observe_paths(r, &command.path).await
+    }
+
+    /// Observe of one path (its first answer stored like a read), or of
+    /// several, comma-separated, as an Observe-Composite: a FETCH with the
+    /// paths in SenML.
+    pub(super) async fn observe_paths(&self, r: &Registration, text: &str) -> Answer {
         let mut paths = Vec::new();
-        for part in command.path.split(',') {
+        for part in text.split(',') {
             let Some(p) = parse_path(part) else {
                 return bad_path(part);
             };
@@ -250,19 +256,20 @@ impl Server {
                     if let Err(e) = self.store_answer(&r.endpoint, path, &packet).await {
                         stored = !matches!(e, super::observe::StoreError::Internal);
                         tracing::warn!(
-                            operation = command.id,
+                            endpoint = r.endpoint,
+                            paths = text,
                             "the observe's first answer was not stored: {e:?}"
                         );
                     }
                 } else {
                     // Refused: the observation the request recorded is void.
-                    self.forget_observation(&r.endpoint, &command.path);
+                    self.forget_observation(&r.endpoint, text);
                 }
                 self.settle_ack(ack, stored);
                 super::command::answer_of(&packet)
             }
             Err(e) => {
-                self.forget_observation(&r.endpoint, &command.path);
+                self.forget_observation(&r.endpoint, text);
                 super::command::answer_to_silence(&e, r.queue_mode)
             }
         }

@@ -131,9 +131,35 @@ impl Server {
             let path = LwPath::new(&[DEVICE_OBJECT]).unwrap_or(LwPath::ROOT);
             self.read_and_store(&r, path, false).await;
         }
-        for path in self.state.settings.lwm2m_observe.clone() {
+        let configured = self.state.settings.lwm2m_observe.clone();
+        for path in &configured {
             if path.ids().first().is_some_and(|o| has(*o)) {
-                self.read_and_store(&r, path, true).await;
+                self.read_and_store(&r, *path, true).await;
+            }
+        }
+        // What operators observed with commands, made again: a new
+        // registration ended the device's observations.
+        let made = match crate::server::db::endpoint_operation::operator_observations(
+            &self.state.db.pool,
+            &r.endpoint,
+        )
+        .await
+        {
+            Ok(paths) => paths,
+            Err(e) => {
+                tracing::error!(endpoint = %r.endpoint, "cannot read the operators' observations: {e}");
+                Vec::new()
+            }
+        };
+        for text in made {
+            if configured.iter().any(|p| p.to_string() == text) {
+                continue;
+            }
+            let answer = self.observe_paths(&r, &text).await;
+            if !matches!(answer, crate::server::dispatch::Answer::Success { .. }) {
+                tracing::warn!(endpoint = %r.endpoint, paths = text, "an operator's observation was not made again: {answer:?}");
+            } else {
+                Lwm2mStats::bump(&self.stats.observations);
             }
         }
     }
