@@ -1,13 +1,15 @@
--- no-transaction
 -- Device management over CoAP adds command kinds: discover, create,
 -- delete, write-attributes, observe and cancel-observe; and `answer`, what
 -- the device answered where that is more than a status (a Discover's link
 -- format). SQLite cannot change a CHECK constraint, so the table is built
--- anew (https://sqlite.org/lang_altertable.html#otheralter), with foreign
--- keys off so that dropping the old table does not set
--- firmware_update's references to it to NULL; the copy keeps every id.
-PRAGMA foreign_keys = OFF;
-BEGIN;
+-- anew (https://sqlite.org/lang_altertable.html#otheralter); the copy
+-- keeps every id. The migration runs in a transaction, where foreign keys
+-- cannot be turned off, and dropping the old table sets firmware_update's
+-- references to it to NULL (ON DELETE SET NULL): they are kept aside and
+-- put back.
+CREATE TEMP TABLE firmware_update_operations AS
+    SELECT id, send_uri_operation_id, execute_operation_id FROM firmware_update
+    WHERE send_uri_operation_id IS NOT NULL OR execute_operation_id IS NOT NULL;
 CREATE TABLE endpoint_operation_new (
     id                 INTEGER PRIMARY KEY,
     endpoint_id        BIGINT  NOT NULL REFERENCES endpoint (id) ON DELETE CASCADE,
@@ -53,5 +55,10 @@ ALTER TABLE endpoint_operation_new RENAME TO endpoint_operation;
 CREATE INDEX endpoint_operation_queue_idx ON endpoint_operation (status, endpoint_id, id);
 CREATE INDEX endpoint_operation_endpoint_idx ON endpoint_operation (endpoint_id, created_at);
 CREATE INDEX endpoint_operation_endpoint_id_idx ON endpoint_operation (endpoint_id, id);
-COMMIT;
-PRAGMA foreign_keys = ON;
+UPDATE firmware_update SET
+    send_uri_operation_id = (SELECT k.send_uri_operation_id FROM firmware_update_operations k
+                             WHERE k.id = firmware_update.id),
+    execute_operation_id = (SELECT k.execute_operation_id FROM firmware_update_operations k
+                            WHERE k.id = firmware_update.id)
+WHERE id IN (SELECT id FROM firmware_update_operations);
+DROP TABLE firmware_update_operations;
