@@ -76,7 +76,8 @@ async fn a_buffered_hour_is_stored_and_charted_by_device_time(backend: Backend) 
     // The current value, without a time.
     send(&server, &port, r#"[{"bn":"/3303/0/","n":"5700","v":20.5}]"#).await;
     // An hour buffered offline: one value a minute, sent at once.
-    let hour_ago_s = now_s - 3600;
+    // Two hours ago, so that the hour ends before the relative time below.
+    let hour_ago_s = now_s - 7200;
     let records: Vec<String> = (0..60)
         .map(|i| {
             let base = if i == 0 {

@@ -541,10 +541,13 @@ async fn a_block_wise_answer_is_reassembled(backend: Backend) {
     assert_eq!(texts(&app, "aio-big", 3, 1).await, vec!["aio-model"]);
 }
 
-/// Notifications larger than one block: the device sends the first
-/// block (with Observe), the server GETs the rest without Observe (RFC
-/// 7959 §2.6) and stores each whole notification.
-async fn block_wise_notifications_are_completed(backend: Backend) {
+/// Notifications larger than one block (2.5 KB of SenML CBOR) are stored
+/// whole. aiocoap 0.4.17 sends such a notification block-wise or, on
+/// loopback, as one datagram; either way every record must arrive whole.
+/// The reassembly the server uses for block-wise notifications (RFC 7959
+/// §2.6), `coap::block::Block2Download`, is unit-tested with the blocks
+/// spelled out; no peer here sends one block-wise.
+async fn large_notifications_are_stored_whole(backend: Backend) {
     let (app, lwm2m) = app(backend).await;
     let run = Peer::aiocoap(
         &app,
@@ -569,7 +572,6 @@ async fn block_wise_notifications_are_completed(backend: Backend) {
     assert!(units.len() >= 3, "{} units stored", units.len());
     assert!(units.iter().all(|u| u.len() == 2503), "whole records");
     let counters = lwm2m.stats.snapshot(lwm2m.registered());
-    assert!(counters.block_transfers >= 3, "{counters:?}");
     assert_eq!(counters.block_errors, 0, "{counters:?}");
 }
 
@@ -659,7 +661,7 @@ async fn lwm2m_node_lib_client_is_observed_and_written(backend: Backend) {
 
 both_databases!(
     a_block_wise_answer_is_reassembled,
-    block_wise_notifications_are_completed,
+    large_notifications_are_stored_whole,
     aiocoap_device_is_read_observed_and_sends,
     aiocoap_device_takes_commands_from_the_api,
     lwm2m_node_lib_client_is_observed_and_written,

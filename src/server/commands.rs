@@ -160,10 +160,10 @@ pub async fn create(
         ));
     };
     let path = new.path.trim().trim_end_matches('/');
-    // An observe may name several paths (observe-composite): kept as one
-    // canonical, comma-separated text.
+    // An observe (and its cancel) may name several paths
+    // (observe-composite): kept as one canonical, comma-separated text.
     let observed = match new.kind {
-        CommandKind::Observe => Some(
+        CommandKind::Observe | CommandKind::CancelObserve => Some(
             command_args::observe_paths(path)
                 .map_err(|reason| AppError::invalid_field("path", reason))?,
         ),
