@@ -31,7 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -313,28 +313,65 @@ enum Phase {
 /// it is done, and the socket sets `Head` when a byte arrives while idle.
 /// All of these run on the connection's own task, so the lock is never
 /// contended.
-struct PhaseClock(Mutex<(Phase, Instant)>);
+///
+/// A read polled while the phase has no deadline (Busy) arms no timer, so
+/// it leaves its waker here: when the phase changes (the answer's body is
+/// done), the read is polled again and arms the new phase's deadline,
+/// even if hyper would not poll it again on its own.
+struct PhaseClock(Mutex<ClockState>);
+
+struct ClockState {
+    phase: Phase,
+    since: Instant,
+    parked: Option<Waker>,
+}
 
 impl PhaseClock {
     fn new() -> PhaseClock {
-        PhaseClock(Mutex::new((Phase::Head, Instant::now())))
+        PhaseClock(Mutex::new(ClockState {
+            phase: Phase::Head,
+            since: Instant::now(),
+            parked: None,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn get(&self) -> (Phase, Instant) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        let state = self.lock();
+        (state.phase, state.since)
     }
 
     fn set(&self, phase: Phase) {
-        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if state.0 != Phase::Upgraded {
-            *state = (phase, Instant::now());
+        let parked = {
+            let mut state = self.lock();
+            if state.phase == Phase::Upgraded {
+                return;
+            }
+            state.phase = phase;
+            state.since = Instant::now();
+            state.parked.take()
+        };
+        if let Some(waker) = parked {
+            waker.wake();
+        }
+    }
+
+    /// A read that found no deadline to wait for.
+    fn park(&self, waker: &Waker) {
+        let mut state = self.lock();
+        if !state.parked.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.parked = Some(waker.clone());
         }
     }
 
     fn bytes_arrived(&self) {
-        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if state.0 == Phase::Idle {
-            *state = (Phase::Head, Instant::now());
+        let mut state = self.lock();
+        if state.phase == Phase::Idle {
+            state.phase = Phase::Head;
+            state.since = Instant::now();
         }
     }
 }
@@ -368,7 +405,10 @@ impl TimedStream {
                 &self.stats.idle_timeouts,
                 "no request within http_idle_timeout_secs",
             ),
-            Phase::Busy | Phase::Upgraded => return Poll::Pending,
+            Phase::Busy | Phase::Upgraded => {
+                self.clock.park(cx.waker());
+                return Poll::Pending;
+            }
         };
         let (armed, sleep) = self
             .sleep
