@@ -3,27 +3,35 @@
 //! simulate`, in this process) on the same machine. Prints the figures; it
 //! asserts nothing about speed.
 //!
+//! `--kind` picks what the devices report:
+//! - `single`: a confirmable notification of one temperature (the server
+//!   observes /3303/0/5700);
+//! - `composite`: a confirmable notification of the whole Device object,
+//!   about 20 values (the server observes /3/0, whose clock moves);
+//! - `send`: an LwM2M Send of temperature and humidity (POST /dp,
+//!   acknowledged 2.04 after its commit).
+//!
 //! Phases:
 //! 1. registration: N devices register (at `--rate` per second) and are
-//!    onboarded (a Read of /3 and an Observe of /3303/0/5700 each) while
-//!    their sensors are quiet; prints the registration rate and the
-//!    server's memory per device; then they de-register;
-//! 2. notifications: the same devices register again, and every device's
-//!    temperature changes every `--notify-ms`, so they offer N / period
-//!    confirmable notifications per second; prints the stored
-//!    notifications per second over `--duration` seconds and the server's
-//!    RSS each second;
-//!    and the p50/p99 from sending a confirmable notification to its
-//!    acknowledgement (sent after the commit that holds it), beside the
-//!    simulator's own lag in handling its devices' sensor changes;
-//! 3. half load: a new set of devices offers half the rate stored in
-//!    phase 2; prints the same latencies, which is the figure to read
-//!    (at the maximum, every request waits in a queue);
-//! 4. the end: the devices de-register; every notification the server
-//!    acknowledged must be among those it stored (checked and printed).
+//!    onboarded (a Read of /3 and an Observe each) while their sensors are
+//!    quiet; prints the registration rate and the server's memory per
+//!    device; then they de-register;
+//! 2. full load: other devices report every `--notify-ms`, so they offer
+//!    N / period reports per second; prints the stored reports and values
+//!    per second over `--duration` seconds, the server's and the
+//!    simulator's CPU, the server's RSS, and the p50/p99 from sending a
+//!    confirmable report to its acknowledgement (sent after the commit
+//!    that holds it) beside the simulator's own lag in handling its
+//!    devices' ticks;
+//! 3. half load: a third set of devices offers half the rate stored in
+//!    phase 2; the same figures, which is the latency to read (at the
+//!    maximum, every request waits in a queue), and the RSS over the phase
+//!    (a long `--duration` shows whether it stays flat);
+//! 4. the end: the devices de-register; every report the server
+//!    acknowledged must be in the database (checked and printed).
 //!
 //! ```sh
-//! cargo bench --features ssr --bench coap -- --devices 10000 --notify-ms 1000 --duration 10
+//! cargo bench --features ssr --bench coap -- --devices 10000 --notify-ms 1000 --duration 10 [--kind composite]
 //! ```
 use flownexus::server::simulate::{run, run_counted, Counters, Histogram, SimOptions};
 use std::io::{Read, Write};
@@ -40,8 +48,53 @@ struct Args {
     rate: u32,
     notify_ms: u64,
     duration: u64,
+    /// The half-load phase's length (the memory-flatness run), seconds.
+    half_duration: u64,
     server: PathBuf,
     backend: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Single,
+    Composite,
+    Send,
+}
+
+impl Kind {
+    /// What the server observes on every device.
+    fn observe(self) -> &'static str {
+        match self {
+            Kind::Composite => "/3/0",
+            Kind::Single | Kind::Send => "/3303/0/5700",
+        }
+    }
+
+    /// The server's counter of stored reports.
+    fn metric(self) -> &'static str {
+        match self {
+            Kind::Send => "flownexus_lwm2m_sends_total",
+            Kind::Single | Kind::Composite => "flownexus_lwm2m_notifications_total",
+        }
+    }
+
+    /// The resource each report carries one value of: (object, resource).
+    fn marker(self) -> (i64, i64) {
+        match self {
+            Kind::Single => (3303, 5700),
+            Kind::Composite => (3, 13),
+            Kind::Send => (3304, 5700),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Single => "single-value notifications",
+            Kind::Composite => "composite notifications (/3/0)",
+            Kind::Send => "Sends (temperature and humidity)",
+        }
+    }
 }
 
 fn args() -> Res<Args> {
@@ -50,8 +103,10 @@ fn args() -> Res<Args> {
         rate: 2_000,
         notify_ms: 1_000,
         duration: 10,
+        half_duration: 0,
         server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/flownexus"),
         backend: "sqlite".into(),
+        kind: Kind::Single,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,19 +116,32 @@ fn args() -> Res<Args> {
             "--rate" => a.rate = value()?.parse()?,
             "--notify-ms" => a.notify_ms = value()?.parse()?,
             "--duration" => a.duration = value()?.parse()?,
+            "--half-duration" => a.half_duration = value()?.parse()?,
             "--server" => a.server = value()?.into(),
             "--backend" => a.backend = value()?,
+            "--kind" => {
+                a.kind = match value()?.as_str() {
+                    "single" => Kind::Single,
+                    "composite" => Kind::Composite,
+                    "send" => Kind::Send,
+                    other => return Err(format!("--kind {other}: single, composite or send").into()),
+                }
+            }
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "coap bench: --devices N (10000) --rate R/s (2000) --notify-ms MS (1000) \
-                     --duration S (10) --server PATH (target/release/flownexus) \
-                     --backend sqlite|postgres (sqlite; postgres uses FLOWNEXUS_TEST_PG_URL)"
+                     --duration S (10) --half-duration S (= --duration) --server PATH (target/release/flownexus) \
+                     --backend sqlite|postgres (sqlite; postgres uses FLOWNEXUS_TEST_PG_URL) \
+                     --kind single|composite|send (single)"
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}").into()),
         }
+    }
+    if a.half_duration == 0 {
+        a.half_duration = a.duration;
     }
     Ok(a)
 }
@@ -132,7 +200,7 @@ impl Server {
                 .env("FLOWNEXUS_LISTEN_ADDR", http.to_string())
                 .env("FLOWNEXUS_LWM2M_COAP_ADDR", coap.to_string())
                 .env("FLOWNEXUS_LWM2M_NOSEC", "open")
-                .env("FLOWNEXUS_LWM2M_OBSERVE", "/3303/0/5700")
+                .env("FLOWNEXUS_LWM2M_OBSERVE", a.kind.observe())
                 .env("FLOWNEXUS_LWM2M_MAX_REGISTRATIONS_PER_IP", "1000000")
                 .env("FLOWNEXUS_LWM2M_MAX_REGISTRATIONS", "1000000")
                 .env("FLOWNEXUS_ADMIN_PASSWORD", "bench-admin-password")
@@ -218,6 +286,21 @@ impl Server {
     }
 }
 
+/// CPU time (user + system) of a process so far, from /proc.
+fn cpu_time(pid: &str) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -261,9 +344,9 @@ async fn onboard(
     }
 }
 
-/// Temperatures stored (/3303/0/5700 values of every endpoint), read from
-/// the database itself.
-async fn temperatures(server: &Server) -> Res<i64> {
+/// Values of one resource (every endpoint's) stored, read from the
+/// database itself.
+async fn rows_of(server: &Server, (object_id, resource_id): (i64, i64)) -> Res<i64> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
@@ -271,8 +354,10 @@ async fn temperatures(server: &Server) -> Res<i64> {
         .await?;
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM resource r JOIN resource_type t ON t.id = r.resource_type_id \
-         WHERE t.object_id = 3303 AND t.resource_id = 5700",
+         WHERE t.object_id = $1 AND t.resource_id = $2",
     )
+    .bind(object_id)
+    .bind(resource_id)
     .fetch_one(&pool)
     .await?;
     pool.close().await;
@@ -349,114 +434,29 @@ async fn main() -> Res<()> {
     let _ = stop_tx.send(());
     simulator.await??;
 
-    // Other devices, now notifying.
-    let observed = server.metric("flownexus_lwm2m_observations_total")?;
-    let rows_before = temperatures(&server).await?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // 2. Full load, from other devices.
+    let rows_before = rows_of(&server, a.kind.marker()).await?;
+    let period = Duration::from_millis(a.notify_ms);
     // Other names and seeds: a device on a port that one of the first ones
     // had must not send the same message ids within the server's exchange
     // lifetime (RFC 7252 §4.5), or its messages are taken for duplicates.
-    let loud = SimOptions {
-        notify_every: Duration::from_millis(a.notify_ms),
-        first_index: a.devices,
-        seed: 1 + a.devices as u64,
-        ..quiet
-    };
-    let counters = Arc::new(Counters::default());
-    let simulator = tokio::spawn(run_counted(loud.clone(), counters.clone(), async {
-        let _ = stop_rx.await;
-    }));
-    onboard(&server, a.devices, observed).await?;
-
-    // 2. Notifications.
-    counters.ack_latency.reset();
-    counters.send_lag.reset();
-    let n0 = server.metric("flownexus_lwm2m_notifications_total")?;
-    let c0 = server.metric("flownexus_ingest_commits_total")?;
-    let t0 = Instant::now();
-    let mut rss = Vec::new();
-    for _ in 0..a.duration {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rss.push(server.rss());
-    }
-    let n1 = server.metric("flownexus_lwm2m_notifications_total")?;
-    let c1 = server.metric("flownexus_ingest_commits_total")?;
-    let secs = t0.elapsed().as_secs_f64();
-    let stored = n1 - n0;
-    println!(
-        "  notifications: {:.0} stored/s over {:.1} s ({:.0} offered/s, {:.1} per commit)",
-        stored / secs,
-        secs,
-        a.devices as f64 * 1000.0 / a.notify_ms as f64,
-        stored / (c1 - c0).max(1.0)
-    );
-    println!(
-        "    notification to acknowledgement: {}",
-        quantiles(&counters.ack_latency)
-    );
-    println!("    simulator lag: {}", quantiles(&counters.send_lag));
-    println!(
-        "  server RSS each second: min {:.1} MiB, max {:.1} MiB",
-        mib(rss.iter().copied().min().unwrap_or(0)),
-        mib(rss.iter().copied().max().unwrap_or(0))
-    );
-    let _ = stop_tx.send(());
-    let mut report = simulator.await??;
+    let full = load(&a, &server, &quiet, 1, period, a.duration, "full load").await?;
+    let mut report = full.report;
 
     // 3. Half of the measured maximum, from a third set of devices.
-    let max_rate = stored / secs;
-    let half_ms = ((a.devices as f64 * 1000.0) / (max_rate / 2.0).max(1.0)).round() as u64;
-    let observed = server.metric("flownexus_lwm2m_observations_total")?;
-    let half_counters = Arc::new(Counters::default());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let half = SimOptions {
-        notify_every: Duration::from_millis(half_ms.max(1)),
-        first_index: 2 * a.devices,
-        seed: 1 + 2 * a.devices as u64,
-        ..loud
-    };
-    let simulator = tokio::spawn(run_counted(half, half_counters.clone(), async {
-        let _ = stop_rx.await;
-    }));
-    onboard(&server, a.devices, observed).await?;
-    half_counters.ack_latency.reset();
-    half_counters.send_lag.reset();
-    let n0 = server.metric("flownexus_lwm2m_notifications_total")?;
-    let t0 = Instant::now();
-    let mut rss = Vec::new();
-    for _ in 0..a.duration {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rss.push(server.rss());
-    }
-    let n1 = server.metric("flownexus_lwm2m_notifications_total")?;
-    println!(
-        "  half load ({:.0} offered/s, a notification every {half_ms} ms per device): {:.0} stored/s",
-        a.devices as f64 * 1000.0 / half_ms as f64,
-        (n1 - n0) / t0.elapsed().as_secs_f64()
+    let half_period = Duration::from_secs_f64(
+        (a.devices as f64 / (full.stored_per_s / 2.0).max(1.0)).max(0.001),
     );
-    println!(
-        "    notification to acknowledgement: {}",
-        quantiles(&half_counters.ack_latency)
-    );
-    println!("    simulator lag: {}", quantiles(&half_counters.send_lag));
-    // Flat memory: the first and last second's RSS, and the range between.
-    println!(
-        "    server RSS: first second {:.1} MiB, last second {:.1} MiB, min {:.1} MiB, max {:.1} MiB",
-        mib(rss.first().copied().unwrap_or(0)),
-        mib(rss.last().copied().unwrap_or(0)),
-        mib(rss.iter().copied().min().unwrap_or(0)),
-        mib(rss.iter().copied().max().unwrap_or(0))
-    );
-    let _ = stop_tx.send(());
-    let half_report = simulator.await??;
-    report.registered += half_report.registered;
-    report.notifications_sent += half_report.notifications_sent;
-    report.notifications_acked += half_report.notifications_acked;
-    report.notifications_timed_out += half_report.notifications_timed_out;
-    report.deregistered += half_report.deregistered;
+    let half = load(&a, &server, &quiet, 2, half_period, a.half_duration, "half load").await?;
+    report.registered += half.report.registered;
+    report.notifications_sent += half.report.notifications_sent;
+    report.notifications_acked += half.report.notifications_acked;
+    report.notifications_timed_out += half.report.notifications_timed_out;
+    report.sends += half.report.sends;
+    report.sends_acked += half.report.sends_acked;
+    report.deregistered += half.report.deregistered;
 
-    // 4. Every acknowledged notification must be stored.
-    let stored_total = server.metric("flownexus_lwm2m_notifications_total")?;
+    // 4. Every acknowledged report must be stored.
     let counter = |name: &str| server.metric(&format!("flownexus_lwm2m_{name}_total"));
     println!(
         "  server: {} notifications older than one received, {} client errors, {} server errors, {} dropped at a bound, {} duplicates, {} malformed",
@@ -468,27 +468,127 @@ async fn main() -> Res<()> {
         counter("malformed")?
     );
     println!(
-        "  simulator: {} registered, {} notifications sent, {} acknowledged, {} timed out; {} de-registered",
+        "  simulator: {} registered, {} notifications sent, {} acknowledged, {} timed out; {} Sends, {} acknowledged; {} de-registered",
         report.registered,
         report.notifications_sent,
         report.notifications_acked,
         report.notifications_timed_out,
+        report.sends,
+        report.sends_acked,
         report.deregistered
     );
-    // Each acknowledged notification is one temperature row; the rows also
-    // hold the first answers to the observations and what the server
-    // stored without the device learning of it.
-    let rows = temperatures(&server).await? - rows_before;
-    let ok = report.notifications_acked as i64 <= rows;
+    // Each acknowledged report holds one value of the marker resource; the
+    // rows also hold the first answers to the observations and what the
+    // server stored without the device learning of it.
+    let acked = match a.kind {
+        Kind::Send => report.sends_acked,
+        Kind::Single | Kind::Composite => report.notifications_acked,
+    };
+    let (object_id, resource_id) = a.kind.marker();
+    let rows = rows_of(&server, a.kind.marker()).await? - rows_before;
+    let ok = acked as i64 <= rows;
     println!(
-        "  every acknowledged notification in the database: {} ({} acknowledged, {} temperature rows, {} counted as notifications by the server)",
+        "  every acknowledged report in the database: {} ({} acknowledged, {} rows of /{object_id}/0/{resource_id}, {} counted as stored by the server)",
         if ok { "yes" } else { "NO" },
-        report.notifications_acked,
+        acked,
         rows,
-        stored_total
+        server.metric(a.kind.metric())?
     );
     if !ok {
-        return Err("acknowledged notifications are missing".into());
+        return Err("acknowledged reports are missing".into());
     }
     Ok(())
+}
+
+/// What one load phase measured.
+struct Phase {
+    stored_per_s: f64,
+    report: flownexus::server::simulate::SimReport,
+}
+
+/// Runs `--devices` new devices (set `set`: names and seeds of their own)
+/// that report every `period`, waits until they are onboarded, measures
+/// for `--duration` seconds, prints the figures and stops them.
+async fn load(
+    a: &Args,
+    server: &Server,
+    quiet: &SimOptions,
+    set: usize,
+    period: Duration,
+    duration: u64,
+    label: &str,
+) -> Res<Phase> {
+    let observed = server.metric("flownexus_lwm2m_observations_total")?;
+    let counters = Arc::new(Counters::default());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = SimOptions {
+        notify_every: match a.kind {
+            Kind::Send => Duration::from_secs(3600),
+            Kind::Single | Kind::Composite => period,
+        },
+        send_every: (a.kind == Kind::Send).then_some(period),
+        first_index: set * a.devices,
+        seed: 1 + (set * a.devices) as u64,
+        ..quiet.clone()
+    };
+    let simulator = tokio::spawn(run_counted(opts, counters.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    onboard(server, a.devices, observed).await?;
+    counters.ack_latency.reset();
+    counters.send_latency.reset();
+    counters.send_lag.reset();
+    let n0 = server.metric(a.kind.metric())?;
+    let v0 = server.metric("flownexus_lwm2m_values_total")?;
+    let c0 = server.metric("flownexus_ingest_commits_total")?;
+    let (server_cpu0, own_cpu0) = (cpu_time(&server.child.id().to_string()), cpu_time("self"));
+    let t0 = Instant::now();
+    let mut rss = Vec::new();
+    for _ in 0..duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss.push(server.rss());
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (server_cpu, own_cpu) = (
+        cpu_time(&server.child.id().to_string()) - server_cpu0,
+        cpu_time("self") - own_cpu0,
+    );
+    let stored = server.metric(a.kind.metric())? - n0;
+    let values = server.metric("flownexus_lwm2m_values_total")? - v0;
+    let commits = server.metric("flownexus_ingest_commits_total")? - c0;
+    let stored_per_s = stored / secs;
+    println!(
+        "  {label}: {:.0} {} offered/s (every {:.0} ms per device): {stored_per_s:.0} stored/s, {:.0} values/s, over {secs:.1} s, {:.1} per commit",
+        a.devices as f64 / period.as_secs_f64(),
+        a.kind.name(),
+        period.as_secs_f64() * 1000.0,
+        values / secs,
+        stored / commits.max(1.0)
+    );
+    println!(
+        "    CPU: server {:.0}% of a core ({:.1} µs per stored report), simulator {:.0}%",
+        server_cpu.as_secs_f64() / secs * 100.0,
+        server_cpu.as_secs_f64() * 1e6 / stored.max(1.0),
+        own_cpu.as_secs_f64() / secs * 100.0
+    );
+    let latency = match a.kind {
+        Kind::Send => &counters.send_latency,
+        Kind::Single | Kind::Composite => &counters.ack_latency,
+    };
+    println!("    report to acknowledgement: {}", quantiles(latency));
+    println!("    simulator lag: {}", quantiles(&counters.send_lag));
+    // Flat memory: the first and last second's RSS, and the range between.
+    println!(
+        "    server RSS: first second {:.1} MiB, last second {:.1} MiB, min {:.1} MiB, max {:.1} MiB",
+        mib(rss.first().copied().unwrap_or(0)),
+        mib(rss.last().copied().unwrap_or(0)),
+        mib(rss.iter().copied().min().unwrap_or(0)),
+        mib(rss.iter().copied().max().unwrap_or(0))
+    );
+    let _ = stop_tx.send(());
+    let report = simulator.await??;
+    Ok(Phase {
+        stored_per_s,
+        report,
+    })
 }

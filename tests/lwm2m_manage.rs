@@ -1,6 +1,6 @@
 //! Device management over CoAP through the command queue, on both
 //! databases: a simulated LwM2M 1.1 device (`flownexus simulate`) is
-//! discovered, gets notification attributes, is observed with an
+//! discovered, gets notification attributes (shown on its page), is observed with an
 //! observe-composite whose notifications are stored and which is made again
 //! after the device registers anew, has the observation cancelled, and has
 //! an instance created and deleted. Arguments that
@@ -10,12 +10,11 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use common::coap::{app_with, queue_command, settled};
+use common::coap::{app_with, one_simulated_device, queue_command, settled};
 use common::{Backend, TestApp};
 use flownexus::server::config::NosecPolicy;
 use flownexus::server::db::api_token::Scope;
 use flownexus::server::lwm2m::format::LwPath;
-use flownexus::server::simulate::{run, SimOptions};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -47,20 +46,13 @@ async fn management_commands_reach_a_native_device(backend: Backend) {
     .await;
     flownexus::server::dispatch::spawn(&app.state);
     let token = app.token("ops", Scope::Api).await;
-    let options = SimOptions {
-        devices: 1,
-        server: lwm2m.local_addr,
-        bind: Some("127.0.0.1".parse().unwrap()),
-        notify_every: Duration::from_millis(200),
-        duration: Some(Duration::from_secs(20)),
-        ..SimOptions::default()
-    };
-    let simulator = tokio::spawn(run(options, std::future::pending::<()>()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lwm2m.registration("sim-0").is_none() || lwm2m.observations("sim-0").is_empty() {
-        assert!(Instant::now() < deadline, "sim-0 registers and is observed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let simulator = one_simulated_device(
+        &lwm2m,
+        Duration::from_secs(20),
+        |o| o.notify_every = Duration::from_millis(200),
+        |l| l.registration("sim-0").is_some() && !l.observations("sim-0").is_empty(),
+    )
+    .await;
     let queue = |kind: &str, path: &str, value: Option<&str>| json!({"endpoint": "sim-0", "kind": kind, "path": path, "value": value});
 
     // Discover: the link format is kept as the command's answer.
@@ -82,6 +74,30 @@ async fn management_commands_reach_a_native_device(backend: Backend) {
     assert_eq!(
         settled(&app, attributes).await,
         ("confirmed".into(), Some("CHANGED".into()))
+    );
+    // The endpoint page lists them beside the observation they govern,
+    // with a form to change them.
+    let cookie = app.login_cookie().await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM endpoint WHERE name = 'sim-0'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let (status, _, html) = app
+        .get_page(&format!("/endpoints/{id}"), Some(&cookie))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let observed = html
+        .split(r#"aria-label="Observed paths""#)
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or("");
+    assert!(
+        observed.contains("/3303/0/5700") && observed.contains("pmin=0 pmax=1"),
+        "{observed}"
+    );
+    assert!(
+        observed.contains(r#"aria-label="New attributes of /3303/0/5700""#),
+        "{observed}"
     );
 
     // Observe-Composite of temperature and humidity: the first answer and
@@ -277,7 +293,90 @@ async fn bad_management_arguments_are_refused_naming_the_field(backend: Backend)
     );
 }
 
+/// A device that takes its onboarding (answering 4.04, so that nothing is
+/// left in flight) and then never answers a Write: when the command's
+/// timeout ends the wait, the request stops too. Its first retransmission
+/// would come 2 to 3 s after it was sent (RFC 7252 §4.2); none may come.
+async fn a_request_given_up_is_not_retransmitted(backend: Backend) {
+    use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+    let (app, lwm2m) = app_with(backend, |s| {
+        s.lwm2m_nosec = NosecPolicy::Open;
+        s.command_timeout_secs = 1;
+    })
+    .await;
+    flownexus::server::dispatch::spawn(&app.state);
+    let token = app.token("ops", Scope::Api).await;
+    let device = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut register = Packet::new();
+    register.header.set_type(MessageType::Confirmable);
+    register.header.code = MessageClass::Request(RequestType::Post);
+    register.header.message_id = 1;
+    register.set_token(vec![1]);
+    register.add_option(CoapOption::UriPath, b"rd".to_vec());
+    for q in ["ep=silent-1", "lt=300", "lwm2m=1.1", "b=U"] {
+        register.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
+    }
+    register.payload = b"</3/0>".to_vec();
+    device
+        .send_to(&register.to_bytes().unwrap(), lwm2m.local_addr)
+        .await
+        .unwrap();
+    // (arrival, message id) of every Write the device is sent.
+    let mut writes: Vec<(Instant, u16)> = Vec::new();
+    let mut buf = [0u8; 2048];
+    let mut queued = false;
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < deadline {
+        if !queued && lwm2m.registration("silent-1").is_some() {
+            queue_command(
+                &app,
+                &token,
+                json!({"endpoint": "silent-1", "kind": "write", "path": "/3/0/13", "value": "2024-05-31T16:08"}),
+            )
+            .await;
+            queued = true;
+        }
+        let Ok(Ok((n, from))) =
+            tokio::time::timeout(Duration::from_millis(100), device.recv_from(&mut buf)).await
+        else {
+            continue;
+        };
+        let p = Packet::from_bytes(&buf[..n]).unwrap();
+        match p.header.code {
+            MessageClass::Request(RequestType::Put) => {
+                writes.push((Instant::now(), p.header.message_id));
+            }
+            MessageClass::Request(_) if p.header.get_type() == MessageType::Confirmable => {
+                let mut answer = Packet::new();
+                answer.header.set_type(MessageType::Acknowledgement);
+                answer.header.message_id = p.header.message_id;
+                answer.header.code = MessageClass::Response(ResponseType::NotFound);
+                answer.set_token(p.get_token().to_vec());
+                device
+                    .send_to(&answer.to_bytes().unwrap(), from)
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+    assert!(queued, "silent-1 registered");
+    let Some(&(first_at, first_mid)) = writes.first() else {
+        panic!("the Write was sent");
+    };
+    assert!(
+        deadline - first_at > Duration::from_secs(6),
+        "watched long enough after the first Write"
+    );
+    let again = writes.iter().filter(|(_, mid)| *mid == first_mid).count();
+    assert_eq!(
+        again, 1,
+        "the Write was not retransmitted after its command gave up: {writes:?}"
+    );
+}
+
 both_databases!(
     management_commands_reach_a_native_device,
     bad_management_arguments_are_refused_naming_the_field,
+    a_request_given_up_is_not_retransmitted,
 );

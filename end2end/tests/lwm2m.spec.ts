@@ -66,8 +66,8 @@ test("a simulated device registers natively, notifies the live chart, takes a wr
     await expect(rebooted.locator("[data-status]")).toHaveAttribute("data-status", "confirmed", { timeout: 20_000 });
     expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 
-    // Observe humidity from the Device management form, then cancel it
-    // from the Connection section.
+    // Observe humidity from the Device management form, change its
+    // attributes and cancel it from the Connection section.
     const manage = page.getByRole("form", { name: "Device management" });
     await manage.getByLabel("Operation").selectOption({ label: "Observe" });
     await manage.getByLabel("Path").fill("/3304/0/5701");
@@ -77,6 +77,16 @@ test("a simulated device registers natively, notifies the live chart, takes a wr
     await page.reload();
     const observedPaths = page.getByRole("region", { name: "Connection" }).getByRole("list", { name: "Observed paths" });
     await expect(observedPaths).toContainText("/3304/0/5701");
+    // Change its notification attributes from there: a Write-Attributes,
+    // shown beside the observation once the device confirmed it.
+    const humidity = observedPaths.getByRole("listitem").filter({ hasText: "/3304/0/5701" });
+    await expect(humidity).toContainText("no attributes");
+    await humidity.getByLabel("New attributes of /3304/0/5701").fill("pmin=1&pmax=5");
+    await humidity.getByRole("button", { name: "Set attributes of /3304/0/5701" }).click();
+    const attributed = commands.filter({ hasText: "pmin=1" }).first();
+    await expect(attributed.locator("[data-status]")).toHaveAttribute("data-status", "confirmed", { timeout: 20_000 });
+    await page.reload();
+    await expect(humidity).toContainText("pmin=1 pmax=5");
     await observedPaths.getByRole("button", { name: "Cancel observation of /3304/0/5701" }).click();
     await expect(async () => {
       await page.reload();

@@ -298,8 +298,42 @@ pub struct NativeConnection {
     pub expires_at: EpochMs,
     /// The registered object list in CoRE link format.
     pub object_links: String,
-    /// Paths the server observes on the device now.
-    pub observations: Vec<String>,
+    /// What the server observes on the device now.
+    pub observations: Vec<Observed>,
+}
+
+/// One active observation of a native device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Its path; an observe-composite's paths comma-separated.
+    pub path: String,
+    /// The notification attributes in effect on each of its paths, as
+    /// written by confirmed write-attributes commands (Core §5.1.2):
+    /// path and `(name, value)`s; empty when none were written.
+    pub attributes: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl Observed {
+    /// The attributes as one line: `pmin=10 pmax=60`, a composite's
+    /// prefixed by each path (`/3303/0/5700: pmin=10; ...`).
+    pub fn attributes_text(&self) -> String {
+        let one = |attrs: &[(String, String)]| {
+            attrs
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match self.attributes.as_slice() {
+            [] => String::new(),
+            [(_, attrs)] if !self.path.contains(',') => one(attrs),
+            many => many
+                .iter()
+                .map(|(p, attrs)| format!("{p}: {}", one(attrs)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
 }
 
 impl NativeConnection {

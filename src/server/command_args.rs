@@ -97,6 +97,86 @@ pub fn attribute_queries(attributes: &[Attribute]) -> Vec<String> {
         .collect()
 }
 
+/// The attributes in effect on `path` (e.g. `/3303/0/5700`) after the
+/// confirmed write-attributes commands `writes` (path and canonical query,
+/// oldest first), in the order of Core §5.1.2's table: `("pmin", "10")`.
+/// A write sets the attributes it gives a value and clears the ones it
+/// names alone; attributes written on the object or the instance apply to
+/// the resources under them unless a deeper level sets its own (Core
+/// §5.1.2, "attachment level"). Pure.
+pub fn effective_attributes<'a>(
+    path: &str,
+    writes: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(&'static str, String)> {
+    let levels: Vec<&str> = {
+        let trimmed = path.trim().trim_end_matches('/');
+        let cuts: Vec<usize> = trimmed
+            .match_indices('/')
+            .map(|(i, _)| i)
+            .skip(1)
+            .chain([trimmed.len()])
+            .collect();
+        cuts.into_iter().map(|i| &trimmed[..i]).collect()
+    };
+    // Attributes by level, most general first.
+    let mut at: Vec<Vec<(&'static str, String)>> = vec![Vec::new(); levels.len()];
+    for (write_path, query) in writes {
+        let Some(level) = levels
+            .iter()
+            .position(|l| *l == write_path.trim().trim_end_matches('/'))
+        else {
+            continue;
+        };
+        for part in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = match part.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (part, None),
+            };
+            let Some(&(known, _)) = ATTRIBUTES.iter().find(|(a, _)| *a == name) else {
+                continue;
+            };
+            at[level].retain(|(n, _)| *n != known);
+            if let Some(v) = value {
+                at[level].push((known, v.to_string()));
+            }
+        }
+    }
+    ATTRIBUTES
+        .iter()
+        .filter_map(|(name, _)| {
+            at.iter()
+                .rev()
+                .find_map(|attrs| attrs.iter().find(|(n, _)| n == name))
+                .cloned()
+        })
+        .collect()
+}
+
+/// An active observation with the attributes in effect on each of its
+/// paths (a composite's comma-separated), from the confirmed
+/// write-attributes commands `written` (path, query; oldest first).
+pub fn observed(path: String, written: &[(String, String)]) -> crate::model::Observed {
+    let attributes = path
+        .split(',')
+        .map(str::trim)
+        .map(|p| {
+            let attrs = effective_attributes(
+                p,
+                written.iter().map(|(wp, q)| (wp.as_str(), q.as_str())),
+            );
+            (
+                p.to_string(),
+                attrs
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, attrs)| !attrs.is_empty())
+        .collect();
+    crate::model::Observed { path, attributes }
+}
+
 /// The paths of an observe: one, or several comma-separated for an
 /// observe-composite, each an object, instance, resource or resource
 /// instance. Duplicates are refused.
@@ -159,6 +239,43 @@ pub fn create_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effective_attributes_fold_writes_and_inherit_from_parents() {
+        let writes = [
+            ("/3303", "pmin=5&st=1"),
+            ("/3303/0/5700", "pmin=10&pmax=60"),
+            ("/3303/1/5700", "pmin=99"),
+            ("/3303/0/5700", "pmax"),
+            ("/3303/0", "gt=30&lt=10"),
+            ("/3304/0/5700", "pmin=7"),
+        ];
+        assert_eq!(
+            effective_attributes("/3303/0/5700", writes),
+            vec![
+                ("pmin", "10".to_string()),
+                ("gt", "30".to_string()),
+                ("lt", "10".to_string()),
+                ("st", "1".to_string()),
+            ]
+        );
+        // The object's attributes reach another instance's resources.
+        assert_eq!(
+            effective_attributes("/3303/2/5700", writes),
+            vec![("pmin", "5".to_string()), ("st", "1".to_string())]
+        );
+        // A resource's own attributes do not reach its parent.
+        assert_eq!(
+            effective_attributes("/3303/0", writes),
+            vec![
+                ("pmin", "5".to_string()),
+                ("gt", "30".to_string()),
+                ("lt", "10".to_string()),
+                ("st", "1".to_string()),
+            ]
+        );
+        assert!(effective_attributes("/3/0/13", writes).is_empty());
+    }
 
     #[test]
     fn attributes_follow_the_rules_of_lwm2m_core() {

@@ -38,14 +38,20 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
             .await?
             .ok_or_else(|| AppError::NotFound(format!("endpoint {id}")))?;
         detail.latest = db::resource::latest_for_endpoint(pool, id).await?;
-        detail.native = db::lwm2m_registration::find_by_endpoint(pool, id)
-            .await?
-            .map(|r| crate::model::NativeConnection {
+        let registration = db::lwm2m_registration::find_by_endpoint(pool, id).await?;
+        let written = match registration {
+            Some(_) => db::endpoint_operation::written_attributes(pool, id).await?,
+            None => Vec::new(),
+        };
+        detail.native = registration.map(|r| crate::model::NativeConnection {
                 observations: state
                     .lwm2m
                     .get()
                     .map(|l| l.observations(&detail.summary.name))
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|path| crate::server::command_args::observed(path, &written))
+                    .collect(),
                 address: r.address,
                 secure: r.secure,
                 lwm2m_version: r.lwm2m_version,
@@ -63,7 +69,7 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
         // What is observed: a native device's observations, else (a device
         // behind Leshan) the paths the server is configured to observe.
         let observed: Vec<String> = match &detail.native {
-            Some(native) => native.observations.clone(),
+            Some(native) => native.observations.iter().map(|o| o.path.clone()).collect(),
             None => state
                 .settings
                 .lwm2m_observe

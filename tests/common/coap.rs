@@ -96,3 +96,37 @@ pub async fn settled(app: &TestApp, id: i64) -> (String, Option<String>) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Starts one simulated LwM2M 1.1 device, `sim-0`, on loopback for at most
+/// `duration` (`tweak` sets the rest of its options) and waits up to 15 s
+/// until `ready` holds of the server (registered, onboarded, ...).
+pub async fn one_simulated_device(
+    lwm2m: &Lwm2mHandle,
+    duration: std::time::Duration,
+    tweak: impl FnOnce(&mut flownexus::server::simulate::SimOptions),
+    ready: impl Fn(&Lwm2mHandle) -> bool,
+) -> tokio::task::JoinHandle<
+    Result<flownexus::server::simulate::SimReport, flownexus::server::simulate::SimError>,
+> {
+    use flownexus::server::simulate::{run, SimOptions};
+    let mut options = SimOptions {
+        devices: 1,
+        server: lwm2m.local_addr,
+        bind: Some("127.0.0.1".parse().unwrap()),
+        duration: Some(duration),
+        ..SimOptions::default()
+    };
+    tweak(&mut options);
+    let simulator = tokio::spawn(run(options, std::future::pending::<()>()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !ready(lwm2m) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sim-0 is ready within 15 s: registration {:?}, observations {:?}",
+            lwm2m.registration("sim-0").map(|r| r.id),
+            lwm2m.observations("sim-0")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    simulator
+}

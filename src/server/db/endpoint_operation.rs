@@ -202,6 +202,23 @@ pub async fn operator_observations<'e, E: Executor<'e, Database = Any>>(
     ))
 }
 
+/// The confirmed write-attributes commands of an endpoint, oldest first:
+/// path and canonical query (`pmin=10&pmax`), for
+/// `command_args::effective_attributes`.
+pub async fn written_attributes<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    endpoint_id: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT path, COALESCE(text_value, '') FROM endpoint_operation \
+         WHERE endpoint_id = $1 AND status = 'confirmed' \
+         AND operation_type = 'write_attributes' ORDER BY id",
+    )
+    .bind(endpoint_id)
+    .fetch_all(executor)
+    .await
+}
+
 /// Folds confirmed observe and cancel-observe commands, oldest first, into
 /// the paths still observed (pure).
 pub fn still_observed<'a>(commands: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {

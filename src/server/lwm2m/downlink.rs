@@ -102,6 +102,31 @@ impl Downlink {
     }
 }
 
+/// A request of `ask` whose answer has not come: dropping it cancels the
+/// request in the engine (no more retransmissions; the next request to the
+/// device may start) and forgets its waiter and observation.
+struct PendingRequest<'a> {
+    server: &'a Server,
+    handle: Handle,
+    armed: bool,
+}
+
+impl Drop for PendingRequest<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let transmits = {
+            let mut d = lock(&self.server.downlink);
+            d.waiters.remove(&self.handle);
+            d.observations.remove(&self.handle);
+            d.engine
+                .cancel(self.handle, Instant::now(), &mut rand::thread_rng())
+        };
+        self.server.send_all(transmits);
+    }
+}
+
 impl Server {
     /// Sends `request` to `peer` (queued behind the requests already in
     /// flight to it: one at a time, RFC 7252 NSTART 1) and waits for the
@@ -129,7 +154,18 @@ impl Server {
             }
             handle
         };
-        match rx.await {
+        // Whoever waits may give up (the dispatcher's timeout drops this
+        // future): the request must then stop too, or it would go on being
+        // retransmitted and could reach the device after its command was
+        // recorded as failed, and be carried out when retried.
+        let mut pending = PendingRequest {
+            server: self,
+            handle,
+            armed: true,
+        };
+        let answer = rx.await;
+        pending.armed = false;
+        match answer {
             Ok(answer) => answer.map(|(p, ack)| (handle, p, ack)),
             Err(_) => Err(DownlinkError::Cancelled),
         }

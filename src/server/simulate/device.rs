@@ -569,6 +569,9 @@ impl Device {
             while self.tick_at <= now {
                 self.tick_at += self.cfg.notify_every;
             }
+            // The device's clock (3/0/13) moves too, so an observation of
+            // the Device object notifies the whole object at each tick.
+            self.objects.set_now(self.now_ms(now));
             self.objects.tick(&mut self.rng);
         }
         if let Some(t) = self.send_at.filter(|t| *t <= now) {
@@ -699,7 +702,7 @@ impl Device {
         p.payload = payload;
         Counters::inc(&self.counters.sends);
         let server = self.cfg.server;
-        self.send_con(server, p, Purpose::Send, now);
+        self.send_con(server, p, Purpose::Send(now), now);
         self.stay_awake(now);
     }
 
@@ -812,8 +815,13 @@ impl Device {
                 }
                 self.reg = Reg::Done;
             }
-            Purpose::Send => match code {
-                Some(c) if !c.is_error() => Counters::inc(&self.counters.sends_acked),
+            Purpose::Send(sent) => match code {
+                Some(c) if !c.is_error() => {
+                    Counters::inc(&self.counters.sends_acked);
+                    self.counters
+                        .send_latency
+                        .record(now.saturating_duration_since(sent));
+                }
                 _ => Counters::inc(&self.counters.errors),
             },
             Purpose::Notify(token) => {

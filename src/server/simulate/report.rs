@@ -19,6 +19,9 @@ macro_rules! counters {
             /// due: the load generator's own lag, which an acknowledgement
             /// latency should be read beside.
             pub send_lag: Histogram,
+            /// From sending an LwM2M Send to its 2.04 (sent after the
+            /// commit that holds its values).
+            pub send_latency: Histogram,
         }
 
         /// What a run did, summed over its devices.

@@ -16,7 +16,8 @@ pub enum Purpose {
     Register,
     Update,
     Deregister,
-    Send,
+    /// A Send, sent at this time.
+    Send(Instant),
     /// A CON notification of the observation with this token.
     Notify(Vec<u8>),
     /// A Block2 request of the firmware download.

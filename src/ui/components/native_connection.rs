@@ -6,8 +6,9 @@ use leptos::prelude::*;
 
 /// How a device is connected: through Leshan (no native registration), or
 /// to flownexus's own LwM2M server, with its registration, object list and
-/// the paths observed on it, each of which an operator can cancel (a
-/// queued Cancel Observation command).
+/// the paths observed on it with their notification attributes; an
+/// operator can cancel each (a queued Cancel Observation command) or
+/// change its attributes (a queued Write-Attributes).
 #[component]
 pub fn NativeConnectionView(
     native: Option<NativeConnection>,
@@ -69,10 +70,14 @@ pub fn NativeConnectionView(
                         view! { <p class=format!("mt-1 text-sm {}", style::MUTED)>"Nothing observed."</p> }.into_any()
                     } else {
                         view! {
-                            <ul aria-label="Observed paths" class="mt-1 flex flex-wrap gap-1 text-sm">
+                            <ul aria-label="Observed paths" class="mt-1 space-y-1 text-sm">
                                 {observed
                                     .into_iter()
-                                    .map(|p| {
+                                    .map(|o| {
+                                        let p = o.path.clone();
+                                        let attributes = o.attributes_text();
+                                        let current = attributes.replace(' ', "&");
+                                        let composite = p.contains(',');
                                         let cancel = send.map(|action| {
                                             let (endpoint, p) = (endpoint.clone(), p.clone());
                                             let label = format!("Cancel observation of {p}");
@@ -81,16 +86,45 @@ pub fn NativeConnectionView(
                                                     <input type="hidden" name="endpoint" value=endpoint.clone() />
                                                     <input type="hidden" name="kind" value=CommandKind::CancelObserve.as_str() />
                                                     <input type="hidden" name="path" value=p />
-                                                    <button type="submit" class=format!("{} ml-1 text-xs", style::LINK) aria-label=label>
+                                                    <button type="submit" class=format!("{} text-xs", style::LINK) aria-label=label>
                                                         "cancel"
                                                     </button>
                                                 </ActionForm>
                                             }
                                         });
+                                        // Attributes attach to one path (Core §5.1.2): a
+                                        // composite's are changed path by path.
+                                        let change = send.filter(|_| !composite).map(|action| {
+                                            let (endpoint, p) = (endpoint.clone(), p.clone());
+                                            view! {
+                                                <ActionForm action attr:class="inline-flex items-center gap-1">
+                                                    <input type="hidden" name="endpoint" value=endpoint.clone() />
+                                                    <input type="hidden" name="kind" value=CommandKind::WriteAttributes.as_str() />
+                                                    <input type="hidden" name="path" value=p.clone() />
+                                                    <input
+                                                        type="text"
+                                                        name="value"
+                                                        value=current.clone()
+                                                        placeholder="pmin=10&pmax=60"
+                                                        aria-label=format!("New attributes of {p}")
+                                                        class=format!("{} w-40 py-0.5 font-mono text-xs", style::INPUT)
+                                                    />
+                                                    <button type="submit" class=format!("{} text-xs", style::LINK) aria-label=format!("Set attributes of {p}")>
+                                                        "set"
+                                                    </button>
+                                                </ActionForm>
+                                            }
+                                        });
                                         view! {
-                                            <li class="rounded bg-blue-50 px-1.5 py-0.5 font-mono text-xs text-blue-800 dark:bg-blue-950 dark:text-blue-200">
-                                                {p.clone()}
+                                            <li class="flex flex-wrap items-center gap-2">
+                                                <span class="rounded bg-blue-50 px-1.5 py-0.5 font-mono text-xs text-blue-800 dark:bg-blue-950 dark:text-blue-200">
+                                                    {p.clone()}
+                                                </span>
+                                                <span class=format!("font-mono text-xs {}", style::MUTED)>
+                                                    {if attributes.is_empty() { "no attributes".to_string() } else { attributes }}
+                                                </span>
                                                 {cancel}
+                                                {change}
                                             </li>
                                         }
                                     })
