@@ -814,7 +814,133 @@ async fn a_simulated_device_is_updated_over_coap(backend: Backend) {
     simulator.abort();
 }
 
+/// FNV-1a (32 bits): the simulator names a pushed package after it
+/// (`fw-<hash>` in 5/0/7), so the name says whether all of it arrived.
+fn fnv32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A write too large for one datagram goes block-wise (RFC 7959 Block1):
+/// a 5000-byte package written to 5/0/0 of a simulated device goes in
+/// 1024-byte blocks until the device's first 2.31 Continue asks for 512,
+/// and on in 512; the device acts on the whole body once, and the command
+/// is confirmed with the answer to the last block.
+async fn a_large_write_goes_block_wise_to_a_simulated_device(backend: Backend) {
+    use flownexus::server::db::api_token::Scope;
+    use flownexus::server::simulate::{run, SimOptions};
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    flownexus::server::dispatch::spawn(&app.state);
+    let token = app.token("ops", Scope::Api).await;
+    let options = SimOptions {
+        devices: 1,
+        server: lwm2m.local_addr,
+        bind: Some("127.0.0.1".parse().unwrap()),
+        ..SimOptions::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let simulator = tokio::spawn(run(options, async {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while lwm2m.registration("sim-0").is_none() {
+        assert!(std::time::Instant::now() < deadline, "sim-0 registers");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let image: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let write = queue_command(
+        &app,
+        &token,
+        serde_json::json!({"endpoint": "sim-0", "kind": "write", "path": "/5/0/0", "value": hex::encode(&image)}),
+    )
+    .await;
+    assert_eq!(
+        settled(&app, write).await,
+        ("confirmed".into(), Some("CHANGED".into()))
+    );
+    let read = queue_command(
+        &app,
+        &token,
+        serde_json::json!({"endpoint": "sim-0", "kind": "read", "path": "/5/0/7"}),
+    )
+    .await;
+    assert_eq!(
+        settled(&app, read).await,
+        ("confirmed".into(), Some("CONTENT".into()))
+    );
+    assert_eq!(
+        newest_text(&app, "sim-0", 5, 7).await,
+        Some(format!("fw-{:08x}", fnv32(&image))),
+        "the package the device took is the whole image"
+    );
+    let counters = lwm2m.stats.snapshot(lwm2m.registered());
+    assert!(counters.block_transfers >= 1, "{counters:?}");
+    assert_eq!(counters.block_errors, 0, "{counters:?}");
+    let _ = stop.send(());
+    let report = simulator.await.unwrap().unwrap();
+    assert_eq!(report.blockwise_requests, 1, "{report}");
+    assert_eq!(report.writes, 1, "{report}");
+    assert_eq!(report.request_errors, 0, "{report}");
+}
+
+/// RFC 7252 §5.10.6.2: a GET of a firmware image naming its current ETag
+/// is answered 2.03 Valid with that ETag and no payload, also from
+/// libcoap's client (`-O 4,0x…` adds the ETag option); so is one asking
+/// for block 0; a block further on is served as usual (see
+/// `firmware::valid_answer`), and so is the image for an old ETag.
+async fn a_current_firmware_etag_is_answered_2_03_valid(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let image: Vec<u8> = (0..3000u32).map(|i| (i * 17 % 241) as u8).collect();
+    let (_, stored) = stored_firmware(&app, "5.0.0", &image).await;
+    let client = Client::new(lwm2m.local_addr).await;
+    let get = |block2: Option<u8>, etag: Option<&[u8]>| {
+        let mut p = client.packet(RequestType::Get, &["fw", &stored], &[], None, b"");
+        if let Some(etag) = etag {
+            p.add_option(CoapOption::ETag, etag.to_vec());
+        }
+        if let Some(b) = block2 {
+            p.add_option(CoapOption::Block2, vec![b]);
+        }
+        p
+    };
+    // Block 0 of 1024 bytes (0x06) tells the ETag.
+    let first = client.exchange(get(Some(0x06), None)).await;
+    assert_eq!(code(&first), ResponseType::Content);
+    let etag = first.get_first_option(CoapOption::ETag).unwrap().clone();
+
+    let valid = client.exchange(get(None, Some(&etag))).await;
+    assert_eq!(code(&valid), ResponseType::Valid);
+    assert_eq!(valid.get_first_option(CoapOption::ETag), Some(&etag));
+    assert!(valid.payload.is_empty());
+    assert_eq!(valid.get_option(CoapOption::Block2), None);
+    let valid = client.exchange(get(Some(0x06), Some(&etag))).await;
+    assert_eq!(code(&valid), ResponseType::Valid);
+    assert!(valid.payload.is_empty());
+    // Block 1 (0x16) under way: served, with the ETag.
+    let block = client.exchange(get(Some(0x16), Some(&etag))).await;
+    assert_eq!(code(&block), ResponseType::Content);
+    assert_eq!(block.payload, image[1024..2048]);
+    assert_eq!(block.get_first_option(CoapOption::ETag), Some(&etag));
+    // An old ETag: the image, with the current one.
+    let whole = client.exchange(get(Some(0x06), Some(b"old"))).await;
+    assert_eq!(code(&whole), ResponseType::Content);
+    assert_eq!(whole.payload, image[..1024]);
+    assert_eq!(whole.get_first_option(CoapOption::ETag), Some(&etag));
+
+    let url = format!("coap://{}/fw/{stored}", lwm2m.local_addr);
+    let option = format!("4,0x{}", hex::encode(&etag));
+    let (stdout, stderr) = coap_client(&["-v", "6", "-m", "get", "-O", &option, &url]).await;
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("c:2.03") && said.contains(&format!("ETag:0x{}", hex::encode(&etag))),
+        "coap-client said {said:?}"
+    );
+}
+
 both_databases!(
+    a_large_write_goes_block_wise_to_a_simulated_device,
+    a_current_firmware_etag_is_answered_2_03_valid,
     block_wise_register_and_send_from_coap_client,
     bad_block1_requests_get_rfc7959_codes,
     firmware_is_served_over_coap_with_block2,

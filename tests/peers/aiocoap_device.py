@@ -17,6 +17,10 @@ the address its Register came from). It
 - with --big-notify, answers and notifies /3303/0/5700 in SenML CBOR with
   a long sensor-units record (5701), so that every notification is
   block-wise (the server fetches the rest, RFC 7959 §2.6),
+- with --package, also registers </5/0> and takes writes of the firmware
+  Package /5/0/0 (opaque, or SenML CBOR with a `vd` record), logging the
+  size and SHA-256 of what arrived; a large one comes block-wise (RFC 7959
+  Block1), reassembled by aiocoap's own Block1 spool,
 - sends a Send (POST /dp) in SenML CBOR with a base time,
 - and after --seconds de-registers and exits.
 
@@ -25,6 +29,7 @@ Every step is printed as one JSON object per line on stdout
 """
 import argparse
 import asyncio
+import hashlib
 import json
 import sys
 import time
@@ -37,8 +42,9 @@ from aiocoap.numbers.contentformat import ContentFormat
 
 SENML_CBOR = 112
 TEXT = 0
+OPAQUE = 42
 # SenML labels in CBOR (RFC 8428 §6)
-BN, BT, N, V, VS, T = -2, -3, 0, 2, 3, 6
+BN, BT, N, V, VS, T, VD = -2, -3, 0, 2, 3, 6, 8
 
 
 def log(event, **fields):
@@ -129,6 +135,28 @@ class Timezone(resource.Resource):
         return Message(code=Code.CHANGED)
 
 
+class Package(resource.Resource):
+    """/5/0/0: the Firmware Update object's Package, write-only."""
+
+    async def render_put(self, request):
+        cf = request.opt.content_format
+        cf = None if cf is None else int(cf)
+        if cf == OPAQUE:
+            data = request.payload
+        elif cf == SENML_CBOR:
+            records = cbor2.loads(request.payload)
+            data = next((r[VD] for r in records if VD in r), None)
+            if not isinstance(data, bytes):
+                log("write_refused", path="/5/0/0", content_format=cf)
+                return Message(code=Code.BAD_REQUEST)
+        else:
+            log("write_refused", path="/5/0/0", content_format=cf)
+            return Message(code=Code.UNSUPPORTED_CONTENT_FORMAT)
+        log("package", path="/5/0/0", content_format=cf, size=len(data),
+            sha256=hashlib.sha256(data).hexdigest())
+        return Message(code=Code.CHANGED)
+
+
 class Temperature(resource.ObservableResource):
     """/3303/0/5700: observable, changes on a timer."""
 
@@ -203,6 +231,8 @@ async def main():
                     help="a Device object larger than one block")
     ap.add_argument("--big-notify", action="store_true",
                     help="temperature answers and notifications larger than one block")
+    ap.add_argument("--package", action="store_true",
+                    help="register </5/0> and take writes of /5/0/0")
     args = ap.parse_args()
 
     device = Device(args.big)
@@ -212,6 +242,8 @@ async def main():
     site.add_resource(["3", "0"], device)
     site.add_resource(["3", "0", "15"], Timezone(device))
     site.add_resource(["3303", "0", "5700"], temperature)
+    if args.package:
+        site.add_resource(["5", "0", "0"], Package())
 
     # One context serves the resources and sends the requests, on one
     # port of the loopback interface.
@@ -221,6 +253,8 @@ async def main():
     server = f"coap://{args.server}"
 
     links = b"</>;ct=112,</3/0>,</3303/0>"
+    if args.package:
+        links += b",</5/0>"
     register = Message(
         code=Code.POST,
         uri=f"{server}/rd?ep={args.ep}&lt=60&lwm2m=1.1&b=U",

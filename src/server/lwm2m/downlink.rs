@@ -3,13 +3,17 @@
 //! sans-IO `coap::outbound` engine decides what to send and when; this
 //! edge sends it, runs its timers, and hands each answer to whoever waits
 //! for it. Notifications of observations go to `observe`.
-use super::coap::block::{Block2Download, BlockError, BlockOpt, DownloadStep};
+use super::coap::block::{
+    Block1Upload, Block2Download, BlockError, BlockOpt, DownloadStep, UploadError, UploadStep,
+    UPLOAD_SZX,
+};
 use super::coap::dedup::{Check, Kind};
 use super::coap::outbound::{Event, Handle, Outbound, TimerOutput, Transmit};
 use super::format::LwPath;
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
-use coap_lite::{CoapOption, MessageType, Packet};
+use coap_lite::{CoapOption, MessageType, Packet, RequestType};
+use rand::RngCore;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +44,8 @@ pub enum DownlinkError {
     Cancelled,
     #[error("block-wise answer abandoned: {0}")]
     Blockwise(String),
+    #[error("block-wise request abandoned: {0}")]
+    BlockwiseRequest(UploadError),
 }
 
 /// An active observation: whose, and of what.
@@ -132,7 +138,71 @@ impl Server {
     /// flight to it: one at a time, RFC 7252 NSTART 1) and waits for the
     /// final answer. With `observe`, the observation it starts is recorded
     /// under the returned handle.
+    ///
+    /// A request with a body goes through [`Block1Upload`]: one larger
+    /// than a block is sent block-wise (RFC 7959 Block1), each block as a
+    /// request of its own through the engine, and the answer to its last
+    /// block is the answer returned (with the handle of that block's
+    /// exchange, which holds the observation an Observe starts).
     pub(super) async fn ask(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+        observe: Option<Observation>,
+    ) -> Result<(Handle, Packet, Option<Ack>), DownlinkError> {
+        if request.payload.is_empty() {
+            return self.ask_one(peer, request, observe).await;
+        }
+        self.ask_blockwise(peer, request, observe).await
+    }
+
+    /// `ask` for a request with a body: see [`Block1Upload`]. The answers
+    /// to intermediate blocks (2.31 Continue) are acknowledged at once.
+    async fn ask_blockwise(
+        &self,
+        peer: SocketAddr,
+        mut request: Packet,
+        observe: Option<Observation>,
+    ) -> Result<(Handle, Packet, Option<Ack>), DownlinkError> {
+        if request.get_token().is_empty() {
+            // One token for every block of the transfer (see Block1Upload).
+            let mut token = [0u8; 8];
+            rand::thread_rng().fill_bytes(&mut token);
+            request.set_token(token.to_vec());
+        }
+        let path = super::coap::message::uri_path(&request);
+        let size = request.payload.len();
+        let mut upload = Block1Upload::new(request, UPLOAD_SZX);
+        let mut message = upload.start();
+        loop {
+            let observe = upload.is_last().then(|| observe.clone()).flatten();
+            let (handle, answer, ack) = self.ask_one(peer, message, observe).await?;
+            match upload.on_response(&answer) {
+                Ok(UploadStep::Send(next)) => {
+                    self.settle_ack(ack, true);
+                    message = next;
+                }
+                Ok(UploadStep::Done(answer)) => {
+                    if upload.is_blockwise() {
+                        if super::observe::success(&answer) {
+                            Lwm2mStats::bump(&self.stats.block_transfers);
+                        }
+                        tracing::debug!(%peer, %path, size, block = upload.block_size(), code = %answer.header.code, "block-wise request answered");
+                    }
+                    return Ok((handle, answer, ack));
+                }
+                Err(e) => {
+                    self.settle_ack(ack, true);
+                    Lwm2mStats::bump(&self.stats.block_errors);
+                    tracing::warn!(%peer, %path, size, "block-wise request abandoned: {e}");
+                    return Err(DownlinkError::BlockwiseRequest(e));
+                }
+            }
+        }
+    }
+
+    /// One request, one exchange of the engine.
+    async fn ask_one(
         &self,
         peer: SocketAddr,
         request: Packet,
@@ -173,14 +243,16 @@ impl Server {
 
     /// `ask`, and when the answer is the first block of a block-wise one
     /// (RFC 7959 Block2), the remaining blocks: the returned answer carries
-    /// the whole body.
+    /// the whole body. This composes with a request sent block-wise: the
+    /// answer to its last block may be the first block of the answer
+    /// (RFC 7959 §2.7, Figure 8), and the rest is asked for as below.
     pub(super) async fn ask_whole(
         &self,
         peer: SocketAddr,
         request: Packet,
         observe: Option<Observation>,
     ) -> Result<(Handle, Packet, Option<Ack>), DownlinkError> {
-        let template = request.clone();
+        let template = follow_up_template(&request);
         let (handle, answer, ack) = self.ask(peer, request, observe).await?;
         match self.rest_of_blocks(peer, template, answer).await {
             Ok(whole) => Ok((handle, whole, ack)),
@@ -472,6 +544,24 @@ impl Server {
             }
         }
     }
+}
+
+/// The request that asks for the further blocks of an answer to
+/// `request`: the same method and options (Block2 is set per block). GET
+/// and FETCH keep their body (a FETCH's body says what is fetched, RFC
+/// 8132); the body of a POST, PUT or iPATCH is left out, since sending it
+/// again would ask the device to act on it again: RFC 7959 §2.7 (Figure 8)
+/// asks for the answer's further blocks without a payload.
+fn follow_up_template(request: &Packet) -> Packet {
+    let mut template = request.clone();
+    if !matches!(
+        template.header.code,
+        coap_lite::MessageClass::Request(RequestType::Get | RequestType::Fetch)
+    ) {
+        template.payload.clear();
+        template.clear_option(CoapOption::ContentFormat);
+    }
+    template
 }
 
 fn block_reason(e: BlockError) -> String {

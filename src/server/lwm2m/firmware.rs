@@ -10,10 +10,14 @@
 //! own (Zephyr's firmware pull does) and a NAT gives that socket another
 //! port. Without DTLS the address is the only identity there is.
 //!
+//! A GET naming the image's current ETag is answered 2.03 Valid, without
+//! the image ([`valid_answer`]: which block requests get it, and why).
+//!
 //! Blocks of recently served images come from a small cache
 //! ([`ImageCache`]); an image too large for it is read block by block from
 //! its file, so no request loads a large image whole.
 use super::coap::block::{block2_answer, plan_block2, BlockOpt, MAX_SZX};
+use super::coap::message::response_for;
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
 use crate::server::config::NosecPolicy;
@@ -61,6 +65,41 @@ pub fn etag_of(sha256_hex: &str) -> Vec<u8> {
     } else {
         sha256_hex.bytes().take(8).collect()
     }
+}
+
+/// The 2.03 Valid answer to a GET that names the image's current ETag,
+/// if it is one to answer so (RFC 7252 §5.10.6.2): the ETag echoed, no
+/// payload (§5.9.1.3). `block` is the request's Block2 option.
+///
+/// An ETag in a request says "I hold a response with this entity-tag; is
+/// it current?". Which requests get 2.03:
+///
+/// - no Block2: the device holds the whole image (perhaps reassembled from
+///   blocks) under this ETag; 2.03 tells it so without sending it again.
+/// - Block2 NUM 0: a device starting a block-wise download of an image it
+///   holds: likewise, it need not download at all. The 2.03 carries no
+///   payload, hence no block and no Block2 option.
+/// - Block2 NUM > 0: a device in the middle of a download. An ETag there
+///   pins the representation it started with (some clients send the first
+///   block's ETag on every later request); a 2.03 would leave it without
+///   the block it asks for and stall the download. RFC 7252 §5.10.6.2
+///   lets a server answer 2.05 whatever the ETag ("can issue a 2.03"), so
+///   it gets its block, with the ETag on it, which RFC 7959 §2.4 has it
+///   compare with the first block's.
+///
+/// An ETag that is not the current one changes nothing: the block is
+/// served with the current ETag.
+pub fn valid_answer(request: &Packet, etag: &[u8], block: Option<BlockOpt>) -> Option<Packet> {
+    if block.is_some_and(|b| b.num > 0) {
+        return None;
+    }
+    let named = request.get_option(CoapOption::ETag)?;
+    if !named.iter().any(|e| e.as_slice() == etag) {
+        return None;
+    }
+    let mut answer = response_for(request, ResponseType::Valid);
+    answer.add_option(CoapOption::ETag, etag.to_vec());
+    Some(answer)
 }
 
 /// Recently served images, least recently used first out.
@@ -148,6 +187,10 @@ impl Server {
             Err(e) => return self.internal(request, &e),
         };
         let etag = etag_of(&row.sha256);
+        if let Some(valid) = valid_answer(request, &etag, block) {
+            tracing::debug!(%peer, file = %row.stored_file, "firmware ETag still valid (2.03)");
+            return valid;
+        }
         let path = self.state.settings.firmware_dir.join(&row.stored_file);
         let key = format!("{}:{}", row.stored_file, row.sha256);
         let size = usize::try_from(row.size_bytes).unwrap_or(usize::MAX);
@@ -265,6 +308,51 @@ mod tests {
         c.insert("a".into(), Arc::from(&b"4"[..]));
         assert_eq!(c.len(), 2);
         assert_eq!(&*c.get("a").unwrap(), b"4");
+    }
+
+    /// RFC 7252 §5.10.6.2 and §5.9.1.3: a GET naming the current ETag is
+    /// answered 2.03 Valid with that ETag and no payload.
+    #[test]
+    fn a_current_etag_is_answered_2_03_valid() {
+        let etag = etag_of(&"0102030405060708".repeat(4));
+        let mut req = get("/fw/x.bin");
+        req.header.set_type(coap_lite::MessageType::Confirmable);
+        req.header.message_id = 0x1234;
+        req.set_token(vec![0x71]);
+        req.add_option(CoapOption::ETag, etag.clone());
+        let answer = valid_answer(&req, &etag, None).expect("2.03");
+        // ACK 2.03 (0x43), MID 0x1234, token 0x71, ETag (option 4, 8
+        // bytes: 0x48), no payload marker.
+        assert_eq!(
+            answer.to_bytes().unwrap(),
+            [0x61, 0x43, 0x12, 0x34, 0x71, 0x48, 1, 2, 3, 4, 5, 6, 7, 8]
+        );
+
+        // One of several ETags the client holds.
+        let mut several = get("/fw/x.bin");
+        several.add_option(CoapOption::ETag, vec![9, 9]);
+        several.add_option(CoapOption::ETag, etag.clone());
+        assert!(valid_answer(&several, &etag, None).is_some());
+        // A stale ETag, or none: the image is served.
+        let mut stale = get("/fw/x.bin");
+        stale.add_option(CoapOption::ETag, vec![1, 2, 3]);
+        assert_eq!(valid_answer(&stale, &etag, None), None);
+        assert_eq!(valid_answer(&get("/fw/x.bin"), &etag, None), None);
+
+        // Block2 NUM 0 (a download about to start): 2.03, without Block2.
+        BlockOpt::new(0, false, 5).set_on(&mut req, CoapOption::Block2);
+        let block = BlockOpt::from_packet(&req, CoapOption::Block2).unwrap();
+        let answer = valid_answer(&req, &etag, block).expect("2.03");
+        assert_eq!(
+            answer.header.code,
+            MessageClass::Response(ResponseType::Valid)
+        );
+        assert_eq!(answer.get_option(CoapOption::Block2), None);
+        assert!(answer.payload.is_empty());
+        // Block2 NUM > 0 (a download under way): the block, not 2.03.
+        BlockOpt::new(3, false, 5).set_on(&mut req, CoapOption::Block2);
+        let block = BlockOpt::from_packet(&req, CoapOption::Block2).unwrap();
+        assert_eq!(valid_answer(&req, &etag, block), None);
     }
 
     /// RFC 7959 §2.4: a firmware image served in the client's block size,

@@ -244,7 +244,7 @@ impl Server {
             };
             (
                 LwPath::ROOT,
-                self.ask(r.address, request, Some(observation))
+                self.ask_whole(r.address, request, Some(observation))
                     .await
                     .map(|(_, p, ack)| (p, ack)),
             )

@@ -321,7 +321,8 @@ impl Server {
 impl Server {
     /// A notification with its whole body: one that carries the first
     /// block of a block-wise representation is completed with GETs of the
-    /// rest, without Observe (RFC 7959 §2.6), in the format it came in.
+    /// rest (FETCHes for an observe-composite), without Observe (RFC 7959
+    /// §2.6), in the format it came in.
     async fn whole_notification(
         &self,
         observation: &Observation,
@@ -337,10 +338,32 @@ impl Server {
         else {
             return Err(DownlinkError::Cancelled);
         };
-        let mut request = request_to(&r, RequestType::Get, &observation.path);
-        if let Some(cf) = uint_option(&packet, CoapOption::ContentFormat) {
-            request.add_option(CoapOption::Accept, encode_uint(cf));
-        }
+        let format = uint_option(&packet, CoapOption::ContentFormat);
+        let request = if observation.composite.is_empty() {
+            let mut request = request_to(&r, RequestType::Get, &observation.path);
+            if let Some(cf) = format {
+                request.add_option(CoapOption::Accept, encode_uint(cf));
+            }
+            request
+        } else {
+            // An observe-composite's further blocks: the FETCH of its
+            // paths again (its body says what is fetched, RFC 8132), in
+            // the SenML format the notification came in.
+            let format = match format {
+                Some(110) => ContentFormat::SenmlJson,
+                _ => ContentFormat::SenmlCbor,
+            };
+            let Some(body) = super::manage::composite_request_body(format, &observation.composite)
+            else {
+                return Err(DownlinkError::Cancelled);
+            };
+            let mut request = request_to(&r, RequestType::Fetch, &LwPath::ROOT);
+            let number = encode_uint(u32::from(format.number()));
+            request.add_option(CoapOption::ContentFormat, number.clone());
+            request.add_option(CoapOption::Accept, number);
+            request.payload = body;
+            request
+        };
         self.rest_of_blocks(peer, request, packet).await
     }
 }

@@ -118,6 +118,11 @@ const MAX_OBSERVATIONS: usize = 32;
 const MAX_PLAIN_PAYLOAD: usize = 1024;
 /// Firmware Block2 size: 512 bytes.
 const FIRMWARE_SZX: u8 = 5;
+/// The block size the device asks for when the server sends a request
+/// block-wise (RFC 7959 Block1): 512 bytes, Zephyr's default
+/// (CONFIG_LWM2M_COAP_BLOCK_SIZE). A server starting with larger blocks
+/// is told so in the first 2.31 Continue (§2.5) and goes on in 512.
+const BLOCK1_SZX: u8 = 5;
 const MAX_REGISTER_BACKOFF: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,7 +263,7 @@ impl Device {
                 max_per_peer: MAX_IMAGE,
                 max_total: MAX_IMAGE,
                 max_transfers: 2,
-                max_szx: MAX_SZX,
+                max_szx: BLOCK1_SZX,
                 idle_timeout: Duration::from_secs(60),
             }),
             reg: Reg::Unregistered {
@@ -881,9 +886,13 @@ impl Device {
                 Block1Outcome::Continue(p) => p,
                 Block1Outcome::Reject { response, .. } => response,
                 Block1Outcome::Complete { body, block1 } => {
+                    if block1.num > 0 {
+                        Counters::inc(&self.counters.blockwise_requests);
+                    }
                     let mut whole = req.clone();
                     whole.payload = body;
                     whole.clear_option(CoapOption::Block1);
+                    whole.clear_option(CoapOption::Size1);
                     let mut r = self.handle(&whole, now);
                     finish_block1(&mut r, block1);
                     r
@@ -1601,5 +1610,109 @@ fn single_number(target: &Target, values: &[(ResourcePath, Value)]) -> Option<f6
     match (target, values) {
         (Target::Path(p), [(_, v)]) if p.len() >= 3 => v.as_f64(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::lwm2m::coap::block::{Block1Upload, UploadStep, UPLOAD_SZX};
+
+    /// The server's block-wise Write (its own `Block1Upload`) of a 5000-byte
+    /// package to 5/0/0: the device asks for 512-byte blocks in its first
+    /// 2.31 Continue, reassembles the body, and acts on it once, whole.
+    #[test]
+    fn a_block_wise_write_of_the_package_arrives_whole() {
+        let cfg = Arc::new(Config::default());
+        let server = cfg.server;
+        let counters = Arc::new(Counters::default());
+        let now = Instant::now();
+        let mut dev = Device::new(
+            cfg,
+            "sim-0".into(),
+            1,
+            counters.clone(),
+            now,
+            1_700_000_000_000,
+        );
+        let image: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut put = Packet::new();
+        put.header.set_type(MessageType::Confirmable);
+        put.header.code = MessageClass::Request(RequestType::Put);
+        put.set_token(vec![1, 2, 3, 4]);
+        for s in ["5", "0", "0"] {
+            put.add_option(CoapOption::UriPath, s.as_bytes().to_vec());
+        }
+        put.add_option(
+            CoapOption::ContentFormat,
+            encode_uint(u32::from(ContentFormat::Opaque.number())),
+        );
+        put.payload = image.clone();
+        let mut upload = Block1Upload::new(put, UPLOAD_SZX);
+        let mut message = upload.start();
+        let mut sizes = Vec::new();
+        for mid in 100u16.. {
+            message.header.message_id = mid;
+            sizes.push(message.payload.len());
+            dev.on_datagram(server, &message.to_bytes().unwrap(), now);
+            let answers: Vec<Packet> = dev
+                .take_output()
+                .into_iter()
+                .filter_map(|o| match o {
+                    Output::Transmit(to, bytes) if to == server => Packet::from_bytes(&bytes).ok(),
+                    _ => None,
+                })
+                .filter(|p| p.header.message_id == mid)
+                .collect();
+            let [answer] = &answers[..] else {
+                panic!("one answer to block {mid}: {answers:?}")
+            };
+            match upload.on_response(answer).unwrap() {
+                UploadStep::Send(next) => message = next,
+                UploadStep::Done(fin) => {
+                    assert_eq!(
+                        fin.header.code,
+                        MessageClass::Response(ResponseType::Changed)
+                    );
+                    let echo = BlockOpt::from_packet(&fin, CoapOption::Block1)
+                        .unwrap()
+                        .unwrap();
+                    assert!(!echo.more);
+                    break;
+                }
+            }
+        }
+        // 1024 (ours), then 512 (the device's) from offset 1024 on.
+        assert_eq!(sizes[0], 1024);
+        assert_eq!(sizes[1..].iter().sum::<usize>(), 5000 - 1024);
+        assert!(sizes[1..].iter().all(|&n| n <= 512));
+        assert_eq!(sizes.len(), 1 + 8);
+        assert_eq!(
+            counters
+                .blockwise_requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        assert_eq!(
+            counters.writes.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        // The package version names the hash of what arrived: all of it.
+        let version = dev
+            .objects()
+            .read(&LwPath::parse("/5/0/7").unwrap())
+            .unwrap();
+        assert_eq!(
+            version[0].1,
+            Value::String(format!("fw-{:08x}", firmware::fnv32(&image)))
+        );
+        assert_eq!(
+            dev.objects()
+                .read(&LwPath::parse("/5/0/3").unwrap())
+                .unwrap()[0]
+                .1,
+            Value::Integer(2),
+            "Downloaded"
+        );
     }
 }

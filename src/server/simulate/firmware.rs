@@ -202,7 +202,7 @@ impl Firmware {
     }
 }
 
-fn fnv32(b: &[u8]) -> u32 {
+pub(super) fn fnv32(b: &[u8]) -> u32 {
     b.iter().fold(0x811c_9dc5u32, |h, &x| {
         (h ^ u32::from(x)).wrapping_mul(0x0100_0193)
     })

@@ -73,6 +73,9 @@ counters! {
     deletes,
     /// Requests answered with a 4.xx or 5.xx code.
     request_errors,
+    /// Server requests whose body came in Block1 blocks (RFC 7959),
+    /// reassembled and handled once.
+    blockwise_requests,
     /// Retransmitted server requests answered from the duplicate cache.
     duplicates,
     /// Notifications sent (CON and NON).

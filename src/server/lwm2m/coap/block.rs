@@ -8,12 +8,15 @@
 //!   transfer, per peer and in total.
 //! - [`Block2Download`]: fetching the rest of a device's block-wise
 //!   response to one of our requests (or of a block-wise notification).
+//! - [`Block1Upload`]: sending one of our requests whose body is larger
+//!   than a block as a sequence of Block1 requests, with the device's
+//!   size negotiation.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use coap_lite::{CoapOption, Packet, ResponseType};
+use coap_lite::{CoapOption, MessageClass, Packet, ResponseType};
 
 use super::limits::Refusal;
 use super::message::{decode_uint, encode_uint, response_for, set_content_format, uint_option};
@@ -574,6 +577,254 @@ impl Block2Download {
     }
 }
 
+/// Block size of our block-wise requests unless the device asks for a
+/// smaller one: 1024 bytes, the largest on UDP.
+pub const UPLOAD_SZX: u8 = MAX_SZX;
+
+/// Why a block-wise request (Block1, RFC 7959 §2.5) was abandoned: the
+/// device's answer to a block is not one the RFC allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    #[error("malformed Block1 option in the answer to block {num}")]
+    Malformed { num: u32 },
+    #[error("the answer acknowledges block {got}, but block {sent} was sent")]
+    WrongBlock { sent: u32, got: u32 },
+    #[error("2.31 Continue to the last block ({num}): there is nothing more to send")]
+    ContinueAfterLast { num: u32 },
+    #[error(
+        "a success without Block1 to block {num}, which was not the last: \
+         the device did not take the body block-wise"
+    )]
+    NotBlockwise { num: u32 },
+}
+
+/// What to do after [`Block1Upload::start`] or an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadStep {
+    /// Send this request (a new message id; the transfer's token) and
+    /// feed its answer to [`Block1Upload::on_response`].
+    Send(Packet),
+    /// The request's outcome: the answer to its last block (which may
+    /// carry Block2, the first block of a block-wise answer), or the
+    /// error that ended the transfer (4.08 Request Entity Incomplete,
+    /// 4.13 with no smaller size to try, any other 4.xx or 5.xx).
+    Done(Packet),
+}
+
+/// The block in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// The whole body in one request (it fits one block).
+    Plain,
+    /// Block `block` of the body; its bytes start at `offset`.
+    Block { block: BlockOpt, offset: usize },
+}
+
+/// Client side of Block1 (RFC 7959 §2.3, §2.5): our request whose body is
+/// larger than one block goes as a sequence of requests, each carrying one
+/// block with the request's options, in order.
+///
+/// - Block 0 is 1024 bytes (`UPLOAD_SZX`) unless configured smaller, and
+///   carries Size1, the body's size (§4), so a device that cannot take it
+///   can say so (4.13) at once.
+/// - A 2.31 Continue whose Block1 has a smaller SZX than ours sets the
+///   size of the following blocks (§2.5 "the client SHOULD heed the
+///   preference"); the next block number is scaled so that it starts at
+///   the offset reached (Figure 7: 0/1/128 answered 0/1/32 goes on at
+///   NUM 4). A larger SZX is ignored: we never grow the blocks.
+/// - A non-final block answered with another success code that carries
+///   Block1 is a device acting on each block (non-atomic, §2.5): the
+///   transfer goes on the same way. One answered with a success *without*
+///   Block1 leaves unknown what the device took: [`UploadError`].
+/// - 4.13 Request Entity Too Large whose Block1 names a smaller SZX is a
+///   hint to try that size (§2.9.3): the transfer starts again at block 0
+///   in it. A 4.13 to a request sent whole is a hint to try Block1 at all
+///   (§2.9.3): it is sent again block-wise, in the size the answer names
+///   or else the largest that splits the body. Unless the answer's Size1
+///   says the body is too large in any case; and since each retry uses a
+///   smaller size, the retries end.
+/// - Every other error (4.08 Request Entity Incomplete included: a device
+///   that lost blocks or timed out its transfer) is the request's outcome.
+///
+/// The caller sets the request's token before handing it over: every
+/// block goes with it, which RFC 7959 allows and which clients that match
+/// the blocks of a transfer by token (Zephyr's LwM2M engine before 3.3)
+/// need; its message ids come from the outbound engine as for any
+/// request. Options other than Block1 and Size1 go on every block as the
+/// request has them (Observe included: a device acts on the request once
+/// the body is whole), except Block2, which asks for a block of the
+/// *answer* and so goes on the last block only (§2.7, Figure 8).
+#[derive(Debug, Clone)]
+pub struct Block1Upload {
+    template: Packet,
+    body: Vec<u8>,
+    szx: u8,
+    block2: Option<Vec<u8>>,
+    sent: Sent,
+}
+
+impl Block1Upload {
+    /// A transfer of `request` (with its payload as the body) in blocks of
+    /// at most 2^(`szx` + 4) bytes.
+    pub fn new(mut request: Packet, szx: u8) -> Self {
+        let body = std::mem::take(&mut request.payload);
+        request.clear_option(CoapOption::Block1);
+        request.clear_option(CoapOption::Size1);
+        let block2 = request.get_first_option(CoapOption::Block2).cloned();
+        request.clear_option(CoapOption::Block2);
+        Block1Upload {
+            template: request,
+            body,
+            szx: szx.min(MAX_SZX),
+            block2,
+            sent: Sent::Plain,
+        }
+    }
+
+    /// Whether a body of `len` bytes goes block-wise at `szx`.
+    pub fn needs_blocks(len: usize, szx: u8) -> bool {
+        len > 1usize << (szx.min(MAX_SZX) + 4)
+    }
+
+    /// The first request: the whole request if its body fits one block,
+    /// else block 0.
+    pub fn start(&mut self) -> Packet {
+        if Self::needs_blocks(self.body.len(), self.szx) {
+            self.block_at(0)
+        } else {
+            self.sent = Sent::Plain;
+            self.whole()
+        }
+    }
+
+    /// Whether the request in flight is the last one of the transfer
+    /// (whose answer is the request's answer, unless it is an error that
+    /// makes the transfer start again).
+    pub fn is_last(&self) -> bool {
+        match self.sent {
+            Sent::Plain => true,
+            Sent::Block { block, .. } => !block.more,
+        }
+    }
+
+    /// Whether the body went (or is going) in more than one block.
+    pub fn is_blockwise(&self) -> bool {
+        matches!(self.sent, Sent::Block { .. })
+    }
+
+    /// The current block size in bytes.
+    pub fn block_size(&self) -> usize {
+        1usize << (self.szx + 4)
+    }
+
+    fn whole(&self) -> Packet {
+        let mut p = self.template.clone();
+        if let Some(b2) = &self.block2 {
+            p.add_option(CoapOption::Block2, b2.clone());
+        }
+        p.payload = self.body.clone();
+        p
+    }
+
+    /// The block of the current size that starts at `offset` (a multiple
+    /// of the block size: sizes only shrink, and all are powers of two).
+    fn block_at(&mut self, offset: usize) -> Packet {
+        let size = self.block_size();
+        let end = (offset + size).min(self.body.len());
+        let block = BlockOpt::new((offset / size) as u32, end < self.body.len(), self.szx);
+        let mut p = self.template.clone();
+        block.set_on(&mut p, CoapOption::Block1);
+        if offset == 0 {
+            p.add_option(CoapOption::Size1, encode_uint(self.body.len() as u32));
+        }
+        if !block.more {
+            if let Some(b2) = &self.block2 {
+                p.add_option(CoapOption::Block2, b2.clone());
+            }
+        }
+        p.payload = self.body[offset..end].to_vec();
+        self.sent = Sent::Block { block, offset };
+        p
+    }
+
+    /// The smaller block size a 4.13 answer makes worth a new attempt, if
+    /// any (§2.9.3).
+    fn retry_size(&self, answer: &Packet, block1: Option<BlockOpt>) -> Option<u8> {
+        if uint_option(answer, CoapOption::Size1).is_some_and(|max| self.body.len() > max as usize)
+        {
+            return None;
+        }
+        let current = match self.sent {
+            Sent::Plain => MAX_SZX + 1,
+            Sent::Block { block, .. } => block.szx,
+        };
+        let splits = |szx: u8| Self::needs_blocks(self.body.len(), szx);
+        match block1 {
+            Some(b) if b.szx < current && splits(b.szx) => Some(b.szx),
+            Some(_) => None,
+            // No size named: only a request sent whole is tried again,
+            // in the largest size that splits it.
+            None if self.sent == Sent::Plain => (0..=MAX_SZX).rev().find(|&s| splits(s)),
+            None => None,
+        }
+    }
+
+    /// The answer to the request in flight.
+    pub fn on_response(&mut self, answer: &Packet) -> Result<UploadStep, UploadError> {
+        let num = match self.sent {
+            Sent::Plain => 0,
+            Sent::Block { block, .. } => block.num,
+        };
+        let block1 = BlockOpt::from_packet(answer, CoapOption::Block1)
+            .map_err(|_| UploadError::Malformed { num })?;
+        let code = match answer.header.code {
+            MessageClass::Response(code) => code,
+            _ => return Ok(UploadStep::Done(answer.clone())),
+        };
+        if code == ResponseType::RequestEntityTooLarge {
+            if let Some(szx) = self.retry_size(answer, block1) {
+                self.szx = szx;
+                return Ok(UploadStep::Send(self.block_at(0)));
+            }
+            return Ok(UploadStep::Done(answer.clone()));
+        }
+        let Sent::Block { block, offset } = self.sent else {
+            // The whole request's answer, whatever it is.
+            return Ok(UploadStep::Done(answer.clone()));
+        };
+        if code.is_error() {
+            return Ok(UploadStep::Done(answer.clone()));
+        }
+        if !block.more {
+            if code == ResponseType::Continue {
+                return Err(UploadError::ContinueAfterLast { num });
+            }
+            // The final answer; it echoes Block1 (§2.3), which is not
+            // insisted on: the body is complete either way.
+            return Ok(UploadStep::Done(answer.clone()));
+        }
+        let ack = match block1 {
+            Some(b) => b,
+            // 2.31 is unambiguous even without the option.
+            None if code == ResponseType::Continue => block,
+            None => return Err(UploadError::NotBlockwise { num }),
+        };
+        // The acknowledged block: its number in our size, or the number
+        // of its offset in a smaller size the device asks for.
+        let acknowledged =
+            ack.num == block.num || (ack.szx < block.szx && ack.offset() == block.offset());
+        if !acknowledged {
+            return Err(UploadError::WrongBlock {
+                sent: block.num,
+                got: ack.num,
+            });
+        }
+        self.szx = self.szx.min(ack.szx);
+        let next = offset + block.size();
+        Ok(UploadStep::Send(self.block_at(next)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1038,6 +1289,276 @@ mod tests {
         );
     }
 
+    /// The device's answer to block request `to`: `code` with Block1
+    /// `num`/`more`/`size`.
+    fn block1_answer(to: &Packet, code: ResponseType, block: Option<(u32, bool, usize)>) -> Packet {
+        let mut r = response_for(to, code);
+        if let Some((num, more, size)) = block {
+            BlockOpt::new(num, more, szx_for_size(size).unwrap())
+                .set_on(&mut r, CoapOption::Block1);
+        }
+        r
+    }
+
+    fn send(step: Result<UploadStep, UploadError>) -> Packet {
+        match step {
+            Ok(UploadStep::Send(p)) => p,
+            other => panic!("a block to send expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rfc7959_figure6_upload_sends_the_blocks_in_order() {
+        // 300 bytes PUT to /options in 128-byte blocks: 1:0/1/128,
+        // 1:1/1/128, 1:2/0/128, each answered 2.31 but the last (2.04).
+        let body: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let mut put = req(RequestType::Put, "options", 1234);
+        put.payload = body.clone();
+        let mut up = Block1Upload::new(put, 3);
+        let b0 = up.start();
+        assert!(up.is_blockwise() && !up.is_last());
+        // CON PUT, MID 1234, token 0xab; Uri-Path "options" (0xb7);
+        // Block1 (27, delta 16: 0xd1 0x03) 0x0b = 0/1/128; Size1 (60,
+        // delta 33: 0xd2 0x14) 300 = 0x012c; then the first 128 bytes.
+        let mut expected = vec![0x41, 0x03, 0x04, 0xd2, 0xab, 0xb7];
+        expected.extend_from_slice(b"options");
+        expected.extend_from_slice(&[0xd1, 0x03, 0x0b, 0xd2, 0x14, 0x01, 0x2c, 0xff]);
+        expected.extend_from_slice(&body[..128]);
+        assert_eq!(b0.to_bytes().unwrap(), expected);
+
+        let b1 = send(up.on_response(&block1_answer(
+            &b0,
+            ResponseType::Continue,
+            Some((0, true, 128)),
+        )));
+        assert_eq!(block_of(&b1, CoapOption::Block1), Some((1, true, 128)));
+        assert_eq!(b1.get_option(CoapOption::Size1), None, "Size1 on block 0");
+        assert_eq!(b1.payload, &body[128..256]);
+        assert_eq!(b1.get_token(), b0.get_token(), "one token per transfer");
+        let b2 = send(up.on_response(&block1_answer(
+            &b1,
+            ResponseType::Continue,
+            Some((1, true, 128)),
+        )));
+        assert_eq!(block_of(&b2, CoapOption::Block1), Some((2, false, 128)));
+        assert_eq!(b2.payload, &body[256..]);
+        assert!(up.is_last());
+        let fin = block1_answer(&b2, ResponseType::Changed, Some((2, false, 128)));
+        assert_eq!(up.on_response(&fin), Ok(UploadStep::Done(fin)));
+
+        // A body that fits one block goes whole, without Block1.
+        let mut small = req(RequestType::Put, "options", 1);
+        small.payload = vec![1; 128];
+        let mut up = Block1Upload::new(small.clone(), 3);
+        assert_eq!(up.start(), small);
+        assert!(!up.is_blockwise() && up.is_last());
+        let answer = response_for(&small, ResponseType::Changed);
+        assert_eq!(up.on_response(&answer), Ok(UploadStep::Done(answer)));
+    }
+
+    #[test]
+    fn rfc7959_figure7_upload_takes_the_smaller_size_the_device_asks_for() {
+        // 1:0/1/128 answered 2.31 1:0/1/32: on at NUM 4 (offset 128) in
+        // 32-byte blocks, 1:4/1/32, 1:5/1/32, 1:6/0/32.
+        let body: Vec<u8> = (0..202u32).map(|i| i as u8).collect();
+        let mut put = req(RequestType::Put, "options", 1234);
+        put.payload = body.clone();
+        let mut up = Block1Upload::new(put, 3);
+        let b0 = up.start();
+        let mut next = send(up.on_response(&block1_answer(
+            &b0,
+            ResponseType::Continue,
+            Some((0, true, 32)),
+        )));
+        let mut got = b0.payload.clone();
+        for (num, more) in [(4, true), (5, true), (6, false)] {
+            assert_eq!(block_of(&next, CoapOption::Block1), Some((num, more, 32)));
+            got.extend_from_slice(&next.payload);
+            if more {
+                next = send(up.on_response(&block1_answer(
+                    &next,
+                    ResponseType::Continue,
+                    Some((num, true, 32)),
+                )));
+            }
+        }
+        assert_eq!(got, body);
+        // A device asking for larger blocks later is not followed.
+        let mut put = req(RequestType::Put, "options", 1);
+        put.payload = vec![0; 200];
+        let mut up = Block1Upload::new(put, 2);
+        let b0 = up.start();
+        let b1 = send(up.on_response(&block1_answer(
+            &b0,
+            ResponseType::Continue,
+            Some((0, true, 1024)),
+        )));
+        assert_eq!(block_of(&b1, CoapOption::Block1), Some((1, true, 64)));
+        // A non-atomic device answers each block 2.04 with Block1 (§2.5):
+        // the transfer goes on.
+        let b2 = send(up.on_response(&block1_answer(
+            &b1,
+            ResponseType::Changed,
+            Some((1, false, 64)),
+        )));
+        assert_eq!(block_of(&b2, CoapOption::Block1), Some((2, true, 64)));
+    }
+
+    #[test]
+    fn rfc7959_figure8_the_last_blocks_answer_may_be_block_wise() {
+        // POST /soap of 300 bytes in 128-byte blocks; the answer to the
+        // last block is 2.04 with 2:0/1/128 and 1:2/0/128, and its further
+        // blocks are asked for with 2:1/0/128 and no payload.
+        let body = vec![7u8; 300];
+        let mut post = req(RequestType::Post, "soap", 1234);
+        post.payload = body;
+        // Early negotiation of the answer's block size (§2.7): Block2
+        // goes on the last block only.
+        BlockOpt::new(0, false, 3).set_on(&mut post, CoapOption::Block2);
+        let mut up = Block1Upload::new(post.clone(), 3);
+        let mut p = up.start();
+        let mut num = 0;
+        while !up.is_last() {
+            assert_eq!(p.get_first_option(CoapOption::Block2), None);
+            p = send(up.on_response(&block1_answer(
+                &p,
+                ResponseType::Continue,
+                Some((num, true, 128)),
+            )));
+            num += 1;
+        }
+        assert_eq!(block_of(&p, CoapOption::Block2), Some((0, false, 128)));
+        let answer: Vec<u8> = (0..300u32).map(|i| (i * 3) as u8).collect();
+        let mut fin = block2_response(&p, ResponseType::Changed, None, &answer, None, 3);
+        finish_block1(&mut fin, BlockOpt::new(2, false, 3));
+        let Ok(UploadStep::Done(first)) = up.on_response(&fin) else {
+            panic!()
+        };
+        assert_eq!(block_of(&first, CoapOption::Block2), Some((0, true, 128)));
+        // The rest, as the downlink asks for it: the request without its
+        // body (and without Block1).
+        let mut template = post.clone();
+        template.payload.clear();
+        let mut dl = Block2Download::new(template, 4096);
+        let DownloadStep::Next(n1) = dl.on_response(&first).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n1.header.code, MessageClass::Request(RequestType::Post));
+        assert_eq!(block_of(&n1, CoapOption::Block2), Some((1, false, 128)));
+        assert_eq!(n1.get_first_option(CoapOption::Block1), None);
+        assert!(n1.payload.is_empty());
+    }
+
+    #[test]
+    fn upload_4_13_tries_a_smaller_size_or_ends() {
+        let mut post = req(RequestType::Post, "5/0/0", 1);
+        post.payload = vec![1; 600];
+        // A request sent whole, answered 4.13 with Block1 0/0/64: again
+        // block-wise in 64 (§2.9.3).
+        let mut up = Block1Upload::new(post.clone(), MAX_SZX);
+        let whole = up.start();
+        assert_eq!(whole.get_option(CoapOption::Block1), None);
+        let b0 = send(up.on_response(&block1_answer(
+            &whole,
+            ResponseType::RequestEntityTooLarge,
+            Some((0, false, 64)),
+        )));
+        assert_eq!(block_of(&b0, CoapOption::Block1), Some((0, true, 64)));
+        assert_eq!(uint_option(&b0, CoapOption::Size1), Some(600));
+        // 4.13 to block 0 naming 32: start again at block 0 in 32.
+        let again = send(up.on_response(&block1_answer(
+            &b0,
+            ResponseType::RequestEntityTooLarge,
+            Some((0, false, 32)),
+        )));
+        assert_eq!(block_of(&again, CoapOption::Block1), Some((0, true, 32)));
+        // 4.13 naming no smaller size: the outcome.
+        let no = block1_answer(
+            &again,
+            ResponseType::RequestEntityTooLarge,
+            Some((0, false, 64)),
+        );
+        assert_eq!(up.on_response(&no), Ok(UploadStep::Done(no)));
+
+        // 4.13 without Block1 to the whole request: the largest size that
+        // splits the body (512).
+        let mut up = Block1Upload::new(post.clone(), MAX_SZX);
+        let whole = up.start();
+        let b0 = send(up.on_response(&block1_answer(
+            &whole,
+            ResponseType::RequestEntityTooLarge,
+            None,
+        )));
+        assert_eq!(block_of(&b0, CoapOption::Block1), Some((0, true, 512)));
+        // … but not to a block.
+        let no = block1_answer(&b0, ResponseType::RequestEntityTooLarge, None);
+        assert_eq!(up.on_response(&no), Ok(UploadStep::Done(no)));
+
+        // Size1 below the body: no size helps.
+        let mut up = Block1Upload::new(post, MAX_SZX);
+        let whole = up.start();
+        let mut no = block1_answer(
+            &whole,
+            ResponseType::RequestEntityTooLarge,
+            Some((0, false, 64)),
+        );
+        no.add_option(CoapOption::Size1, encode_uint(500));
+        assert_eq!(up.on_response(&no), Ok(UploadStep::Done(no)));
+    }
+
+    #[test]
+    fn upload_errors_end_the_transfer_and_violations_are_named() {
+        let mut put = req(RequestType::Put, "5/0/0", 1);
+        put.payload = vec![1; 300];
+        let start = || {
+            let mut up = Block1Upload::new(put.clone(), 3);
+            let b0 = up.start();
+            (up, b0)
+        };
+        // 4.08 Request Entity Incomplete, or any error: the outcome.
+        for code in [
+            ResponseType::RequestEntityIncomplete,
+            ResponseType::NotFound,
+            ResponseType::InternalServerError,
+        ] {
+            let (mut up, b0) = start();
+            let b1 = send(up.on_response(&block1_answer(
+                &b0,
+                ResponseType::Continue,
+                Some((0, true, 128)),
+            )));
+            let e = response_for(&b1, code);
+            assert_eq!(up.on_response(&e), Ok(UploadStep::Done(e)));
+        }
+        let (mut up, b0) = start();
+        assert_eq!(
+            up.on_response(&block1_answer(&b0, ResponseType::Changed, None)),
+            Err(UploadError::NotBlockwise { num: 0 })
+        );
+        let (mut up, b0) = start();
+        assert_eq!(
+            up.on_response(&block1_answer(
+                &b0,
+                ResponseType::Continue,
+                Some((3, true, 128))
+            )),
+            Err(UploadError::WrongBlock { sent: 0, got: 3 })
+        );
+        let (mut up, b0) = start();
+        let mut bad = response_for(&b0, ResponseType::Continue);
+        bad.add_option(CoapOption::Block1, vec![0x0f]);
+        assert_eq!(up.on_response(&bad), Err(UploadError::Malformed { num: 0 }));
+        // 2.31 without Block1 acknowledges the block in flight.
+        let (mut up, b0) = start();
+        let b1 = send(up.on_response(&response_for(&b0, ResponseType::Continue)));
+        let b2 = send(up.on_response(&response_for(&b1, ResponseType::Continue)));
+        assert!(up.is_last());
+        assert_eq!(
+            up.on_response(&response_for(&b2, ResponseType::Continue)),
+            Err(UploadError::ContinueAfterLast { num: 2 })
+        );
+    }
+
     #[test]
     fn block2_download_follows_blocks_and_checks_etag() {
         let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
@@ -1139,6 +1660,56 @@ mod tests {
                     next = blk.more.then(|| BlockOpt::new(blk.num + 1, false, blk.szx));
                 }
                 prop_assert_eq!(got, payload);
+            }
+
+            #[test]
+            fn upload_through_the_assembler_delivers_the_body(
+                len in 0usize..6000,
+                ours in 0u8..=6,
+                theirs in 0u8..=6,
+            ) {
+                let body: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+                let mut device = Block1Assembler::new(Block1Config {
+                    max_szx: theirs,
+                    ..Block1Config::default()
+                });
+                let mut put = req(RequestType::Put, "5/0/0", 1);
+                put.payload = body.clone();
+                let mut up = Block1Upload::new(put, ours);
+                let mut message = up.start();
+                let t = Instant::now();
+                for _ in 0..10_000 {
+                    let answer = match device.on_request(peer(), &message, t) {
+                        Block1Outcome::NotBlockwise => {
+                            prop_assert_eq!(&message.payload, &body);
+                            response_for(&message, ResponseType::Changed)
+                        }
+                        Block1Outcome::Continue(r) => r,
+                        Block1Outcome::Complete { body: got, block1 } => {
+                            prop_assert_eq!(&got, &body);
+                            let mut r = response_for(&message, ResponseType::Changed);
+                            finish_block1(&mut r, block1);
+                            r
+                        }
+                        Block1Outcome::Reject { response, .. } => {
+                            return Err(TestCaseError::fail(format!("{:?}", response.header.code)));
+                        }
+                    };
+                    match up.on_response(&answer).unwrap() {
+                        UploadStep::Send(next) => {
+                            // After block 0 the device's size (or ours, if
+                            // smaller) is used.
+                            prop_assert!(next.payload.len() <= 1usize << (ours.min(theirs) + 4));
+                            message = next;
+                        }
+                        UploadStep::Done(fin) => {
+                            prop_assert_eq!(fin.header.code, MessageClass::Response(ResponseType::Changed));
+                            prop_assert_eq!(device.buffered_bytes(), 0);
+                            return Ok(());
+                        }
+                    }
+                }
+                prop_assert!(false, "the upload did not end");
             }
 
             #[test]
