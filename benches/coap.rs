@@ -124,7 +124,9 @@ fn args() -> Res<Args> {
                     "single" => Kind::Single,
                     "composite" => Kind::Composite,
                     "send" => Kind::Send,
-                    other => return Err(format!("--kind {other}: single, composite or send").into()),
+                    other => {
+                        return Err(format!("--kind {other}: single, composite or send").into())
+                    }
                 }
             }
             "--bench" => {}
@@ -444,10 +446,18 @@ async fn main() -> Res<()> {
     let mut report = full.report;
 
     // 3. Half of the measured maximum, from a third set of devices.
-    let half_period = Duration::from_secs_f64(
-        (a.devices as f64 / (full.stored_per_s / 2.0).max(1.0)).max(0.001),
-    );
-    let half = load(&a, &server, &quiet, 2, half_period, a.half_duration, "half load").await?;
+    let half_period =
+        Duration::from_secs_f64((a.devices as f64 / (full.stored_per_s / 2.0).max(1.0)).max(0.001));
+    let half = load(
+        &a,
+        &server,
+        &quiet,
+        2,
+        half_period,
+        a.half_duration,
+        "half load",
+    )
+    .await?;
     report.registered += half.report.registered;
     report.notifications_sent += half.report.notifications_sent;
     report.notifications_acked += half.report.notifications_acked;

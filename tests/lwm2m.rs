@@ -5,7 +5,9 @@
 mod common;
 
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
-use common::coap::{app, coap_client, free_udp_port, provision, queue_command, settled};
+use common::coap::{
+    app, coap_client, free_udp_port, one_simulated_device, provision, queue_command, settled,
+};
 use common::{Backend, TestApp};
 use flownexus::server::config::NosecPolicy;
 use flownexus::server::db;
@@ -435,23 +437,16 @@ async fn simulated_devices_are_onboarded_and_their_notifications_stored(backend:
 /// again), and a write to a resource the device does not have.
 async fn commands_go_to_a_native_device_over_coap(backend: Backend) {
     use flownexus::server::db::api_token::Scope;
-    use flownexus::server::simulate::{run, SimOptions};
     let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
     flownexus::server::dispatch::spawn(&app.state);
     let token = app.token("ops", Scope::Api).await;
-    let options = SimOptions {
-        devices: 1,
-        server: lwm2m.local_addr,
-        bind: Some("127.0.0.1".parse().unwrap()),
-        duration: Some(Duration::from_secs(8)),
-        ..SimOptions::default()
-    };
-    let simulator = tokio::spawn(run(options, std::future::pending::<()>()));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while lwm2m.registration("sim-0").is_none() {
-        assert!(std::time::Instant::now() < deadline, "sim-0 registers");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let simulator = one_simulated_device(
+        &lwm2m,
+        Duration::from_secs(8),
+        |_| {},
+        |l| l.registration("sim-0").is_some(),
+    )
+    .await;
     let write = queue_command(
         &app,
         &token,
@@ -742,25 +737,18 @@ async fn firmware_is_served_over_coap_with_block2(backend: Backend) {
 /// version in 3/0/3.
 async fn a_simulated_device_is_updated_over_coap(backend: Backend) {
     use flownexus::server::db::api_token::Scope;
-    use flownexus::server::simulate::{run, SimOptions};
     let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
     flownexus::server::dispatch::spawn(&app.state);
     let token = app.token("ops", Scope::Api).await;
     let image: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 253) as u8).collect();
     let (firmware_id, stored) = stored_firmware(&app, "4.2.0", &image).await;
-    let options = SimOptions {
-        devices: 1,
-        server: lwm2m.local_addr,
-        bind: Some("127.0.0.1".parse().unwrap()),
-        duration: Some(Duration::from_secs(60)),
-        ..SimOptions::default()
-    };
-    let simulator = tokio::spawn(run(options, std::future::pending::<()>()));
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !lwm2m.observations("sim-0").contains(&"/5/0/5".to_string()) {
-        assert!(std::time::Instant::now() < deadline, "sim-0 is onboarded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let simulator = one_simulated_device(
+        &lwm2m,
+        Duration::from_secs(60),
+        |_| {},
+        |l| l.observations("sim-0").contains(&"/5/0/5".to_string()),
+    )
+    .await;
 
     use axum::body::Body;
     use axum::http::{header, Request, StatusCode};

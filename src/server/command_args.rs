@@ -160,10 +160,8 @@ pub fn observed(path: String, written: &[(String, String)]) -> crate::model::Obs
         .split(',')
         .map(str::trim)
         .map(|p| {
-            let attrs = effective_attributes(
-                p,
-                written.iter().map(|(wp, q)| (wp.as_str(), q.as_str())),
-            );
+            let attrs =
+                effective_attributes(p, written.iter().map(|(wp, q)| (wp.as_str(), q.as_str())));
             (
                 p.to_string(),
                 attrs

@@ -44,24 +44,24 @@ pub async fn get_endpoint(id: i64, range: ChartRange) -> Result<EndpointDetail, 
             None => Vec::new(),
         };
         detail.native = registration.map(|r| crate::model::NativeConnection {
-                observations: state
-                    .lwm2m
-                    .get()
-                    .map(|l| l.observations(&detail.summary.name))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|path| crate::server::command_args::observed(path, &written))
-                    .collect(),
-                address: r.address,
-                secure: r.secure,
-                lwm2m_version: r.lwm2m_version,
-                binding: r.binding,
-                queue_mode: r.queue_mode,
-                lifetime_s: r.lifetime_s,
-                registered_at: r.registered_at,
-                expires_at: r.expires_at,
-                object_links: r.object_links,
-            });
+            observations: state
+                .lwm2m
+                .get()
+                .map(|l| l.observations(&detail.summary.name))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|path| crate::server::command_args::observed(path, &written))
+                .collect(),
+            address: r.address,
+            secure: r.secure,
+            lwm2m_version: r.lwm2m_version,
+            binding: r.binding,
+            queue_mode: r.queue_mode,
+            lifetime_s: r.lifetime_s,
+            registered_at: r.registered_at,
+            expires_at: r.expires_at,
+            object_links: r.object_links,
+        });
         let (from, to) = range.bounds(store::now_ms());
         detail.range = range;
         detail.from = from;
