@@ -62,11 +62,15 @@ async fn concurrent_requests_share_commits_and_every_ack_is_stored(backend: Back
     let expected: Vec<f64> = (0..300).map(|i| i as f64 + 0.5).collect();
     assert_eq!(values, expected);
     assert_eq!(app.count("endpoint").await, 30);
-    // One latest row per endpoint's series, pointing at its newest value.
+    // One latest row per endpoint's series, pointing at its newest value:
+    // measured last, and of equal times the last stored. Not simply the
+    // highest id: a request's receive time is read before it queues, so
+    // of two concurrent requests the one received later can commit first.
     assert_eq!(app.count("resource_latest").await, 30);
     let stale: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM resource_latest l WHERE l.resource_id <> \
-         (SELECT MAX(r.id) FROM resource r WHERE r.endpoint_id = l.endpoint_id)",
+        "SELECT COUNT(*) FROM resource_latest l JOIN resource v ON v.id = l.resource_id \
+         WHERE EXISTS (SELECT 1 FROM resource r WHERE r.endpoint_id = l.endpoint_id \
+         AND (r.measured_at > v.measured_at OR (r.measured_at = v.measured_at AND r.id > v.id)))",
     )
     .fetch_one(&app.state.db.pool)
     .await

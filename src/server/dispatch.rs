@@ -515,8 +515,8 @@ impl Dispatcher {
                 None => self.client.send(&command).await,
             };
             let stop = !matches!(answer, Answer::Success { .. } | Answer::DeviceError { .. });
-            self.record(command.id, &answer, command.attempts, store::now_ms())
-                .await?;
+            // What the answer carries is kept before the command settles, so
+            // whoever sees it confirmed also finds its value or links.
             if let (
                 Answer::Success {
                     content: Some(content),
@@ -537,6 +537,8 @@ impl Dispatcher {
             {
                 ops::set_answer(&self.db.pool, command.id, links).await?;
             }
+            self.record(command.id, &answer, command.attempts, store::now_ms())
+                .await?;
             // Not reachable or a transient failure: the rest of this
             // endpoint's queue waits behind the head command.
             if stop {
