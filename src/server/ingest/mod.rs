@@ -107,16 +107,38 @@ pub struct DecodedValue {
     /// When the device measured the value (ms since the epoch), if the
     /// source says. Values are stored with the time they were received.
     pub measured_at: Option<i64>,
-    /// Where the value was in the request (a JSON path for Leshan JSON),
-    /// named when the value is rejected.
-    pub field: String,
+    /// Where the value was in the request, named when the value is
+    /// rejected.
+    pub field: Field,
+}
+
+/// Where a value was in its request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// A JSON path (Leshan JSON) or another name.
+    Named(String),
+    /// The n-th record of an LwM2M payload: named with its path only when
+    /// it is rejected, so a stored notification builds no text for it.
+    Record(usize),
+}
+
+impl From<&str> for Field {
+    fn from(name: &str) -> Field {
+        Field::Named(name.to_string())
+    }
+}
+
+impl From<String> for Field {
+    fn from(name: String) -> Field {
+        Field::Named(name)
+    }
 }
 
 impl DecodedValue {
     /// A registration change, which is reported as a value of the
     /// registration object (10240/0/0 registered, /1 deregistered, /2
     /// updated) carrying the time of the change.
-    pub fn registration(change: RegistrationChange, at: i64, field: impl Into<String>) -> Self {
+    pub fn registration(change: RegistrationChange, at: i64, field: impl Into<Field>) -> Self {
         let resource_id = match change {
             RegistrationChange::Registered => 0,
             RegistrationChange::Deregistered => 1,
@@ -132,6 +154,14 @@ impl DecodedValue {
             value: Value::Time(at),
             measured_at: Some(at),
             field: field.into(),
+        }
+    }
+
+    /// Where the value was in its request, as an error names it.
+    pub fn field_name(&self) -> String {
+        match &self.field {
+            Field::Named(name) => name.clone(),
+            Field::Record(i) => format!("record {i} ({})", self.path),
         }
     }
 }

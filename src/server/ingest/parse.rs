@@ -396,7 +396,7 @@ fn decode_node(
                         value,
                         // Leshan JSON carries no time of measurement.
                         measured_at: None,
-                        field: here,
+                        field: here.into(),
                     });
                 }
             };

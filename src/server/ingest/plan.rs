@@ -82,7 +82,7 @@ pub fn check_types<'a>(
                 // Forget what this request alone would have discovered.
                 discover.truncate(discover.len() - own_discoveries);
                 requests.push(Err(AppError::invalid_field(
-                    decoded.field.clone(),
+                    decoded.field_name(),
                     format!(
                         "resource /{}/{} is of type {data_type}, not {declared}",
                         key.0, key.1
@@ -513,7 +513,7 @@ mod tests {
             },
             value,
             measured_at: None,
-            field: format!("val.{path}"),
+            field: format!("val.{path}").into(),
         }
     }
 

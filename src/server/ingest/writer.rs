@@ -122,6 +122,26 @@ impl IngestWriter {
         IngestWriter { jobs, stats }
     }
 
+    /// Queues an uplink without waiting, for a caller that must never
+    /// wait on the database (the LwM2M socket loop): the uplink comes back
+    /// when the queue is full. The returned future resolves, once the
+    /// uplink's rows are committed, to the number of values stored; no
+    /// receipt is built. All or nothing, as `submit`.
+    pub fn try_queue(&self, uplink: Uplink) -> Result<Queued, Uplink> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            uplink,
+            received_at: store::now_ms(),
+            reply,
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(Queued(answer)),
+            Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) => {
+                Err(job.uplink)
+            }
+        }
+    }
+
     /// Stores an uplink and returns its receipt once committed. All or
     /// nothing: a rejected uplink writes nothing.
     pub async fn submit(&self, uplink: Uplink) -> Result<IngestReceipt, AppError> {
@@ -159,6 +179,28 @@ impl IngestWriter {
             discovered_types: discovered,
             events,
             resources,
+        })
+    }
+}
+
+/// An uplink of `IngestWriter::try_queue`, until its commit: resolves to
+/// the number of values stored.
+pub struct Queued(oneshot::Receiver<Result<Stored, AppError>>);
+
+impl std::future::Future for Queued {
+    type Output = Result<usize, AppError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|answer| {
+            answer
+                .unwrap_or_else(|_| {
+                    tracing::error!("ingest writer dropped a request");
+                    Err(AppError::Internal)
+                })
+                .map(|stored| stored.uplink.values.len())
         })
     }
 }

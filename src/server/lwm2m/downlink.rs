@@ -10,6 +10,7 @@ use super::coap::block::{
 use super::coap::dedup::{Check, Kind};
 use super::coap::outbound::{Event, Handle, Outbound, TimerOutput, Transmit};
 use super::format::LwPath;
+use super::observe::NotificationCommit;
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
 use coap_lite::{CoapOption, MessageType, Packet, RequestType};
@@ -95,7 +96,7 @@ type Answered = Result<(Packet, Option<Ack>), DownlinkError>;
 pub(super) struct Downlink {
     pub engine: Outbound,
     waiters: HashMap<Handle, oneshot::Sender<Answered>>,
-    pub observations: HashMap<Handle, Observation>,
+    pub observations: HashMap<Handle, Arc<Observation>>,
 }
 
 impl Downlink {
@@ -217,7 +218,7 @@ impl Server {
                 .map_err(|e| DownlinkError::Refused(e.to_string()))?;
             d.waiters.insert(handle, tx);
             if let Some(o) = observe {
-                d.observations.insert(handle, o);
+                d.observations.insert(handle, Arc::new(o));
             }
             if let Some(t) = transmit {
                 self.send_bytes(t.bytes, t.peer);
@@ -369,7 +370,7 @@ impl Server {
             .observations
             .values()
             .filter(|o| o.endpoint == endpoint)
-            .map(Observation::paths_text)
+            .map(|o| o.paths_text())
             .collect()
     }
 
@@ -380,7 +381,14 @@ impl Server {
     }
 
     /// A response, an empty ACK or a reset from a device.
-    pub(super) fn device_message(self: &Arc<Self>, packet: Packet, peer: SocketAddr) {
+    /// A response, an empty message or a notification from a device. A
+    /// notification whose values went to the writer comes back as the
+    /// commit to wait for (see `Server::notification`).
+    pub(super) fn device_message(
+        self: &Arc<Self>,
+        packet: Packet,
+        peer: SocketAddr,
+    ) -> Option<NotificationCommit> {
         let now = Instant::now();
         let kind = match packet.header.get_type() {
             MessageType::Confirmable => Some(Kind::Confirmable),
@@ -394,11 +402,11 @@ impl Server {
                 Check::Resend(bytes) => {
                     Lwm2mStats::bump(&self.stats.duplicates);
                     self.send_bytes(bytes, peer);
-                    return;
+                    return None;
                 }
                 Check::InFlight | Check::Drop => {
                     Lwm2mStats::bump(&self.stats.duplicates);
-                    return;
+                    return None;
                 }
             }
         }
@@ -447,7 +455,7 @@ impl Server {
                     if let Err(Ok((_, Some(ack)))) = w.send(Ok((packet, Some(ack)))) {
                         self.settle_ack(Some(ack), true);
                     }
-                    return;
+                    return None;
                 }
             }
             Event::Reset { .. } => {
@@ -463,8 +471,7 @@ impl Server {
                 if let Some(o) = observation {
                     // A confirmable notification is acknowledged once its
                     // values are committed, never before.
-                    self.notification(o, packet, fresh, peer, kind, received.reply);
-                    return;
+                    return self.notification(o, packet, fresh, peer, kind, received.reply);
                 }
                 // An observation the engine still knew but this server had
                 // let go of: rejected (which cancels it on the device),
@@ -482,11 +489,12 @@ impl Server {
                         .unwrap_or_default(),
                 };
                 self.settle(peer, mid, kind, Some(reset));
-                return;
+                return None;
             }
             _ => {}
         }
         self.settle(peer, mid, kind, received.reply);
+        None
     }
 
     /// Sends the answer to a device's message (if any) and keeps it for

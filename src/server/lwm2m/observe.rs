@@ -10,7 +10,9 @@ use super::format::{self, ContentFormat, DecodeContext, LwPath};
 use super::registry::Registration;
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
-use crate::server::ingest::{DecodedValue, Uplink, UplinkKind};
+use crate::error::AppError;
+use crate::server::ingest::writer::Queued;
+use crate::server::ingest::{Uplink, UplinkKind};
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
 use std::net::SocketAddr;
@@ -201,27 +203,7 @@ impl Server {
             return Ok(0);
         }
         let count = records.len();
-        let values: Vec<DecodedValue> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| DecodedValue {
-                field: format!("record {i} ({})", r.path),
-                path: r.path,
-                value: r.value,
-                measured_at: r.time_ms,
-            })
-            .collect();
-        let uplink = Uplink {
-            endpoint: endpoint.to_string(),
-            kind: if count > 1 {
-                UplinkKind::Composite
-            } else {
-                UplinkKind::Single
-            },
-            values,
-            session: None,
-        };
-        match self.state.writer.submit(uplink).await {
+        match self.state.writer.submit(uplink_of(endpoint, records)).await {
             Ok(_) => {
                 self.stats.values.fetch_add(count as u64, Ordering::Relaxed);
                 Ok(count)
@@ -265,15 +247,21 @@ impl Server {
     /// A notification of `observation`: its values are stored, and a
     /// confirmable one is acknowledged after the commit. One the database
     /// could not take is not acknowledged, so the device sends it again.
+    ///
+    /// A notification in one datagram (nearly all) is decoded here and
+    /// queued to the writer without a task of its own: the returned commit
+    /// is awaited by the socket task, which then acknowledges it
+    /// (`notification_committed`). A block-wise one is completed and
+    /// stored on a task of its own.
     pub(super) fn notification(
         self: &Arc<Self>,
-        observation: Observation,
+        observation: Arc<Observation>,
         packet: Packet,
         fresh: bool,
         peer: SocketAddr,
         kind: Option<Kind>,
         reply: Option<Transmit>,
-    ) {
+    ) -> Option<NotificationCommit> {
         let mid = packet.header.message_id;
         if !fresh {
             // Older than one already stored (RFC 7641 §3.4): still a value
@@ -281,40 +269,156 @@ impl Server {
             // acknowledged value is never dropped), and counted.
             Lwm2mStats::bump(&self.stats.stale_notifications);
         }
+        let ack = NotificationAck {
+            observation,
+            peer,
+            mid,
+            kind,
+            reply,
+        };
+        if packet.get_option(CoapOption::Block2).is_some() {
+            self.blockwise_notification(ack, packet);
+            return None;
+        }
+        let records = match self.decode_answer(ack.observation.path, &packet) {
+            Ok(records) => records,
+            Err(e) => {
+                self.notification_refused(e, ack);
+                return None;
+            }
+        };
+        if records.is_empty() {
+            self.notification_committed(Ok(0), ack);
+            return None;
+        }
+        match self
+            .state
+            .writer
+            .try_queue(uplink_of(&ack.observation.endpoint, records))
+        {
+            Ok(queued) => Some(NotificationCommit {
+                queued,
+                ack: Some(ack),
+            }),
+            Err(_) => {
+                // Not stored, so not acknowledged: the device retransmits.
+                Lwm2mStats::bump(&self.stats.limited);
+                lock(&self.dedup).forget(peer, mid);
+                self.warn(peer, "dropped a notification: the writer's queue is full");
+                None
+            }
+        }
+    }
+
+    /// Acknowledges a notification once the commit of its values is
+    /// known (or refuses it when they were refused).
+    pub(super) fn notification_committed(
+        &self,
+        stored: Result<usize, AppError>,
+        ack: NotificationAck,
+    ) {
+        match stored {
+            Ok(count) => {
+                self.stats.values.fetch_add(count as u64, Ordering::Relaxed);
+                Lwm2mStats::bump(&self.stats.notifications);
+                self.settle(ack.peer, ack.mid, ack.kind, ack.reply);
+            }
+            Err(e) if e.status_code() < 500 => {
+                self.notification_refused(StoreError::Bad(e.to_string()), ack)
+            }
+            Err(_) => self.notification_refused(StoreError::Internal, ack),
+        }
+    }
+
+    fn notification_refused(&self, e: StoreError, ack: NotificationAck) {
+        match e {
+            StoreError::Bad(reason) => {
+                Lwm2mStats::bump(&self.stats.client_errors);
+                tracing::warn!(endpoint = %ack.observation.endpoint, path = %ack.observation.path, "a notification was not stored: {reason}");
+                self.settle(ack.peer, ack.mid, ack.kind, ack.reply);
+            }
+            // The device sends it again.
+            StoreError::Internal => lock(&self.dedup).forget(ack.peer, ack.mid),
+        }
+    }
+
+    /// A notification carrying the first block of its representation:
+    /// the rest is fetched, then the whole is stored.
+    fn blockwise_notification(self: &Arc<Self>, ack: NotificationAck, packet: Packet) {
         let server = self.clone();
         tokio::spawn(async move {
-            let packet = match server.whole_notification(&observation, packet, peer).await {
+            let o = ack.observation.clone();
+            let packet = match server.whole_notification(&o, packet, ack.peer).await {
                 Ok(packet) => packet,
                 // The device's values could not be fetched: not stored, so
                 // not acknowledged either; a retransmission is processed
                 // again. (A confirmable one, that is: a lost non-confirmable
                 // block-wise notification is lost, as any NON may be.)
                 Err(DownlinkError::Blockwise(_)) => {
-                    server.settle(peer, mid, kind, reply);
+                    server.settle(ack.peer, ack.mid, ack.kind, ack.reply);
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(endpoint = %observation.endpoint, path = %observation.path, "the rest of a block-wise notification did not come: {e}");
-                    lock(&server.dedup).forget(peer, mid);
+                    tracing::warn!(endpoint = %o.endpoint, path = %o.path, "the rest of a block-wise notification did not come: {e}");
+                    lock(&server.dedup).forget(ack.peer, ack.mid);
                     return;
                 }
             };
-            match server
-                .store_answer(&observation.endpoint, observation.path, &packet)
-                .await
-            {
+            match server.store_answer(&o.endpoint, o.path, &packet).await {
+                // store_answer counted its values.
                 Ok(_) => {
                     Lwm2mStats::bump(&server.stats.notifications);
-                    server.settle(peer, mid, kind, reply);
+                    server.settle(ack.peer, ack.mid, ack.kind, ack.reply);
                 }
-                Err(StoreError::Bad(reason)) => {
-                    Lwm2mStats::bump(&server.stats.client_errors);
-                    tracing::warn!(endpoint = %observation.endpoint, path = %observation.path, "a notification was not stored: {reason}");
-                    server.settle(peer, mid, kind, reply);
-                }
-                Err(StoreError::Internal) => lock(&server.dedup).forget(peer, mid),
+                Err(e) => server.notification_refused(e, ack),
             }
         });
+    }
+}
+
+/// The writer's input for the records of an answer or notification.
+fn uplink_of(endpoint: &str, records: Vec<format::Record>) -> Uplink {
+    Uplink {
+        endpoint: endpoint.to_string(),
+        kind: if records.len() > 1 {
+            UplinkKind::Composite
+        } else {
+            UplinkKind::Single
+        },
+        values: format::decoded_values(records),
+        session: None,
+    }
+}
+
+/// Who a notification's acknowledgement goes to, once its values are
+/// committed.
+pub(super) struct NotificationAck {
+    observation: Arc<Observation>,
+    peer: SocketAddr,
+    mid: u16,
+    kind: Option<Kind>,
+    reply: Option<Transmit>,
+}
+
+/// A notification queued to the writer, until its commit.
+pub(super) struct NotificationCommit {
+    queued: Queued,
+    ack: Option<NotificationAck>,
+}
+
+impl std::future::Future for NotificationCommit {
+    type Output = (Result<usize, AppError>, NotificationAck);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let stored = std::task::ready!(std::pin::Pin::new(&mut self.queued).poll(cx));
+        let ack = self
+            .ack
+            .take()
+            .expect("a notification commit polled after it ended");
+        std::task::Poll::Ready((stored, ack))
     }
 }
 

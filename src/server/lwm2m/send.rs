@@ -52,16 +52,7 @@ pub fn decode(
     if records.is_empty() {
         return Err((ResponseType::BadRequest, "the Send holds no values".into()));
     }
-    Ok(records
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| DecodedValue {
-            field: format!("record {i} ({})", r.path),
-            path: r.path,
-            value: r.value,
-            measured_at: r.time_ms,
-        })
-        .collect())
+    Ok(format::decoded_values(records))
 }
 
 /// The CoAP answer to a payload that cannot be decoded.

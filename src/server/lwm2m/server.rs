@@ -1,9 +1,11 @@
 //! The native LwM2M server's socket task: one UDP socket, read in a loop
 //! that never waits on the database. Each request is handled on a task of
-//! its own (at most `MAX_REQUESTS_IN_PROGRESS` at a time); its answer goes
-//! out after the commit that holds what it reported, and is kept for the
-//! exchange's lifetime so that a retransmitted request is answered again
-//! without being processed twice (RFC 7252 §4.5).
+//! its own (at most `MAX_REQUESTS_IN_PROGRESS` at a time); a notification,
+//! the bulk of the traffic, is decoded in the loop and queued to the
+//! writer, and the loop acknowledges it when the commit ends. An answer
+//! goes out after the commit that holds what it reported, and is kept for
+//! the exchange's lifetime so that a retransmitted request is answered
+//! again without being processed twice (RFC 7252 §4.5).
 //!
 //! Served: the registration interface (`POST /rd`, `POST /rd/<id>`,
 //! `DELETE /rd/<id>`), Send (`POST /dp`) and firmware downloads
@@ -17,6 +19,7 @@ use super::coap::message::{self as msg, DropReason, Inbound};
 use super::coap::outbound::{Outbound, OutboundConfig};
 use super::downlink::Downlink;
 use super::link_format::{self, RegisterLinks};
+use super::observe::NotificationCommit;
 use super::registration::{self, RdRequest};
 use super::registry::{Registration, Registry, RegistryFull, UpdateChanges};
 use super::send;
@@ -30,6 +33,7 @@ use crate::server::ingest::{DecodedValue, Session, Uplink, UplinkKind};
 use crate::server::state::AppState;
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -142,26 +146,39 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
 }
 
 impl Server {
+    /// Reads datagrams, and acknowledges notifications as the commits of
+    /// their values end: both on this one task, so that a notification
+    /// costs no task and no wake-up of its own.
     async fn receive(self: Arc<Self>) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut commits = FuturesUnordered::new();
         loop {
-            let (n, peer) = match self.socket.recv_from(&mut buf).await {
-                Ok(got) => got,
-                // ICMP errors of earlier sends surface here on Linux
-                // (connection refused); the socket itself is fine.
-                Err(e) => {
-                    tracing::debug!(error = %e, "LwM2M socket receive error");
-                    continue;
+            tokio::select! {
+                biased;
+                Some((stored, ack)) = commits.next(), if !commits.is_empty() => {
+                    self.notification_committed(stored, ack);
                 }
-            };
-            Lwm2mStats::bump(&self.stats.datagrams);
-            self.datagram(&buf[..n], peer);
+                got = self.socket.recv_from(&mut buf) => match got {
+                    Ok((n, peer)) => {
+                        Lwm2mStats::bump(&self.stats.datagrams);
+                        if let Some(commit) = self.datagram(&buf[..n], peer) {
+                            commits.push(commit);
+                        }
+                    }
+                    // ICMP errors of earlier sends surface here on Linux
+                    // (connection refused); the socket itself is fine.
+                    Err(e) => tracing::debug!(error = %e, "LwM2M socket receive error"),
+                },
+            }
         }
     }
 
-    fn datagram(self: &Arc<Self>, bytes: &[u8], peer: SocketAddr) {
+    fn datagram(self: &Arc<Self>, bytes: &[u8], peer: SocketAddr) -> Option<NotificationCommit> {
         match msg::classify(bytes) {
-            Inbound::Request(packet) => self.request(packet, peer),
+            Inbound::Request(packet) => {
+                self.request(packet, peer);
+                None
+            }
             Inbound::Response(packet) | Inbound::Empty(packet) => self.device_message(packet, peer),
             Inbound::Rejected { reason, reply } => {
                 if reason != DropReason::Ping {
@@ -171,6 +188,7 @@ impl Server {
                 if let Some(reply) = reply {
                     self.send_packet(&reply, peer);
                 }
+                None
             }
         }
     }
@@ -310,7 +328,7 @@ impl Server {
     }
 
     /// Logs a warning about bad input at most once per `WARN_INTERVAL`.
-    fn warn(&self, peer: SocketAddr, what: &str) {
+    pub(super) fn warn(&self, peer: SocketAddr, what: &str) {
         let mut last = lock(&self.warned);
         let now = Instant::now();
         if last.is_some_and(|t| now.duration_since(t) < WARN_INTERVAL) {

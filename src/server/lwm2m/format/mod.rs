@@ -283,6 +283,21 @@ pub struct Record {
     pub time_ms: Option<i64>,
 }
 
+/// The writer's input for decoded records, each named by its place in the
+/// payload.
+pub fn decoded_values(records: Vec<Record>) -> Vec<crate::server::ingest::DecodedValue> {
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| crate::server::ingest::DecodedValue {
+            path: r.path,
+            value: r.value,
+            measured_at: r.time_ms,
+            field: crate::server::ingest::Field::Record(i),
+        })
+        .collect()
+}
+
 /// What a decoder needs to know besides the payload.
 pub struct DecodeContext<'a> {
     /// The path the payload answers (the Read/Observe target). Payloads of
