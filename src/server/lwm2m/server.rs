@@ -2,7 +2,8 @@
 //! that never waits on the database. Each request is handled on a task of
 //! its own (at most `MAX_REQUESTS_IN_PROGRESS` at a time); a notification,
 //! the bulk of the traffic, is decoded in the loop and queued to the
-//! writer, and the loop acknowledges it when the commit ends. An answer
+//! writer, and one task acknowledges notifications as their commits end.
+//! An answer
 //! goes out after the commit that holds what it reported, and is kept for
 //! the exchange's lifetime so that a retransmitted request is answered
 //! again without being processed twice (RFC 7252 §4.5).
@@ -38,7 +39,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 
 /// Requests handled at the same time at most; past it, new requests are
 /// dropped (and counted) and their clients retransmit later.
@@ -133,7 +134,9 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
         next_mid: std::sync::atomic::AtomicU16::new(rand::random()),
         warned: Mutex::new(None),
     });
-    tokio::spawn(server.clone().receive());
+    let (commits, queued) = mpsc::unbounded_channel();
+    tokio::spawn(server.clone().receive(commits));
+    tokio::spawn(server.clone().acknowledge_notifications(queued));
     tokio::spawn(server.clone().expire());
     tokio::spawn(server.clone().timers());
     tracing::info!(%local_addr, "LwM2M server listening (CoAP over UDP)");
@@ -146,11 +149,34 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
 }
 
 impl Server {
-    /// Reads datagrams, and acknowledges notifications as the commits of
-    /// their values end: both on this one task, so that a notification
-    /// costs no task and no wake-up of its own.
-    async fn receive(self: Arc<Self>) {
+    async fn receive(self: Arc<Self>, commits: mpsc::UnboundedSender<NotificationCommit>) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let (n, peer) = match self.socket.recv_from(&mut buf).await {
+                Ok(got) => got,
+                // ICMP errors of earlier sends surface here on Linux
+                // (connection refused); the socket itself is fine.
+                Err(e) => {
+                    tracing::debug!(error = %e, "LwM2M socket receive error");
+                    continue;
+                }
+            };
+            Lwm2mStats::bump(&self.stats.datagrams);
+            if let Some(commit) = self.datagram(&buf[..n], peer) {
+                let _ = commits.send(commit);
+            }
+        }
+    }
+
+    /// Acknowledges notifications as the commits of their values end: one
+    /// task for all of them, beside the socket loop, so that a
+    /// notification costs no task of its own and a commit of many wakes
+    /// this task once. The channel holds no more than the writer's queue
+    /// does: each commit in it is a request the writer has taken.
+    async fn acknowledge_notifications(
+        self: Arc<Self>,
+        mut queued: mpsc::UnboundedReceiver<NotificationCommit>,
+    ) {
         let mut commits = FuturesUnordered::new();
         loop {
             tokio::select! {
@@ -158,16 +184,9 @@ impl Server {
                 Some((stored, ack)) = commits.next(), if !commits.is_empty() => {
                     self.notification_committed(stored, ack);
                 }
-                got = self.socket.recv_from(&mut buf) => match got {
-                    Ok((n, peer)) => {
-                        Lwm2mStats::bump(&self.stats.datagrams);
-                        if let Some(commit) = self.datagram(&buf[..n], peer) {
-                            commits.push(commit);
-                        }
-                    }
-                    // ICMP errors of earlier sends surface here on Linux
-                    // (connection refused); the socket itself is fine.
-                    Err(e) => tracing::debug!(error = %e, "LwM2M socket receive error"),
+                next = queued.recv() => match next {
+                    Some(commit) => commits.push(commit),
+                    None => break,
                 },
             }
         }
