@@ -250,9 +250,9 @@ impl Server {
     ///
     /// A notification in one datagram (nearly all) is decoded here and
     /// queued to the writer without a task of its own: the returned commit
-    /// is awaited by the socket task, which then acknowledges it
-    /// (`notification_committed`). A block-wise one is completed and
-    /// stored on a task of its own.
+    /// goes to the task that acknowledges notifications as their commits
+    /// end (`notification_committed`). A block-wise one is completed on a
+    /// task of its own, then queued and acknowledged the same way.
     pub(super) fn notification(
         self: &Arc<Self>,
         observation: Arc<Observation>,
@@ -280,6 +280,16 @@ impl Server {
             self.blockwise_notification(ack, packet);
             return None;
         }
+        self.queue_notification(ack, packet)
+    }
+
+    /// Decodes a whole notification and queues its values to the writer.
+    fn queue_notification(
+        &self,
+        ack: NotificationAck,
+        packet: Packet,
+    ) -> Option<NotificationCommit> {
+        let (peer, mid) = (ack.peer, ack.mid);
         let records = match self.decode_answer(ack.observation.path, &packet) {
             Ok(records) => records,
             Err(e) => {
@@ -364,13 +374,9 @@ impl Server {
                     return;
                 }
             };
-            match server.store_answer(&o.endpoint, o.path, &packet).await {
-                // store_answer counted its values.
-                Ok(_) => {
-                    Lwm2mStats::bump(&server.stats.notifications);
-                    server.settle(ack.peer, ack.mid, ack.kind, ack.reply);
-                }
-                Err(e) => server.notification_refused(e, ack),
+            if let Some(commit) = server.queue_notification(ack, packet) {
+                let (stored, ack) = commit.await;
+                server.notification_committed(stored, ack);
             }
         });
     }
