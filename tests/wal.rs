@@ -151,3 +151,60 @@ async fn a_wal_file_grown_past_its_limit_is_cut_back_after_a_restart() {
     assert!(restarts(&db) > before, "shrunk without a restart");
     assert!(wal_size(&file) < grown);
 }
+
+/// Another process that opens the database and closes it again (a backup,
+/// the `sqlite3` shell, a monitoring script) while the server writes must
+/// see the server's connections and leave the log alone. SQLite tells them
+/// apart by POSIX locks, which a process loses on every descriptor of the
+/// file once it closes any one of them: a descriptor of the database file
+/// opened and closed beside SQLite's own (as a checkpoint's file sync
+/// might) lets that other process take it for the last user, copy the log
+/// and delete it under the server, whose later commits then go to a file
+/// that is no longer there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_closing_the_database_leaves_the_servers_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, file) = sqlite_db(dir.path()).await;
+    // Through a few restarts, each with the checkpointer's file syncs.
+    let mut commits = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while restarts(&db) < 2 {
+        assert!(Instant::now() < deadline, "no restart in 120 s");
+        commit(&db).await;
+        commits += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let other = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1])\n\
+             print(c.execute('SELECT count(*) FROM t').fetchone()[0])\n\
+             c.close()",
+        )
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        other.status.success(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    assert!(
+        wal_file(&file).exists(),
+        "the other process deleted the server's log when it closed"
+    );
+    for _ in 0..20 {
+        commit(&db).await;
+        commits += 1;
+    }
+    // A connection opened now reads every committed row.
+    let fresh = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(&fresh)
+        .await
+        .unwrap();
+    assert_eq!(rows as u64, commits * ROWS as u64);
+}

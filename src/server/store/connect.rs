@@ -156,34 +156,10 @@ where
     move |conn, _meta| {
         let pragmas = pragmas.clone();
         Box::pin(async move {
-            let mut attempt = 1;
-            loop {
-                match conn.execute(&*pragmas).await {
-                    Ok(_) => return Ok(()),
-                    Err(e) if attempt < PRAGMA_ATTEMPTS && is_short_read(&e) => {
-                        tracing::warn!(error = %e, attempt, "a new SQLite connection's first read came up short; trying again");
-                        tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
-                        attempt += 1;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            conn.execute(&*pragmas).await?;
+            Ok(())
         })
     }
-}
-
-/// Attempts at a new connection's pragmas. Under heavy ingest, a connection
-/// opened while the log is being started over has been seen to fail its
-/// first read with SQLITE_IOERR_SHORT_READ, once; the next attempt reads a
-/// consistent log. Without the retry the request that wanted the
-/// connection failed with a 500.
-const PRAGMA_ATTEMPTS: u32 = 4;
-
-/// SQLITE_IOERR_SHORT_READ (522), whichever driver reports it.
-fn is_short_read(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|code| code == "522")
 }
 
 impl Db {

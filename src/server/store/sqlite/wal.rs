@@ -22,8 +22,9 @@
 //! keep coming) writes its pages into the database file but does not sync
 //! it: only a complete one does, and with the writer held that sync would
 //! flush every page copied since the previous restart. The task syncs the
-//! file itself before it takes the gate, which leaves the gated sync only
-//! the last few pages.
+//! file itself before it takes the gate (through a descriptor SQLite
+//! opened, `file_sync`), which leaves the gated sync only the last few
+//! pages.
 //!
 //! The log file: SQLite writes the log from its start again only after a
 //! complete copy, and never shrinks the file by itself, so the file is as
@@ -37,6 +38,7 @@
 //! round can take the file past the limit. A reader that holds an old
 //! snapshot keeps the log from starting over, and the file grows until it
 //! lets go; the next restart cuts it back.
+use super::file_sync::FileSync;
 use crate::server::store::Pool;
 use sqlx::{Any, Executor, Row};
 use std::path::{Path, PathBuf};
@@ -179,6 +181,7 @@ async fn run<G>(
         }
     };
     let limits = Limits::new(limit_bytes, page_size);
+    let mut sync = None;
     let mut next_restart = Instant::now();
     loop {
         {
@@ -188,7 +191,7 @@ async fn run<G>(
         tokio::time::sleep(GATHER).await;
         let result = match checkpoint_passive(&pool).await {
             Ok(c) if c.log >= limits.restart && Instant::now() >= next_restart => {
-                restart(&pool, &gate, file.as_deref(), c, limits.hurry)
+                restart(&pool, &gate, file.as_deref(), &mut sync, c, limits.hurry)
                     .await
                     .map(Some)
             }
@@ -224,6 +227,7 @@ async fn restart<G>(
     pool: &Pool,
     gate: &Mutex<G>,
     file: Option<&Path>,
+    sync: &mut Option<FileSync>,
     mut c: Checkpoint,
     hurry: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -248,7 +252,7 @@ async fn restart<G>(
     if let Some(file) = file.filter(|_| c.log < hurry) {
         loop {
             let before = c.log;
-            sync_file(file).await.map_err(sqlx::Error::Io)?;
+            sync_file(file, sync).await.map_err(sqlx::Error::Io)?;
             c = checkpoint_passive(pool).await?;
             syncs += 1;
             if syncs >= SYNC_ROUNDS || c.log - before <= SYNC_LEFT || c.log >= hurry {
@@ -279,12 +283,27 @@ async fn restart<G>(
 }
 
 /// Writes the database file's dirty pages to disk (what a complete
-/// checkpoint's sync would otherwise do with the writer held).
-async fn sync_file(file: &Path) -> std::io::Result<()> {
+/// checkpoint's sync would otherwise do with the writer held), through
+/// `sync`, a connection of SQLite's own opened on first use (never a
+/// descriptor of ours: see `file_sync`).
+async fn sync_file(file: &Path, sync: &mut Option<FileSync>) -> std::io::Result<()> {
     let file = file.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data())
-        .await
-        .map_err(std::io::Error::other)?
+    let current = sync.take();
+    let (kept, result) = tokio::task::spawn_blocking(move || {
+        let mut current = match current {
+            Some(s) => s,
+            None => match FileSync::open(&file) {
+                Ok(s) => s,
+                Err(e) => return (None, Err(e)),
+            },
+        };
+        let result = current.sync();
+        (Some(current), result)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    *sync = kept;
+    result
 }
 
 #[cfg(test)]
