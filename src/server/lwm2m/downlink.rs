@@ -13,6 +13,7 @@ use super::format::LwPath;
 use super::observe::NotificationCommit;
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
+use super::udp;
 use coap_lite::{CoapOption, MessageType, Packet, RequestType};
 use rand::RngCore;
 use std::collections::HashMap;
@@ -374,13 +375,15 @@ impl Server {
             .collect()
     }
 
+    /// Sends `transmits` in as few system calls as the platform allows.
     pub(super) fn send_all(&self, transmits: Vec<Transmit>) {
-        for t in transmits {
-            self.send_bytes(t.bytes, t.peer);
-        }
+        let datagrams: Vec<(&[u8], SocketAddr)> = transmits
+            .iter()
+            .map(|t| (t.bytes.as_slice(), t.peer))
+            .collect();
+        udp::send_batch(&self.socket, &datagrams);
     }
 
-    /// A response, an empty ACK or a reset from a device.
     /// A response, an empty message or a notification from a device. A
     /// notification whose values went to the writer comes back as the
     /// commit to wait for (see `Server::notification`).
@@ -506,15 +509,38 @@ impl Server {
         kind: Option<Kind>,
         reply: Option<Transmit>,
     ) {
-        match (kind, reply) {
-            (Some(_), Some(reply)) => {
-                lock(&self.dedup).ack_sent(peer, mid, reply.bytes.clone());
-                self.send_bytes(reply.bytes, reply.peer);
-            }
-            (Some(_), None) => lock(&self.dedup).complete_silent(peer, mid),
-            (None, Some(reply)) => self.send_bytes(reply.bytes, reply.peer),
-            (None, None) => {}
+        if let Some(reply) = self.settled(peer, mid, kind, reply) {
+            self.send_bytes(reply.bytes, reply.peer);
         }
+    }
+
+    /// `settle`, with the answer added to `out` rather than sent, so that
+    /// many go out in one batch (`send_all`).
+    pub(super) fn settle_into(
+        &self,
+        peer: SocketAddr,
+        mid: u16,
+        kind: Option<Kind>,
+        reply: Option<Transmit>,
+        out: &mut Vec<Transmit>,
+    ) {
+        out.extend(self.settled(peer, mid, kind, reply));
+    }
+
+    /// Keeps the answer for retransmissions; returns it, to be sent.
+    fn settled(
+        &self,
+        peer: SocketAddr,
+        mid: u16,
+        kind: Option<Kind>,
+        reply: Option<Transmit>,
+    ) -> Option<Transmit> {
+        match (kind, &reply) {
+            (Some(_), Some(reply)) => lock(&self.dedup).ack_sent(peer, mid, reply.bytes.clone()),
+            (Some(_), None) => lock(&self.dedup).complete_silent(peer, mid),
+            (None, _) => {}
+        }
+        reply
     }
 
     /// Retransmits and fails our requests as their timers run out.

@@ -8,7 +8,8 @@
 //! `link_format` and `registration` (the registration interface's payload
 //! and parameters), `format` (the LwM2M content formats) and `registry`
 //! (registrations in memory). `server` is the thin socket task that drives
-//! them; `send` turns a Send into the writer's neutral values.
+//! them (`udp`: its datagrams in batches); `send` turns a Send into the
+//! writer's neutral values.
 pub mod coap;
 pub mod command;
 pub mod downlink;
@@ -22,5 +23,6 @@ pub mod registry;
 pub mod send;
 pub mod server;
 pub mod stats;
+pub mod udp;
 
 pub use server::{start, Lwm2mHandle};

@@ -293,12 +293,16 @@ impl Server {
         let records = match self.decode_answer(ack.observation.path, &packet) {
             Ok(records) => records,
             Err(e) => {
-                self.notification_refused(e, ack);
+                let mut out = Vec::new();
+                self.notification_refused(e, ack, &mut out);
+                self.send_all(out);
                 return None;
             }
         };
         if records.is_empty() {
-            self.notification_committed(Ok(0), ack);
+            let mut out = Vec::new();
+            self.notification_committed(Ok(0), ack, &mut out);
+            self.send_all(out);
             return None;
         }
         match self
@@ -326,26 +330,27 @@ impl Server {
         &self,
         stored: Result<usize, AppError>,
         ack: NotificationAck,
+        out: &mut Vec<Transmit>,
     ) {
         match stored {
             Ok(count) => {
                 self.stats.values.fetch_add(count as u64, Ordering::Relaxed);
                 Lwm2mStats::bump(&self.stats.notifications);
-                self.settle(ack.peer, ack.mid, ack.kind, ack.reply);
+                self.settle_into(ack.peer, ack.mid, ack.kind, ack.reply, out);
             }
             Err(e) if e.status_code() < 500 => {
-                self.notification_refused(StoreError::Bad(e.to_string()), ack)
+                self.notification_refused(StoreError::Bad(e.to_string()), ack, out)
             }
-            Err(_) => self.notification_refused(StoreError::Internal, ack),
+            Err(_) => self.notification_refused(StoreError::Internal, ack, out),
         }
     }
 
-    fn notification_refused(&self, e: StoreError, ack: NotificationAck) {
+    fn notification_refused(&self, e: StoreError, ack: NotificationAck, out: &mut Vec<Transmit>) {
         match e {
             StoreError::Bad(reason) => {
                 Lwm2mStats::bump(&self.stats.client_errors);
                 tracing::warn!(endpoint = %ack.observation.endpoint, path = %ack.observation.path, "a notification was not stored: {reason}");
-                self.settle(ack.peer, ack.mid, ack.kind, ack.reply);
+                self.settle_into(ack.peer, ack.mid, ack.kind, ack.reply, out);
             }
             // The device sends it again.
             StoreError::Internal => lock(&self.dedup).forget(ack.peer, ack.mid),
@@ -376,7 +381,9 @@ impl Server {
             };
             if let Some(commit) = server.queue_notification(ack, packet) {
                 let (stored, ack) = commit.await;
-                server.notification_committed(stored, ack);
+                let mut out = Vec::new();
+                server.notification_committed(stored, ack, &mut out);
+                server.send_all(out);
             }
         });
     }

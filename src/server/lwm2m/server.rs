@@ -25,6 +25,7 @@ use super::registration::{self, RdRequest};
 use super::registry::{Registration, Registry, RegistryFull, UpdateChanges};
 use super::send;
 use super::stats::Lwm2mStats;
+use super::udp::RecvBatch;
 use crate::error::AppError;
 use crate::server::config::NosecPolicy;
 use crate::server::db;
@@ -35,6 +36,7 @@ use crate::server::state::AppState;
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
 use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,7 +98,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub(super) struct Server {
-    socket: Arc<UdpSocket>,
+    pub(super) socket: Arc<UdpSocket>,
     pub(super) state: AppState,
     pub(super) registry: Arc<Mutex<Registry>>,
     pub(super) dedup: Mutex<Dedup>,
@@ -150,20 +152,19 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
 
 impl Server {
     async fn receive(self: Arc<Self>, commits: mpsc::UnboundedSender<NotificationCommit>) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut batch = RecvBatch::new(MAX_DATAGRAM);
         loop {
-            let (n, peer) = match self.socket.recv_from(&mut buf).await {
-                Ok(got) => got,
+            if let Err(e) = batch.recv(&self.socket).await {
                 // ICMP errors of earlier sends surface here on Linux
                 // (connection refused); the socket itself is fine.
-                Err(e) => {
-                    tracing::debug!(error = %e, "LwM2M socket receive error");
-                    continue;
+                tracing::debug!(error = %e, "LwM2M socket receive error");
+                continue;
+            }
+            for (bytes, peer) in batch.datagrams() {
+                Lwm2mStats::bump(&self.stats.datagrams);
+                if let Some(commit) = self.datagram(bytes, peer) {
+                    let _ = commits.send(commit);
                 }
-            };
-            Lwm2mStats::bump(&self.stats.datagrams);
-            if let Some(commit) = self.datagram(&buf[..n], peer) {
-                let _ = commits.send(commit);
             }
         }
     }
@@ -182,7 +183,14 @@ impl Server {
             tokio::select! {
                 biased;
                 Some((stored, ack)) = commits.next(), if !commits.is_empty() => {
-                    self.notification_committed(stored, ack);
+                    // One commit ends many notifications: their
+                    // acknowledgements go out together.
+                    let mut acks = Vec::new();
+                    self.notification_committed(stored, ack, &mut acks);
+                    while let Some(Some((stored, ack))) = commits.next().now_or_never() {
+                        self.notification_committed(stored, ack, &mut acks);
+                    }
+                    self.send_all(acks);
                 }
                 next = queued.recv() => match next {
                     Some(commit) => commits.push(commit),

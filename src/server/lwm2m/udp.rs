@@ -1,0 +1,303 @@
+//! Datagrams in batches: on Linux, one `recvmmsg` reads every datagram
+//! waiting on the socket (up to a batch) and one `sendmmsg` sends many,
+//! where `recv_from` and `send_to` cost a system call each. At full load a
+//! notification's receive and its acknowledgement were two of the server's
+//! largest costs per report, and the acknowledgements of one commit go out
+//! together. Elsewhere the same API falls back to one call per datagram.
+//!
+//! Only the socket I/O lives here; what the datagrams mean is `server`'s.
+use std::io;
+use std::net::SocketAddr;
+use tokio::net::UdpSocket;
+
+/// Datagrams read by one `recvmmsg` at most.
+pub const RECV_BATCH: usize = 32;
+/// Datagrams sent by one `sendmmsg` at most (the kernel's `UIO_MAXIOV`
+/// caps a call at 1024).
+const SEND_BATCH: usize = 64;
+
+/// Buffers for up to `RECV_BATCH` datagrams of `max_datagram` bytes.
+pub struct RecvBatch {
+    bufs: Vec<u8>,
+    max_datagram: usize,
+    lens: [usize; RECV_BATCH],
+    peers: [Option<SocketAddr>; RECV_BATCH],
+    count: usize,
+}
+
+impl RecvBatch {
+    pub fn new(max_datagram: usize) -> RecvBatch {
+        RecvBatch {
+            bufs: vec![0; max_datagram * RECV_BATCH],
+            max_datagram,
+            lens: [0; RECV_BATCH],
+            peers: [None; RECV_BATCH],
+            count: 0,
+        }
+    }
+
+    /// Waits for at least one datagram and reads every one waiting, up to
+    /// `RECV_BATCH`; returns how many.
+    pub async fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.count = 0;
+        #[cfg(target_os = "linux")]
+        {
+            let n = socket
+                .async_io(tokio::io::Interest::READABLE, || self.recvmmsg(socket))
+                .await?;
+            self.count = n;
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let (n, peer) = socket
+                .recv_from(&mut self.bufs[..self.max_datagram])
+                .await?;
+            self.lens[0] = n;
+            self.peers[0] = Some(peer);
+            self.count = 1;
+        }
+        Ok(self.count)
+    }
+
+    /// The datagrams of the last `recv`, with their senders. A datagram
+    /// from an address that is neither IPv4 nor IPv6 is skipped.
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
+        (0..self.count).filter_map(move |i| {
+            let start = i * self.max_datagram;
+            let peer = self.peers[i]?;
+            Some((&self.bufs[start..start + self.lens[i]], peer))
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn recvmmsg(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: all-zero is a valid value of these plain C structs.
+        let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        let base = self.bufs.as_mut_ptr();
+        for i in 0..RECV_BATCH {
+            iovs[i] = libc::iovec {
+                // SAFETY: i * max_datagram + max_datagram <= bufs.len().
+                iov_base: unsafe { base.add(i * self.max_datagram) }.cast(),
+                iov_len: self.max_datagram,
+            };
+            let hdr = &mut msgs[i].msg_hdr;
+            hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &mut iovs[i];
+            hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every pointer in `msgs` points into `names`, `iovs` or
+        // `bufs`, which outlive the call; the lengths are theirs.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                RECV_BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for i in 0..n {
+            self.lens[i] = msgs[i].msg_len as usize;
+            self.peers[i] = from_sockaddr(&names[i]);
+        }
+        Ok(n)
+    }
+}
+
+/// Sends every datagram without waiting: what the socket's buffer cannot
+/// take is dropped, as the network may drop it, and the peer retransmits.
+/// Returns how many were sent.
+pub fn send_batch(socket: &UdpSocket, datagrams: &[(&[u8], SocketAddr)]) -> usize {
+    let mut sent = 0;
+    let mut rest = datagrams;
+    while !rest.is_empty() {
+        let chunk = &rest[..rest.len().min(SEND_BATCH)];
+        match send_chunk(socket, chunk) {
+            Ok(n) => {
+                sent += n;
+                // A datagram the kernel refused (an unreachable address)
+                // is skipped rather than retried.
+                rest = &rest[n.max(1)..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                tracing::debug!(error = %e, peer = %rest[0].1, "cannot send a CoAP datagram");
+                rest = &rest[1..];
+            }
+        }
+    }
+    sent
+}
+
+#[cfg(target_os = "linux")]
+fn send_chunk(socket: &UdpSocket, chunk: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    if chunk.len() == 1 {
+        return socket.try_send_to(chunk[0].0, chunk[0].1).map(|_| 1);
+    }
+    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+        chunk.iter().map(|(_, peer)| to_sockaddr(*peer)).collect();
+    let mut iovs: Vec<libc::iovec> = chunk
+        .iter()
+        .map(|(bytes, _)| libc::iovec {
+            iov_base: bytes.as_ptr() as *mut libc::c_void,
+            iov_len: bytes.len(),
+        })
+        .collect();
+    // SAFETY: all-zero is a valid mmsghdr.
+    let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len())
+        .map(|_| unsafe { std::mem::zeroed() })
+        .collect();
+    for (i, msg) in msgs.iter_mut().enumerate() {
+        msg.msg_hdr.msg_name = (&mut names[i].0 as *mut libc::sockaddr_storage).cast();
+        msg.msg_hdr.msg_namelen = names[i].1;
+        msg.msg_hdr.msg_iov = &mut iovs[i];
+        msg.msg_hdr.msg_iovlen = 1;
+    }
+    socket.try_io(tokio::io::Interest::WRITABLE, || {
+        // SAFETY: the pointers in `msgs` point into `names`, `iovs` and the
+        // caller's byte slices, all alive for the call; sendmmsg only reads.
+        let n = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_chunk(socket: &UdpSocket, chunk: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+    socket.try_send_to(chunk[0].0, chunk[0].1).map(|_| 1)
+}
+
+#[cfg(target_os = "linux")]
+fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET, and
+            // sockaddr_storage is large and aligned enough for it.
+            let a =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, a sockaddr_in6 for AF_INET6.
+            let a = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough.
+            let s = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            s.sin_family = libc::AF_INET as libc::sa_family_t;
+            s.sin_port = a.port().to_be();
+            s.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above.
+            let s = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            s.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            s.sin6_port = a.port().to_be();
+            s.sin6_addr.s6_addr = a.ip().octets();
+            s.sin6_flowinfo = a.flowinfo();
+            s.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn socket_addresses_survive_the_c_form() {
+        for addr in [
+            "127.0.0.1:5683",
+            "10.1.2.3:1",
+            "[::1]:5684",
+            "[fe80::1%2]:65535",
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let (storage, _) = to_sockaddr(addr);
+            assert_eq!(from_sockaddr(&storage), Some(addr));
+        }
+    }
+
+    /// Real sockets: a burst sent in one batch arrives whole, in order,
+    /// with its sender, and one receive takes all of it.
+    #[tokio::test]
+    async fn a_burst_goes_out_and_comes_in_as_batches() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = server.local_addr().unwrap();
+        let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 1 + i as usize]).collect();
+        let batch: Vec<(&[u8], SocketAddr)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
+        // Sends never wait: a socket the reactor has not seen writable yet
+        // takes nothing.
+        client.writable().await.unwrap();
+        assert_eq!(send_batch(&client, &batch), 100);
+        // Loopback delivers within the send; the pause only makes sure
+        // that every datagram is queued before the first receive.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+        let mut recv = RecvBatch::new(2048);
+        let mut got = Vec::new();
+        let mut calls = 0;
+        while got.len() < 100 {
+            recv.recv(&server).await.unwrap();
+            calls += 1;
+            for (bytes, peer) in recv.datagrams() {
+                assert_eq!(peer, client.local_addr().unwrap());
+                got.push(bytes.to_vec());
+            }
+        }
+        assert_eq!(got, payloads);
+        if cfg!(target_os = "linux") {
+            // 100 datagrams already queued: whole batches, not one each.
+            assert_eq!(calls, 100usize.div_ceil(RECV_BATCH));
+        }
+    }
+}
