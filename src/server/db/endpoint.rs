@@ -2,7 +2,7 @@
 use crate::model::{EndpointDetail, EndpointSummary, PresenceFacts};
 use crate::server::store;
 use crate::server::store::get_bool;
-use crate::server::store::json_rows::{self, Cell};
+use crate::server::store::rows;
 use crate::server::store::script::Script;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -19,11 +19,11 @@ pub struct SeenEndpoint<'a> {
 }
 
 /// Creates endpoints on first contact, marks them seen and records binding
-/// and lifetime when reported, in one upsert (`json_rows::push_rows`; one
+/// and lifetime when reported, in one upsert (`rows::push_rows`; one
 /// row per endpoint: PostgreSQL refuses to update a row twice in one
 /// statement). Returns rows of (name, id), read with `seen_id`.
 pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoint<'q>]) {
-    json_rows::push_rows(
+    rows::push_rows(
         script,
         "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s)",
         "ON CONFLICT (name) DO UPDATE SET \
@@ -33,14 +33,7 @@ pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoin
                            ELSE excluded.queue_mode END, \
          lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
          RETURNING name, id",
-        &[
-            Cell::Text,
-            Cell::Int,
-            Cell::Int,
-            Cell::Text,
-            Cell::Bool,
-            Cell::Int,
-        ],
+        6,
         endpoints,
         |row, e| {
             row.text(Some(e.name))

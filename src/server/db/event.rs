@@ -1,6 +1,6 @@
 //! SQL for `event` and `event_resource`.
 use crate::server::store;
-use crate::server::store::json_rows::{self, Cell};
+use crate::server::store::rows;
 use crate::server::store::script::Script;
 use sqlx::{Any, Executor};
 
@@ -13,14 +13,13 @@ pub struct NewEvent {
     pub created_at: i64,
 }
 
-/// Stores events (`json_rows::push_rows`).
+/// Stores events (`rows::push_rows`).
 pub fn insert_many<'q>(script: &mut Script<'q>, events: &'q [NewEvent]) {
     let head = format!(
         "INSERT INTO event (id, endpoint_id, event_type, created_at){}",
         store::overriding(script.backend())
     );
-    let cells = [Cell::Int, Cell::Int, Cell::Text, Cell::Int];
-    json_rows::push_rows(script, &head, "", &cells, events, |row, e| {
+    rows::push_rows(script, &head, "", 4, events, |row, e| {
         row.int(e.id)
             .int(e.endpoint_id)
             .text(Some(&e.event_type))
@@ -30,11 +29,11 @@ pub fn insert_many<'q>(script: &mut Script<'q>, events: &'q [NewEvent]) {
 
 /// Links stored values to events: (event id, resource id) pairs.
 pub fn link_many<'q>(script: &mut Script<'q>, links: &'q [(i64, i64)]) {
-    json_rows::push_rows(
+    rows::push_rows(
         script,
         "INSERT INTO event_resource (event_id, resource_id)",
         "",
-        &[Cell::Int, Cell::Int],
+        2,
         links,
         |row, (event_id, resource_id)| {
             row.int(*event_id).int(*resource_id);

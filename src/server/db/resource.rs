@@ -1,7 +1,7 @@
 //! SQL for `resource` (stored values) and `resource_latest`.
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
 use crate::server::store;
-use crate::server::store::json_rows::{self, Cell};
+use crate::server::store::rows;
 use crate::server::store::script::Script;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
@@ -145,7 +145,7 @@ pub struct NewResource {
     pub measured_at: i64,
 }
 
-/// Stores values (`json_rows::push_rows`: one statement on SQLite).
+/// Stores values (`rows::push_rows`).
 pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
     let head = format!(
         "INSERT INTO resource (id, endpoint_id, resource_type_id, object_instance_id, \
@@ -153,20 +153,7 @@ pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
          measured_at){}",
         store::overriding(script.backend())
     );
-    let cells = [
-        Cell::Int,
-        Cell::Int,
-        Cell::Int,
-        Cell::Int,
-        Cell::Int,
-        Cell::Int,
-        Cell::Float,
-        Cell::Text,
-        Cell::Bytes,
-        Cell::Int,
-        Cell::Int,
-    ];
-    json_rows::push_rows(script, &head, "", &cells, rows, |row, r| {
+    rows::push_rows(script, &head, "", 11, rows, |row, r| {
         row.int(r.id)
             .int(r.endpoint_id)
             .int(r.resource_type_id)
@@ -187,7 +174,7 @@ pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
 /// passes at most one row per series (PostgreSQL refuses to update one row
 /// twice in a statement) and only the newest value of each.
 pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource]) {
-    json_rows::push_rows(
+    rows::push_rows(
         script,
         "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
          resource_instance_key, resource_id, received_at, measured_at)",
@@ -195,7 +182,7 @@ pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource])
          DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at, \
          measured_at = excluded.measured_at \
          WHERE excluded.measured_at >= resource_latest.measured_at",
-        &[Cell::Int; 7],
+        7,
         rows,
         |row, r| {
             row.int(r.endpoint_id)

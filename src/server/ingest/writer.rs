@@ -6,8 +6,8 @@
 //! Batching is natural, not timed: while one batch commits, new requests
 //! queue up and form the next one, so a lone request waits for no one and a
 //! busy server writes thousands of rows per commit with multi-row inserts
-//! (`store::json_rows`: on SQLite each table's rows as one JSON parameter of a
-//! statement that stays prepared).
+//! (`store::rows`: statements of a few sizes with bound values, each of
+//! which stays prepared).
 //!
 //! There is no timed hold (a small batch waiting a fraction of a
 //! millisecond for more, like PostgreSQL's `commit_delay`): measured on

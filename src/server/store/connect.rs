@@ -171,7 +171,6 @@ impl Db {
     /// Connects without migrating.
     pub async fn connect_with(url: &str, store: StoreOptions) -> Result<Db, DbInitError> {
         INSTALL_DRIVERS.call_once(sqlx::any::install_default_drivers);
-        sqlite::register_functions();
         let backend =
             Backend::from_url(url).ok_or_else(|| DbInitError::UnsupportedUrl(url.to_string()))?;
         let mut url = url.to_string();

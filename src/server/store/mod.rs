@@ -8,7 +8,7 @@
 mod connect;
 mod dialect;
 mod ids;
-pub mod json_rows;
+pub mod rows;
 pub mod script;
 pub mod sqlite;
 mod tx;

@@ -18,6 +18,8 @@ struct Part<'q> {
     args: AnyArguments<'q>,
     statements: usize,
     persistent: bool,
+    /// A statement of its own (`push_alone`): later ones do not join it.
+    alone: bool,
 }
 
 pub struct Script<'q> {
@@ -46,26 +48,41 @@ impl<'q> Script<'q> {
 
     /// Adds a statement; its parameters follow with `bind`. `persistent`
     /// says whether the statement is worth keeping prepared: its text is
-    /// one of few (see `keep_prepared` and `json_rows`). A SQLite script of
+    /// one of few (see `keep_prepared` and `rows`). A SQLite script of
     /// several statements is kept prepared only if all of them are, so that
     /// a script whose text changes with a batch's shape does not push
     /// useful statements out of sqlx's cache.
     pub fn push(&mut self, sql: &str, persistent: bool) -> &mut Self {
         match (self.backend, self.parts.last_mut()) {
-            (Backend::Sqlite, Some(part)) => {
+            (Backend::Sqlite, Some(part)) if !part.alone => {
                 part.sql.push_str(";\n");
                 part.sql.push_str(sql);
                 part.statements += 1;
                 part.persistent &= persistent;
             }
-            _ => self.parts.push(Part {
-                sql: sql.to_string(),
-                args: AnyArguments::default(),
-                statements: 1,
-                persistent,
-            }),
+            _ => self.new_part(sql, persistent, false),
         }
         self
+    }
+
+    /// Adds a statement as a query of its own, which no other statement
+    /// joins, so that its text alone decides whether it is prepared
+    /// already (`rows`: one of a few sizes of a multi-row insert, whatever
+    /// the statements around it). On the writer's inline SQLite connection
+    /// a query is a function call, not a hand-over to another thread.
+    pub fn push_alone(&mut self, sql: &str, persistent: bool) -> &mut Self {
+        self.new_part(sql, persistent, true);
+        self
+    }
+
+    fn new_part(&mut self, sql: &str, persistent: bool, alone: bool) {
+        self.parts.push(Part {
+            sql: sql.to_string(),
+            args: AnyArguments::default(),
+            statements: 1,
+            persistent,
+            alone,
+        });
     }
 
     /// Binds the next parameter of the statement pushed last.
@@ -179,7 +196,7 @@ mod tests {
         assert_eq!(n, 1, "the statement after the failure did not run");
     }
 
-    /// The ingest writer's scripts are kept prepared (`json_rows`): the
+    /// The ingest writer's scripts are kept prepared (`rows`): the
     /// same script runs again with new values, also after it failed.
     #[tokio::test]
     async fn sqlite_script_of_kept_statements_is_kept_and_runs_again() {
@@ -209,6 +226,27 @@ mod tests {
         let mut one_off = Script::new(Backend::Sqlite);
         one_off.push("SELECT 1", true).push("SELECT 2", false);
         assert!(!one_off.parts[0].persistent);
+    }
+
+    #[test]
+    fn a_statement_pushed_alone_is_joined_by_none() {
+        let mut script = Script::new(Backend::Sqlite);
+        script.push("SELECT 1", true).push("SELECT 2", true);
+        script.push_alone("SELECT 3", true);
+        script.push("SELECT 4", false).push("SELECT 5", true);
+        let parts: Vec<(&str, bool)> = script
+            .parts
+            .iter()
+            .map(|p| (p.sql.as_str(), p.persistent))
+            .collect();
+        assert_eq!(
+            parts,
+            vec![
+                ("SELECT 1;\nSELECT 2", true),
+                ("SELECT 3", true),
+                ("SELECT 4;\nSELECT 5", false)
+            ]
+        );
     }
 
     #[test]
