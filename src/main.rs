@@ -3,8 +3,21 @@ use flownexus::server::cli::{self, Cli};
 use flownexus::server::config::{lower_this_thread, Settings};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc is the process's allocator, for Rust and for SQLite's C code
+/// (it replaces `malloc` itself). With glibc's malloc the ingest writer
+/// slept on arena locks shared with the runtime's threads (a fifth of its
+/// context switches at full CoAP load were `__lll_lock_wait_private`), and
+/// malloc and free were about a tenth of the server's CPU; jemalloc's
+/// per-thread caches and arenas avoid both (docs/benchmarks.md). Its
+/// background thread returns freed pages to the system after about 10 s,
+/// also when the server is idle, so a burst of large requests does not
+/// leave the resident size at its peak (`tools/perf/hostile_load.py`
+/// measures it).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
-    flownexus::server::memory::configure_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("FLOWNEXUS_LOG")

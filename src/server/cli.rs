@@ -215,7 +215,6 @@ async fn serve(settings: Settings) -> CliResult {
     let listen = settings.listen_addr;
     let public = settings.public_base_url.clone();
     let admin_from_env = settings.admin_password.is_some();
-    super::memory::spawn_trimmer();
     super::retention::spawn(db.clone(), settings.retention_days);
     let state = AppState::new(db, settings)
         .await

@@ -14,7 +14,6 @@ pub mod ingest;
 pub mod live;
 pub mod login_throttle;
 pub mod lwm2m;
-pub mod memory;
 pub mod origin_check;
 pub mod rest;
 pub mod retention;
