@@ -293,16 +293,12 @@ impl Server {
         let records = match self.decode_answer(ack.observation.path, &packet) {
             Ok(records) => records,
             Err(e) => {
-                let mut out = Vec::new();
-                self.notification_refused(e, ack, &mut out);
-                self.send_all(out);
+                self.end_alone(|out| self.notification_refused(e, ack, out));
                 return None;
             }
         };
         if records.is_empty() {
-            let mut out = Vec::new();
-            self.notification_committed(Ok(0), ack, &mut out);
-            self.send_all(out);
+            self.end_alone(|out| self.notification_committed(Ok(0), ack, out));
             return None;
         }
         match self
@@ -345,6 +341,14 @@ impl Server {
         }
     }
 
+    /// Ends one notification outside a commit's batch of them: its answer
+    /// (`notification_committed` or `notification_refused`) goes out at once.
+    fn end_alone(&self, end: impl FnOnce(&mut Vec<Transmit>)) {
+        let mut out = Vec::with_capacity(1);
+        end(&mut out);
+        self.send_all(out);
+    }
+
     fn notification_refused(&self, e: StoreError, ack: NotificationAck, out: &mut Vec<Transmit>) {
         match e {
             StoreError::Bad(reason) => {
@@ -381,9 +385,7 @@ impl Server {
             };
             if let Some(commit) = server.queue_notification(ack, packet) {
                 let (stored, ack) = commit.await;
-                let mut out = Vec::new();
-                server.notification_committed(stored, ack, &mut out);
-                server.send_all(out);
+                server.end_alone(|out| server.notification_committed(stored, ack, out));
             }
         });
     }

@@ -117,6 +117,16 @@ pub(super) struct Server {
 pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHandle> {
     let socket = Arc::new(UdpSocket::bind(addr).await?);
     let local_addr = socket.local_addr()?;
+    match super::udp::set_receive_buffer(&socket, super::udp::RECEIVE_BUFFER) {
+        Ok(granted) if granted < super::udp::RECEIVE_BUFFER / 4 => tracing::warn!(
+            granted_kib = granted / 1024,
+            wanted_kib = super::udp::RECEIVE_BUFFER / 1024,
+            "the LwM2M socket's receive buffer is small: bursts of datagrams may be dropped \
+             (raise the sysctl net.core.rmem_max, see docs/lwm2m.md)"
+        ),
+        Ok(granted) => tracing::debug!(granted_kib = granted / 1024, "LwM2M socket receive buffer"),
+        Err(e) => tracing::warn!(error = %e, "cannot set the LwM2M socket's receive buffer"),
+    }
     let settings = &state.settings;
     let registry = Arc::new(Mutex::new(Registry::new(
         settings.lwm2m_max_registrations_per_ip as usize,

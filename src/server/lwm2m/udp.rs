@@ -16,23 +16,31 @@ pub const RECV_BATCH: usize = 32;
 /// caps a call at 1024).
 const SEND_BATCH: usize = 64;
 
-/// Buffers for up to `RECV_BATCH` datagrams of `max_datagram` bytes.
+/// Buffers for up to `RECV_BATCH` datagrams of `max_datagram` bytes, and
+/// (on Linux) the `recvmmsg` headers that point into them, built once.
 pub struct RecvBatch {
     bufs: Vec<u8>,
     max_datagram: usize,
     lens: [usize; RECV_BATCH],
     peers: [Option<SocketAddr>; RECV_BATCH],
     count: usize,
+    #[cfg(target_os = "linux")]
+    headers: MmsgHeaders,
 }
 
 impl RecvBatch {
     pub fn new(max_datagram: usize) -> RecvBatch {
+        let mut bufs = vec![0; max_datagram * RECV_BATCH];
+        #[cfg(target_os = "linux")]
+        let headers = MmsgHeaders::new(&mut bufs, max_datagram);
         RecvBatch {
-            bufs: vec![0; max_datagram * RECV_BATCH],
+            bufs,
             max_datagram,
             lens: [0; RECV_BATCH],
             peers: [None; RECV_BATCH],
             count: 0,
+            #[cfg(target_os = "linux")]
+            headers,
         }
     }
 
@@ -72,29 +80,18 @@ impl RecvBatch {
     #[cfg(target_os = "linux")]
     fn recvmmsg(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
-        // SAFETY: all-zero is a valid value of these plain C structs.
-        let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
-        let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
-        let base = self.bufs.as_mut_ptr();
-        for i in 0..RECV_BATCH {
-            iovs[i] = libc::iovec {
-                // SAFETY: i * max_datagram + max_datagram <= bufs.len().
-                iov_base: unsafe { base.add(i * self.max_datagram) }.cast(),
-                iov_len: self.max_datagram,
-            };
-            let hdr = &mut msgs[i].msg_hdr;
-            hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut iovs[i];
-            hdr.msg_iovlen = 1;
+        let h = &mut self.headers;
+        for msg in h.msgs.iter_mut() {
+            // The kernel wrote the last call's address lengths here.
+            msg.msg_hdr.msg_namelen = SOCKADDR_STORAGE_LEN;
         }
         // SAFETY: every pointer in `msgs` points into `names`, `iovs` or
-        // `bufs`, which outlive the call; the lengths are theirs.
+        // `bufs`, heap blocks this struct owns and never reallocates; the
+        // lengths are theirs.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
-                msgs.as_mut_ptr(),
+                h.msgs.as_mut_ptr(),
                 RECV_BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -105,11 +102,120 @@ impl RecvBatch {
         }
         let n = n as usize;
         for i in 0..n {
-            self.lens[i] = msgs[i].msg_len as usize;
-            self.peers[i] = from_sockaddr(&names[i]);
+            self.lens[i] = h.msgs[i].msg_len as usize;
+            self.peers[i] = from_sockaddr(&h.names[i]);
         }
         Ok(n)
     }
+}
+
+#[cfg(target_os = "linux")]
+const SOCKADDR_STORAGE_LEN: libc::socklen_t =
+    std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
+/// `recvmmsg`'s headers, each pointing at its address slot and, through
+/// its iovec, at its slice of `RecvBatch::bufs`. Boxed, so that moving
+/// the `RecvBatch` moves none of what the pointers point at.
+#[cfg(target_os = "linux")]
+struct MmsgHeaders {
+    names: Box<[libc::sockaddr_storage; RECV_BATCH]>,
+    // Only read through the pointers in `msgs`.
+    #[allow(dead_code)]
+    iovs: Box<[libc::iovec; RECV_BATCH]>,
+    msgs: Box<[libc::mmsghdr; RECV_BATCH]>,
+}
+
+// SAFETY: the raw pointers in the headers point only into heap blocks the
+// owning `RecvBatch` holds, which move with it to whatever thread it goes.
+#[cfg(target_os = "linux")]
+unsafe impl Send for MmsgHeaders {}
+
+#[cfg(target_os = "linux")]
+impl MmsgHeaders {
+    fn new(bufs: &mut [u8], max_datagram: usize) -> MmsgHeaders {
+        // SAFETY: all-zero is a valid value of these plain C structs.
+        let mut names: Box<[libc::sockaddr_storage; RECV_BATCH]> =
+            Box::new(unsafe { std::mem::zeroed() });
+        let mut iovs: Box<[libc::iovec; RECV_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
+        let mut msgs: Box<[libc::mmsghdr; RECV_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
+        for (i, slot) in bufs.chunks_exact_mut(max_datagram).enumerate() {
+            iovs[i] = libc::iovec {
+                iov_base: slot.as_mut_ptr().cast(),
+                iov_len: max_datagram,
+            };
+            let hdr = &mut msgs[i].msg_hdr;
+            hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = SOCKADDR_STORAGE_LEN;
+            hdr.msg_iov = &mut iovs[i];
+            hdr.msg_iovlen = 1;
+        }
+        MmsgHeaders { names, iovs, msgs }
+    }
+}
+
+/// The receive buffer the LwM2M socket asks for. The kernel's default
+/// (`net.core.rmem_default`, 208 KiB on Debian) holds a few hundred small
+/// datagrams, a few milliseconds of traffic at tens of thousands of
+/// notifications per second: whenever the socket task waited that long for
+/// a core, the kernel dropped what came in (20,660 drops in 12 s of the
+/// CoAP benchmark's full load), and each dropped confirmable message cost
+/// its device a 2-3 s retransmission timeout. 4 MiB holds a few thousand.
+pub const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Asks for a receive buffer of `bytes` and returns the size the kernel
+/// granted. An unprivileged process gets at most `net.core.rmem_max`; a
+/// privileged one (CAP_NET_ADMIN) gets `bytes` through `SO_RCVBUFFORCE`.
+#[cfg(unix)]
+pub fn set_receive_buffer(socket: &UdpSocket, bytes: usize) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let set = |option: libc::c_int| {
+        // SAFETY: a valid socket and a c_int of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    #[cfg(target_os = "linux")]
+    let forced = set(libc::SO_RCVBUFFORCE) == 0;
+    #[cfg(not(target_os = "linux"))]
+    let forced = false;
+    if !forced && set(libc::SO_RCVBUF) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut granted: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: as above, with room for a c_int.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut granted as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Linux reports twice what was set (its bookkeeping overhead).
+    let granted = granted.max(0) as usize;
+    Ok(if cfg!(target_os = "linux") {
+        granted / 2
+    } else {
+        granted
+    })
+}
+
+#[cfg(not(unix))]
+pub fn set_receive_buffer(_socket: &UdpSocket, _bytes: usize) -> io::Result<usize> {
+    Err(io::Error::other("not supported on this system"))
 }
 
 /// Sends every datagram without waiting: what the socket's buffer cannot
@@ -250,6 +356,17 @@ fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_receive_buffer_is_at_least_the_default_and_never_above_the_request() {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let granted = set_receive_buffer(&socket, RECEIVE_BUFFER).unwrap();
+        // Never less than the kernel's default, never more than asked.
+        assert!(granted >= 64 * 1024, "granted {granted}");
+        assert!(granted <= RECEIVE_BUFFER, "granted {granted}");
+        let small = set_receive_buffer(&socket, 128 * 1024).unwrap();
+        assert_eq!(small, 128 * 1024);
+    }
 
     #[cfg(target_os = "linux")]
     #[test]
