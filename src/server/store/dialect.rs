@@ -13,12 +13,13 @@ pub fn get_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     }
 }
 
-/// Rows per multi-row statement at most.
+/// Rows per multi-row statement at most (PostgreSQL; SQLite cuts its own
+/// sizes, `rows`).
 const MAX_CHUNK: usize = 128;
 /// Statements of up to this many rows (and of `MAX_CHUNK`) stay prepared in
 /// sqlx's per-connection statement cache (100 entries), a few tables times
 /// these sizes; other sizes are prepared for one use. Each statement is a
-/// round trip to the database (on SQLite, to sqlx's worker thread), and a
+/// round trip to PostgreSQL, and a
 /// batch's latency is mostly its round trips, so a batch is cut into as few
 /// statements as possible rather than into cache-friendly powers of two.
 const MAX_CACHED_SMALL: usize = 16;
