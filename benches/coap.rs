@@ -53,6 +53,8 @@ struct Args {
     server: PathBuf,
     backend: String,
     kind: Kind,
+    /// Print each second of the load phases: where in a phase its tail is.
+    timeline: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -107,6 +109,7 @@ fn args() -> Res<Args> {
         server: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/flownexus"),
         backend: "sqlite".into(),
         kind: Kind::Single,
+        timeline: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -129,13 +132,14 @@ fn args() -> Res<Args> {
                     }
                 }
             }
+            "--timeline" => a.timeline = true,
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "coap bench: --devices N (10000) --rate R/s (2000) --notify-ms MS (1000) \
                      --duration S (10) --half-duration S (= --duration) --server PATH (target/release/flownexus) \
                      --backend sqlite|postgres (sqlite; postgres uses FLOWNEXUS_TEST_PG_URL) \
-                     --kind single|composite|send (single)"
+                     --kind single|composite|send (single) --timeline (each second's figures)"
                 );
                 std::process::exit(0);
             }
@@ -206,7 +210,13 @@ impl Server {
                 .env("FLOWNEXUS_LWM2M_MAX_REGISTRATIONS_PER_IP", "1000000")
                 .env("FLOWNEXUS_LWM2M_MAX_REGISTRATIONS", "1000000")
                 .env("FLOWNEXUS_ADMIN_PASSWORD", "bench-admin-password")
-                .env("FLOWNEXUS_LOG", "warn");
+                // BENCH_SERVER_LOG, e.g. "flownexus::server::ingest::writer=debug",
+                // logs each commit's steps to the bench's stderr.
+                .env(
+                    "FLOWNEXUS_LOG",
+                    std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .env("NO_COLOR", "1");
         };
         let mut cli = Command::new(&a.server);
         env(&mut cli);
@@ -366,13 +376,18 @@ async fn rows_of(server: &Server, (object_id, resource_id): (i64, i64)) -> Res<i
     Ok(n)
 }
 
-/// "p50 x ms, p99 y ms, n samples" of a histogram.
-fn quantiles(h: &Histogram) -> String {
-    let ms = |q: f64| match h.quantile(q) {
+/// A quantile in milliseconds, as printed.
+fn quantile_ms(q: Option<Duration>) -> String {
+    match q {
         None => "-".to_string(),
         Some(Duration::MAX) => "> 250".to_string(),
         Some(d) => format!("{:.2}", d.as_secs_f64() * 1000.0),
-    };
+    }
+}
+
+/// "p50 x ms, p99 y ms, n samples" of a histogram.
+fn quantiles(h: &Histogram) -> String {
+    let ms = |q: f64| quantile_ms(h.quantile(q));
     format!(
         "p50 {} ms, p99 {} ms, max {} ms ({} samples)",
         ms(0.5),
@@ -554,9 +569,35 @@ async fn load(
     let (server_cpu0, own_cpu0) = (cpu_time(&server.child.id().to_string()), cpu_time("self"));
     let t0 = Instant::now();
     let mut rss = Vec::new();
-    for _ in 0..duration {
+    let latency = match a.kind {
+        Kind::Send => &counters.send_latency,
+        Kind::Single | Kind::Composite => &counters.ack_latency,
+    };
+    let mut timeline = Vec::new();
+    let (mut counts, mut lags) = (latency.counts(), counters.send_lag.counts());
+    let (mut commits_then, mut cpu_then) = (c0, server_cpu0);
+    for second in 1..=duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
         rss.push(server.rss());
+        if a.timeline {
+            let (now, lags_now) = (latency.counts(), counters.send_lag.counts());
+            let window: Vec<u64> = now.iter().zip(&counts).map(|(n, t)| n - t).collect();
+            let lag: Vec<u64> = lags_now.iter().zip(&lags).map(|(n, t)| n - t).collect();
+            let commits = server.metric("flownexus_ingest_commits_total")?;
+            let cpu = cpu_time(&server.child.id().to_string());
+            let ms = |counts: &[u64], q: f64| quantile_ms(Histogram::quantile_of(counts, q));
+            timeline.push(format!(
+                "      second {second}: {} acknowledged, p50 {} ms, p99 {} ms, max {} ms; simulator lag p99 {} ms; {:.0} commits, server CPU {:.0}%",
+                window.iter().sum::<u64>(),
+                ms(&window, 0.5),
+                ms(&window, 0.99),
+                ms(&window, 1.0),
+                ms(&lag, 0.99),
+                commits - commits_then,
+                (cpu - cpu_then).as_secs_f64() * 100.0
+            ));
+            (counts, lags, commits_then, cpu_then) = (now, lags_now, commits, cpu);
+        }
     }
     let secs = t0.elapsed().as_secs_f64();
     let (server_cpu, own_cpu) = (
@@ -581,12 +622,11 @@ async fn load(
         server_cpu.as_secs_f64() * 1e6 / stored.max(1.0),
         own_cpu.as_secs_f64() / secs * 100.0
     );
-    let latency = match a.kind {
-        Kind::Send => &counters.send_latency,
-        Kind::Single | Kind::Composite => &counters.ack_latency,
-    };
     println!("    report to acknowledgement: {}", quantiles(latency));
     println!("    simulator lag: {}", quantiles(&counters.send_lag));
+    for line in timeline {
+        println!("{line}");
+    }
     // Flat memory: the first and last second's RSS, and the range between.
     println!(
         "    server RSS: first second {:.1} MiB, last second {:.1} MiB, min {:.1} MiB, max {:.1} MiB",

@@ -1425,9 +1425,14 @@ async fn metrics_count_what_was_stored_and_refused(backend: Backend) {
         Some(1)
     );
     // Only SQLite has a write-ahead log that the server restarts.
-    let restarts = sample(&text, "flownexus_sqlite_wal_restarts_total");
-    match backend {
-        Backend::Sqlite => assert_eq!(restarts, Some(0), "{text}"),
-        Backend::Postgres => assert_eq!(restarts, None, "{text}"),
+    for name in [
+        "flownexus_sqlite_wal_restarts_total",
+        "flownexus_sqlite_wal_hurried_restarts_total",
+    ] {
+        let restarts = sample(&text, name);
+        match backend {
+            Backend::Sqlite => assert_eq!(restarts, Some(0), "{name}: {text}"),
+            Backend::Postgres => assert_eq!(restarts, None, "{name}: {text}"),
+        }
     }
 }

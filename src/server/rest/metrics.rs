@@ -146,6 +146,12 @@ pub async fn metrics(
             "# HELP {name} Times the SQLite write-ahead log was copied whole so that it could start over.\n# TYPE {name} counter\n{name} {}",
             wal.restarts()
         );
+        let name = "flownexus_sqlite_wal_hurried_restarts_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Restarts of the SQLite write-ahead log that held the ingest writer for the whole copy, because the log filled faster than it was copied (raise sqlite_wal_limit_mib).\n# TYPE {name} counter\n{name} {}",
+            wal.hurried_restarts()
+        );
     }
     let c = &state.connections;
     let name = "flownexus_http_connections_refused_total";

@@ -146,14 +146,23 @@ impl Histogram {
         }
     }
 
+    /// The count in each bucket so far. Two of these subtracted give a
+    /// window of the run, for [`Histogram::quantile_of`].
+    pub fn counts(&self) -> Vec<u64> {
+        self.buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// The upper edge of the bucket holding quantile `q` (0..=1); None
     /// without samples, `Duration::MAX` when it lies beyond 250 ms.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
+        Self::quantile_of(&self.counts(), q)
+    }
+
+    /// [`Histogram::quantile`] of bucket counts from [`Histogram::counts`].
+    pub fn quantile_of(counts: &[u64], q: f64) -> Option<Duration> {
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;
@@ -204,5 +213,29 @@ mod tests {
         assert_eq!(h.quantile(1.0), Some(Duration::MAX));
         h.reset();
         assert_eq!(h.count(), 0);
+    }
+
+    #[test]
+    fn a_window_is_the_difference_of_two_snapshots() {
+        let h = Histogram::default();
+        for _ in 0..100 {
+            h.record(Duration::from_millis(1));
+        }
+        let before = h.counts();
+        h.record(Duration::from_millis(40));
+        h.record(Duration::from_millis(60));
+        let window: Vec<u64> = h.counts().iter().zip(&before).map(|(a, b)| a - b).collect();
+        // The window holds only the two later samples; the whole run's
+        // median stays at 1 ms.
+        assert_eq!(
+            Histogram::quantile_of(&window, 0.5),
+            Some(Duration::from_micros(40_050))
+        );
+        assert_eq!(
+            Histogram::quantile_of(&window, 1.0),
+            Some(Duration::from_micros(60_050))
+        );
+        assert_eq!(h.quantile(0.5), Some(Duration::from_micros(1_050)));
+        assert_eq!(Histogram::quantile_of(&vec![0; window.len()], 0.5), None);
     }
 }

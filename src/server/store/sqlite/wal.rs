@@ -12,7 +12,9 @@
 //! never takes the write lock, so the writer commits while it copies and
 //! syncs. It cannot start the log over while commits keep coming, though:
 //! that needs a moment when everything is copied and nobody writes. When the
-//! log has grown past [`Limits::restart`], the task first catches up with
+//! log has grown past [`Limits::restart`], or past [`Limits::periodic`]
+//! (4 MiB) with [`RESTART_EVERY`] gone by since the last restart, so that
+//! light traffic keeps the log small, the task first catches up with
 //! back-to-back checkpoints until little is left, then takes the write gate
 //! (`store::Writer::Sqlite`: the ingest writer waits between two batches)
 //! for one last short copy, after which the next commit starts the log
@@ -30,8 +32,10 @@
 //! complete copy, and never shrinks the file by itself, so the file is as
 //! large as the log ever grew. It is kept under `limit` bytes
 //! (`StoreOptions::wal_limit_bytes`): the log starts over once it holds
-//! half of that ([`Limits::restart`]); if it passes three quarters while
-//! the task catches up, the task takes the gate at once ([`Limits::hurry`]);
+//! a quarter of that ([`Limits::restart`]); if it passes three quarters while
+//! the task catches up, the task takes the gate at once ([`Limits::hurry`],
+//! counted and warned about: the limit is too small for the write rate, and
+//! each such restart holds the writer for a whole copy and its syncs);
 //! and every connection runs with `journal_size_limit` at the half
 //! ([`truncate_to`]), so that the commit that starts the log over cuts a
 //! file that grew past it back. Only what commits during the task's last
@@ -60,23 +64,45 @@ const FRAME_HEADER: i64 = 24;
 /// `limit` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The log is started over once it holds this many frames: half of
-    /// the limit. Each restart holds the writer for a short copy and two
-    /// file syncs, a few milliseconds, so a lower threshold costs the
-    /// writer more often.
+    /// The log is started over once it holds this many frames: a quarter
+    /// of the limit. Each restart holds the writer for a short copy and two
+    /// file syncs, a few milliseconds, so a lower mark costs the writer more
+    /// often; but the catch-up before the gate needs room to run before
+    /// the log reaches `hurry`. Under heavy ingest the log grows by about
+    /// 100 MB/s (a few KiB of index pages per value), and with the mark at
+    /// half of 32 MiB every restart began past `hurry` and held the writer
+    /// for a whole copy and its syncs, 20-30 ms several times a second.
     pub restart: i64,
     /// Past this many frames (three quarters of the limit) the task stops
     /// catching up and takes the gate for the rest of the copy.
     pub hurry: i64,
+    /// A log of this many frames (4 MiB, or `restart` if lower) is started
+    /// over once [`RESTART_EVERY`] has passed since the last restart.
+    pub periodic: i64,
 }
+
+/// How long a log of [`Limits::periodic`] frames or more waits for a
+/// restart. While commits keep coming, a plain checkpoint never copies the
+/// whole log, so without it the log of a server under light but steady
+/// traffic would grow to `restart` frames (hundreds of MiB) before it
+/// started over; under heavy ingest `restart` comes first.
+pub const RESTART_EVERY: Duration = Duration::from_secs(5);
 
 impl Limits {
     pub fn new(limit_bytes: u64, page_size: i64) -> Limits {
         let frames = i64::try_from(limit_bytes).unwrap_or(i64::MAX) / (page_size + FRAME_HEADER);
+        let restart = (frames / 4).max(1);
         Limits {
-            restart: (frames / 2).max(1),
+            restart,
             hurry: (frames * 3 / 4).max(1),
+            periodic: ((4 << 20) / (page_size + FRAME_HEADER)).clamp(1, restart),
         }
+    }
+
+    /// Whether a log of `frames` is due to start over, `since` the last
+    /// restart.
+    pub fn due(&self, frames: i64, since: Duration) -> bool {
+        frames >= self.restart || (frames >= self.periodic && since >= RESTART_EVERY)
     }
 }
 
@@ -132,6 +158,9 @@ pub struct Wal {
     committed: Notify,
     /// Times the whole log was copied so that it could start over.
     restarts: AtomicU64,
+    /// Restarts whose whole copy was done with the writers held, because
+    /// the log had passed [`Limits::hurry`] when the restart began.
+    hurried: AtomicU64,
 }
 
 impl Wal {
@@ -155,6 +184,13 @@ impl Wal {
     /// over.
     pub fn restarts(&self) -> u64 {
         self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Restarts that held the writers for the whole copy: the log grew
+    /// past three quarters of its limit before the task could catch up,
+    /// so the limit is too small for the write rate.
+    pub fn hurried_restarts(&self) -> u64 {
+        self.hurried.load(Ordering::Relaxed)
     }
 
     /// Tells the task that a transaction committed.
@@ -183,6 +219,8 @@ async fn run<G>(
     let limits = Limits::new(limit_bytes, page_size);
     let mut sync = None;
     let mut next_restart = Instant::now();
+    let mut last_restart = Instant::now();
+    let mut hurry_warning = HurryWarning::default();
     loop {
         {
             let Some(wal) = wal.upgrade() else { return };
@@ -190,10 +228,15 @@ async fn run<G>(
         }
         tokio::time::sleep(GATHER).await;
         let result = match checkpoint_passive(&pool).await {
-            Ok(c) if c.log >= limits.restart && Instant::now() >= next_restart => {
-                restart(&pool, &gate, file.as_deref(), &mut sync, c, limits.hurry)
-                    .await
-                    .map(Some)
+            Ok(c)
+                if limits.due(c.log, last_restart.elapsed()) && Instant::now() >= next_restart =>
+            {
+                let done = restart(&pool, &gate, file.as_deref(), &mut sync, c, limits.hurry).await;
+                if let (Ok(Restart { hurried: true, .. }), Some(wal)) = (&done, wal.upgrade()) {
+                    wal.hurried.fetch_add(1, Ordering::Relaxed);
+                    hurry_warning.hurried(limit_bytes);
+                }
+                done.map(|r| Some(r.copied))
             }
             // A plain checkpoint can copy a long log whole too (a reader
             // just let go while the task waited to try again), and the next
@@ -204,6 +247,7 @@ async fn run<G>(
         match result {
             Ok(None) => {}
             Ok(Some(true)) => {
+                last_restart = Instant::now();
                 if let Some(wal) = wal.upgrade() {
                     wal.restarts.fetch_add(1, Ordering::Relaxed);
                 }
@@ -219,10 +263,48 @@ async fn run<G>(
     }
 }
 
+/// What a restart did.
+struct Restart {
+    /// The whole log was copied: the next commit starts it over.
+    copied: bool,
+    /// The log held `hurry` frames or more when the restart began, so the
+    /// writers were held for the whole copy and its syncs.
+    hurried: bool,
+}
+
+/// Warns about hurried restarts: at the first, then at most once a minute
+/// with the count since the last warning.
+#[derive(Default)]
+struct HurryWarning {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl HurryWarning {
+    fn hurried(&mut self, limit_bytes: u64) {
+        self.since += 1;
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return;
+        }
+        tracing::warn!(
+            restarts = self.since,
+            limit_mib = limit_bytes >> 20,
+            "the SQLite write-ahead log passed three quarters of its limit before a restart \
+             began, so the restart held the ingest writer for the whole copy: it fills faster \
+             than the checkpointer copies it (a larger sqlite_wal_limit_mib suits this write \
+             rate) or a long read kept it from starting over"
+        );
+        self.last = Some(Instant::now());
+        self.since = 0;
+    }
+}
+
 /// Copies the whole log so that the next commit starts it over: catches up
 /// without holding anyone, unless the log holds `hurry` frames or more,
-/// then copies the rest with the writers held at the gate. Returns whether
-/// the whole log was copied.
+/// then copies the rest with the writers held at the gate.
 async fn restart<G>(
     pool: &Pool,
     gate: &Mutex<G>,
@@ -230,7 +312,8 @@ async fn restart<G>(
     sync: &mut Option<FileSync>,
     mut c: Checkpoint,
     hurry: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Restart, sqlx::Error> {
+    let hurried = c.log >= hurry;
     // A checkpoint's own copy and syncs take a while, and the frames
     // committed meanwhile are copied by the next round: rounds shrink until
     // few frames come in during one.
@@ -269,6 +352,7 @@ async fn restart<G>(
     if copied {
         tracing::debug!(
             frames = c.log,
+            hurried,
             rounds,
             syncs,
             sync_ms,
@@ -279,7 +363,7 @@ async fn restart<G>(
     } else {
         tracing::debug!(?c, "WAL not fully copied; a reader needs part of it");
     }
-    Ok(copied)
+    Ok(Restart { copied, hurried })
 }
 
 /// Writes the database file's dirty pages to disk (what a complete
@@ -312,20 +396,35 @@ mod tests {
     use sqlx::any::AnyPoolOptions;
 
     #[test]
-    fn limits_are_half_and_three_quarters_of_the_limit_in_frames() {
+    fn limits_are_a_quarter_and_three_quarters_of_the_limit_in_frames() {
         let limits = Limits::new(32 << 20, 4096);
-        assert_eq!(limits.restart, (32 << 20) / 4120 / 2);
+        assert_eq!(limits.restart, (32 << 20) / 4120 / 4);
         assert_eq!(limits.hurry, (32 << 20) / 4120 * 3 / 4);
-        assert!(limits.restart * 4120 <= 16 << 20);
+        assert!(limits.restart * 4120 <= 8 << 20);
         assert_eq!(truncate_to(32 << 20), 16 << 20);
         // Absurdly small limits still restart at some point.
         assert_eq!(
             Limits::new(0, 4096),
             Limits {
                 restart: 1,
-                hurry: 1
+                hurry: 1,
+                periodic: 1,
             }
         );
+        // 4 MiB, or the restart mark when that is lower.
+        assert_eq!(Limits::new(32 << 20, 4096).periodic, (4 << 20) / 4120);
+        assert_eq!(Limits::new(8 << 20, 4096).periodic, (8 << 20) / 4120 / 4);
+    }
+
+    #[test]
+    fn a_log_is_due_at_the_restart_mark_or_after_a_while_past_the_periodic_one() {
+        let limits = Limits::new(64 << 20, 4096);
+        let (soon, later) = (Duration::from_millis(100), RESTART_EVERY);
+        assert!(limits.due(limits.restart, soon));
+        assert!(!limits.due(limits.restart - 1, soon));
+        assert!(limits.due(limits.periodic, later));
+        assert!(!limits.due(limits.periodic - 1, later));
+        assert!(!limits.due(limits.periodic, RESTART_EVERY - Duration::from_millis(1)));
     }
 
     async fn connection(url: &str) -> Pool {
@@ -341,11 +440,10 @@ mod tests {
             .unwrap()
     }
 
-    /// Commits keep coming, as under ingest, and the task still starts the
-    /// log over again and again, so that the log stays short, and no
-    /// committed row is lost on the way.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_starts_over_while_commits_keep_coming() {
+    /// A database file with a table `t (id, v BLOB)`, its writer's
+    /// connection, the write gate and the checkpoint task for a log kept
+    /// under `limit_bytes`.
+    async fn database(limit_bytes: u64) -> (tempfile::TempDir, Pool, Arc<Mutex<()>>, Arc<Wal>) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("wal.db");
         let url = format!("sqlite://{}?mode=rwc", file.display());
@@ -355,13 +453,22 @@ mod tests {
             .await
             .unwrap();
         let gate = Arc::new(Mutex::new(()));
-        // A restart at 1 MiB (about 250 frames), so that a test sees many.
         let wal = Wal::start(
             connection(&url).await,
             gate.clone(),
-            Some(file.clone()),
-            2 << 20,
+            Some(file),
+            limit_bytes,
         );
+        (dir, writer, gate, wal)
+    }
+
+    /// Commits keep coming, as under ingest, and the task still starts the
+    /// log over again and again, so that the log stays short, and no
+    /// committed row is lost on the way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_while_commits_keep_coming() {
+        // A restart at 512 KiB (about 127 frames), so that a test sees many.
+        let (_dir, writer, gate, wal) = database(2 << 20).await;
 
         // Each commit writes five 3 KB values: five or more frames.
         let mut commits = 0;
@@ -405,5 +512,35 @@ mod tests {
             log < rows,
             "{log} frames in the log after {rows} rows in {commits} commits"
         );
+    }
+
+    /// A log that fills faster than the task copies it (past three
+    /// quarters of its limit before a restart begins) is still started
+    /// over, and those restarts are counted as hurried: the metric that
+    /// tells an operator to raise the limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_log_filling_faster_than_it_is_copied_counts_hurried_restarts() {
+        // The smallest limit: restart at 1 MiB, hurry at 3 MiB (about 760
+        // frames). Each commit below writes about 1,000 frames, so every
+        // restart finds the log past the hurry mark.
+        let (_dir, writer, gate, wal) = database(4 << 20).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while wal.restarts() < 3 {
+            assert!(Instant::now() < deadline, "no 3 restarts in 60 s");
+            {
+                let _gate = gate.lock().await;
+                sqlx::query(
+                    "INSERT INTO t (v) WITH RECURSIVE n(i) AS \
+                     (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+                     SELECT randomblob(3000) FROM n",
+                )
+                .execute(&writer)
+                .await
+                .unwrap();
+            }
+            wal.committed();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(wal.hurried_restarts() >= 1, "{wal:?}");
     }
 }
