@@ -575,9 +575,9 @@ async fn compatibility_data_api_returns_every_type_as_stored(backend: Backend) {
     }
 }
 
-/// Retention deletes values older than the limit and the latest-value rows
-/// that point at them (there is no foreign key to do it, migration 3), and
-/// the rollup buckets as old; newer values, latest rows and buckets stay.
+/// Retention deletes values older than the limit, the series left without
+/// a value (`resource_series`, which the view `resource_latest` lists) and
+/// the rollup buckets as old; newer values, their series and buckets stay.
 async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
     let app = TestApp::new(backend).await;
     for (ep, value) in [
@@ -594,16 +594,14 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
     }
     // Age the old device's values past a 30-day retention.
     let forty_days_ago = flownexus::server::store::now_ms() - 40 * 86_400_000;
-    for table in ["resource", "resource_latest"] {
-        sqlx::query(&format!(
-            "UPDATE {table} SET received_at = $1, measured_at = $1 WHERE endpoint_id = \
-             (SELECT id FROM endpoint WHERE name = 'old-dev')"
-        ))
-        .bind(forty_days_ago)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
-    }
+    sqlx::query(
+        "UPDATE resource SET received_at = $1, measured_at = $1 WHERE endpoint_id = \
+         (SELECT id FROM endpoint WHERE name = 'old-dev')",
+    )
+    .bind(forty_days_ago)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
     // The values changed behind the ingest writer's back, which the server
     // never does: drop what the writer fed the rollup worker, so that the
     // worker reads them back as they are now.
@@ -629,6 +627,7 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
     assert_eq!(deleted, 2);
     assert_eq!(app.count("resource").await, 1);
     assert_eq!(app.count("resource_latest").await, 1);
+    assert_eq!(app.count("resource_series").await, 1);
     // The old buckets went with the values, the new ones stay.
     for table in rollup_tables {
         assert_eq!(app.count(table).await, 1, "{table}");

@@ -106,7 +106,7 @@ pub fn apply_registration(
 
 const SUMMARY_COLUMNS: &str = "e.id, e.name, e.registered, e.last_seen_at, \
      e.last_registration_at, e.last_update_at, e.lifetime_s, e.queue_mode, \
-     (SELECT COUNT(*) FROM resource_latest l WHERE l.endpoint_id = e.id) AS resource_count";
+     (SELECT COUNT(*) FROM resource_series s WHERE s.endpoint_id = e.id) AS resource_count";
 
 fn summary_from_row(row: &AnyRow) -> Result<EndpointSummary, sqlx::Error> {
     let facts = PresenceFacts {
@@ -350,7 +350,7 @@ mod table {
             ),
         };
         let sql = format!(
-            "SELECT p.*, (SELECT COUNT(*) FROM resource_latest l WHERE l.endpoint_id = p.id) \
+            "SELECT p.*, (SELECT COUNT(*) FROM resource_series s WHERE s.endpoint_id = p.id) \
              AS resource_count FROM ( \
                SELECT * FROM (SELECT e.id, e.name, e.registered, e.last_seen_at, \
                  e.last_registration_at, e.last_update_at, e.lifetime_s, e.queue_mode, \

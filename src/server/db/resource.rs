@@ -1,4 +1,5 @@
-//! SQL for `resource` (stored values) and `resource_latest`.
+//! SQL for `resource` (stored values), `resource_series` (the list of
+//! series) and the view `resource_latest` (each series' newest value).
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
 use crate::server::store;
 use crate::server::store::rows;
@@ -168,55 +169,90 @@ pub fn insert_many<'q>(script: &mut Script<'q>, rows: &'q [NewResource]) {
     });
 }
 
-/// Points `resource_latest` at the newest stored value of each series: the
-/// one measured last, so that an older batch arriving later (a device that
-/// buffered while offline) does not replace a newer value. The caller
-/// passes at most one row per series (PostgreSQL refuses to update one row
-/// twice in a statement) and only the newest value of each.
-pub fn set_latest_many<'q>(script: &mut Script<'q>, rows: &'q [&'q NewResource]) {
+/// One series of values: an endpoint's resource instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesRow {
+    pub endpoint_id: i64,
+    pub resource_type_id: i64,
+    pub object_instance_id: i64,
+    /// The resource instance id, or -1 for a single-instance resource.
+    pub resource_instance_key: i64,
+}
+
+impl SeriesRow {
+    pub fn of(r: &NewResource) -> SeriesRow {
+        SeriesRow {
+            endpoint_id: r.endpoint_id,
+            resource_type_id: r.resource_type_id,
+            object_instance_id: r.object_instance_id,
+            resource_instance_key: r.resource_instance_id.unwrap_or(-1),
+        }
+    }
+}
+
+/// Lists the series of a batch's values in `resource_series`; a series
+/// already listed is left as it is, so only a series' first value writes
+/// a row (its newest value is found by index, see the view
+/// `resource_latest`).
+pub fn add_series_many<'q>(script: &mut Script<'q>, series: &'q [SeriesRow]) {
     rows::push_rows(
         script,
-        "INSERT INTO resource_latest (endpoint_id, resource_type_id, object_instance_id, \
-         resource_instance_key, resource_id, received_at, measured_at)",
+        "INSERT INTO resource_series (endpoint_id, resource_type_id, object_instance_id, \
+         resource_instance_key)",
         "ON CONFLICT (endpoint_id, resource_type_id, object_instance_id, resource_instance_key) \
-         DO UPDATE SET resource_id = excluded.resource_id, received_at = excluded.received_at, \
-         measured_at = excluded.measured_at \
-         WHERE excluded.measured_at >= resource_latest.measured_at",
-        7,
-        rows,
-        |row, r| {
-            row.int(r.endpoint_id)
-                .int(r.resource_type_id)
-                .int(r.object_instance_id)
-                .int(r.resource_instance_id.unwrap_or(-1))
-                .int(r.id)
-                .int(r.received_at)
-                .int(r.measured_at);
+         DO NOTHING",
+        4,
+        series,
+        |row, s| {
+            row.int(s.endpoint_id)
+                .int(s.resource_type_id)
+                .int(s.object_instance_id)
+                .int(s.resource_instance_key);
         },
     );
 }
 
 /// Deletes up to `batch` values received before `cutoff` (oldest first)
-/// and returns how many went. Latest-value rows as old go first: they point
-/// at values about to go and have no foreign key to follow them (migration 3).
+/// and returns how many went; the series of those endpoints that have no
+/// value left go from `resource_series` in the same transaction.
 pub async fn delete_older_than(
     pool: &store::Pool,
     cutoff: i64,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query("DELETE FROM resource_latest WHERE received_at < $1")
-        .bind(cutoff)
-        .execute(pool)
-        .await?;
-    let done = sqlx::query(
+    let mut tx = store::begin_write(pool).await?;
+    let mut endpoints: Vec<i64> = sqlx::query_scalar(
         "DELETE FROM resource WHERE id IN \
-         (SELECT id FROM resource WHERE received_at < $1 ORDER BY id LIMIT $2)",
+         (SELECT id FROM resource WHERE received_at < $1 ORDER BY id LIMIT $2) \
+         RETURNING endpoint_id",
     )
     .bind(cutoff)
     .bind(batch)
-    .execute(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    let deleted = endpoints.len() as u64;
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    for endpoint_id in endpoints {
+        // Two statements, one per spelling of the resource instance, so
+        // that each probe is an index lookup on both databases.
+        for sql in [
+            "DELETE FROM resource_series WHERE endpoint_id = $1 AND resource_instance_key = -1 \
+             AND NOT EXISTS (SELECT 1 FROM resource r WHERE r.endpoint_id = $1 \
+             AND r.resource_type_id = resource_series.resource_type_id \
+             AND r.object_instance_id = resource_series.object_instance_id \
+             AND r.resource_instance_id IS NULL)",
+            "DELETE FROM resource_series WHERE endpoint_id = $1 AND resource_instance_key >= 0 \
+             AND NOT EXISTS (SELECT 1 FROM resource r WHERE r.endpoint_id = $1 \
+             AND r.resource_type_id = resource_series.resource_type_id \
+             AND r.object_instance_id = resource_series.object_instance_id \
+             AND r.resource_instance_id = resource_series.resource_instance_key)",
+        ] {
+            sqlx::query(sql).bind(endpoint_id).execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// The largest resource id stored (0 when there is none): with ids growing

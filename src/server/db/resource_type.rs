@@ -185,7 +185,7 @@ pub async fn command_targets<'e, E: Executor<'e, Database = Any>>(
         .join(", ");
     let sql = format!(
         "SELECT i.object_instance_id, {columns} FROM resource_type t \
-         JOIN (SELECT DISTINCT rt.object_id, l.object_instance_id FROM resource_latest l \
+         JOIN (SELECT DISTINCT rt.object_id, l.object_instance_id FROM resource_series l \
                JOIN resource_type rt ON rt.id = l.resource_type_id WHERE l.endpoint_id = $1) i \
          ON i.object_id = t.object_id \
          WHERE t.writable OR t.executable \

@@ -19,7 +19,7 @@ use crate::model::{DataType, Value};
 use crate::server::db::endpoint::{RegistrationChange, SeenEndpoint};
 use crate::server::db::event::NewEvent;
 use crate::server::db::firmware_update::ActiveUpdate;
-use crate::server::db::resource::{Columns, NewResource};
+use crate::server::db::resource::{Columns, NewResource, SeriesRow};
 use crate::server::domain::DomainEvent;
 use std::collections::{BTreeMap, HashMap};
 
@@ -418,39 +418,14 @@ pub fn device_time(measured_at: Option<i64>, received_at: i64) -> Result<i64, Im
 pub struct ImplausibleTime;
 
 impl Plan {
-    /// The newest row per series, for `resource_latest`: the one measured
-    /// last, and of those the last to arrive (rows are in arrival order).
-    /// In a stable order: it keeps concurrent writers (another server on
-    /// the same PostgreSQL) from deadlocking on them.
-    pub fn latest(&self) -> Vec<&NewResource> {
-        let mut newest: HashMap<(i64, i64, i64, i64), usize> =
-            HashMap::with_capacity(self.rows.len());
-        for (i, r) in self.rows.iter().enumerate() {
-            let key = (
-                r.endpoint_id,
-                r.resource_type_id,
-                r.object_instance_id,
-                r.resource_instance_id.unwrap_or(-1),
-            );
-            newest
-                .entry(key)
-                .and_modify(|j| {
-                    if r.measured_at >= self.rows[*j].measured_at {
-                        *j = i;
-                    }
-                })
-                .or_insert(i);
-        }
-        let mut latest: Vec<&NewResource> = newest.into_values().map(|i| &self.rows[i]).collect();
-        latest.sort_unstable_by_key(|r| {
-            (
-                r.endpoint_id,
-                r.resource_type_id,
-                r.object_instance_id,
-                r.resource_instance_id,
-            )
-        });
-        latest
+    /// The series of the batch's values, once each, for
+    /// `resource_series`. In a stable order: it keeps concurrent writers
+    /// (another server on the same PostgreSQL) from deadlocking on them.
+    pub fn series(&self) -> Vec<SeriesRow> {
+        let mut series: Vec<SeriesRow> = self.rows.iter().map(SeriesRow::of).collect();
+        series.sort_unstable();
+        series.dedup();
+        series
     }
 
     /// Records that the writer queued `operation_id`, the Execute of the
@@ -663,9 +638,20 @@ mod tests {
             ]
         );
         assert_eq!(plan.numeric, vec![true, true, true]);
-        // The newest value per series: a's second value, b's only one.
-        let latest: Vec<i64> = plan.latest().iter().map(|r| r.id).collect();
-        assert_eq!(latest, vec![1002, 1001]);
+        // Two series, each listed once, in key order.
+        let series: Vec<(i64, i64, i64, i64)> = plan
+            .series()
+            .iter()
+            .map(|s| {
+                (
+                    s.endpoint_id,
+                    s.resource_type_id,
+                    s.object_instance_id,
+                    s.resource_instance_key,
+                )
+            })
+            .collect();
+        assert_eq!(series, vec![(1, 10, 0, -1), (2, 10, 1, -1)]);
         // Single reports record no events; the endpoints were heard.
         assert!(plan.events.is_empty());
         assert_eq!(plan.events_per_request, vec![Vec::<String>::new(); 3]);
@@ -708,7 +694,7 @@ mod tests {
     }
 
     #[test]
-    fn a_buffered_batch_keeps_every_device_time_and_not_the_latest_value() {
+    fn a_buffered_batch_keeps_every_device_time_in_one_series() {
         let hour_ago = RECEIVED - 3_600_000;
         // A current value, then an hour of buffered ones (two of them with
         // the same time, which are both kept), then two implausible times.
@@ -744,10 +730,8 @@ mod tests {
             ]
         );
         assert_eq!(plan.clock_refused, 2);
-        // The latest: measured last, and of equal times the last to arrive
-        // (the two stored under the receive time), not the buffered ones.
-        let latest: Vec<i64> = plan.latest().iter().map(|r| r.id).collect();
-        assert_eq!(latest, vec![1007]);
+        // One series, however many values and times.
+        assert_eq!(plan.series().len(), 1);
     }
 
     #[test]

@@ -461,7 +461,7 @@ impl WriterTask {
     }
 
     /// Writes the plan and commits: the firmware steps (rare: statements of
-    /// their own), then values, latest values, registrations, events and
+    /// their own), then values, new series, registrations, events and
     /// their links, and COMMIT as one script. Returns the stored events.
     async fn execute(
         &self,
@@ -490,10 +490,10 @@ impl WriterTask {
         let planned = std::mem::take(&mut plan.events);
         let event_ids = ids.take(conn, IdTable::Event, planned.len()).await?;
         let (events, links) = plan::number_events(planned, event_ids);
-        let latest = plan.latest();
+        let series = plan.series();
         let mut close = Script::new(self.db.backend);
         db::resource::insert_many(&mut close, &plan.rows);
-        db::resource::set_latest_many(&mut close, &latest);
+        db::resource::add_series_many(&mut close, &series);
         for (eid, change, at) in &plan.registrations {
             db::endpoint::apply_registration(&mut close, *eid, *change, *at);
         }

@@ -271,7 +271,7 @@ impl Db {
         Ok(())
     }
 
-    /// Table name -> sorted column names, read from the live schema.
+    /// Table (or view) name -> sorted column names, read from the live schema.
     pub async fn schema_columns(
         &self,
     ) -> Result<std::collections::BTreeMap<String, Vec<String>>, sqlx::Error> {
@@ -279,7 +279,7 @@ impl Db {
             Backend::Sqlite => {
                 "SELECT m.name AS table_name, p.name AS column_name \
                  FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\'"
+                 WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\'"
             }
             Backend::Postgres => {
                 "SELECT table_name::text AS table_name, column_name::text AS column_name \
