@@ -20,6 +20,8 @@ both_databases!(
     compatibility_data_api_lists_values_by_resource_name,
     compatibility_data_api_returns_every_type_as_stored,
     retention_deletes_old_values_with_their_latest_rows,
+    retention_keeps_a_series_that_gets_a_value_while_it_runs,
+    last_seen_is_rewritten_when_stale_in_queue_mode_or_for_a_waiting_command,
 );
 
 async fn temperature_post_is_stored_and_echoed(backend: Backend) {
@@ -585,12 +587,7 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
         ("old-dev", "21.5"),
         ("new-dev", "22.5"),
     ] {
-        let body = json!({"ep": ep, "obj_id": 3303, "val": {"kind": "instance", "id": 0,
-            "resources": [{"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": value}]}});
-        let (status, body) = app
-            .ingest("/leshan_api/resource/single", body.to_string())
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        post_temperature(&app, ep, value).await;
     }
     // Age the old device's values past a 30-day retention.
     let forty_days_ago = flownexus::server::store::now_ms() - 40 * 86_400_000;
@@ -650,4 +647,147 @@ async fn retention_deletes_old_values_with_their_latest_rows(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(deleted, 0);
+}
+
+/// A series whose stored values are all past retention gets a new value in
+/// a transaction that is still open when retention runs (the ingest
+/// writer's statements: the endpoint's row, then the value, the series row
+/// already there). Retention must wait for it and keep the series; on
+/// PostgreSQL its NOT EXISTS would otherwise not see the uncommitted value.
+async fn retention_keeps_a_series_that_gets_a_value_while_it_runs(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    post_temperature(&app, "dev", "20.5").await;
+    let forty_days_ago = flownexus::server::store::now_ms() - 40 * 86_400_000;
+    sqlx::query("UPDATE resource SET received_at = $1, measured_at = $1")
+        .bind(forty_days_ago)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+
+    let now = flownexus::server::store::now_ms();
+    let mut writer = flownexus::server::store::begin_write(&app.state.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE endpoint SET last_seen_at = $1 WHERE name = 'dev'")
+        .bind(now)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO resource (endpoint_id, resource_type_id, object_instance_id, \
+         resource_instance_id, float_value, received_at, measured_at) \
+         SELECT endpoint_id, resource_type_id, object_instance_id, resource_instance_id, \
+         21.5, $1, $1 FROM resource",
+    )
+    .bind(now)
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+
+    let db = app.state.db.clone();
+    let retention =
+        tokio::spawn(async move { flownexus::server::retention::prune_once(&db, 30).await });
+    // Long enough for retention to reach the series, were it not waiting.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    writer.commit().await.unwrap();
+    assert_eq!(retention.await.unwrap().unwrap(), 1);
+
+    assert_eq!(app.count("resource").await, 1);
+    assert_eq!(app.count("resource_series").await, 1);
+    let endpoint_id: i64 = sqlx::query_scalar("SELECT id FROM endpoint WHERE name = 'dev'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let latest =
+        flownexus::server::db::resource::latest_for_endpoint(&app.state.db.pool, endpoint_id)
+            .await
+            .unwrap();
+    assert_eq!(latest.len(), 1, "{latest:?}");
+    assert_eq!(latest[0].value, "21.5");
+}
+
+/// An endpoint heard again within `LAST_SEEN_RESOLUTION_MS` of its stored
+/// `last_seen_at` keeps its row; older, in queue mode, or with a queued
+/// command waiting for the device to wake, the row moves to the new time.
+async fn last_seen_is_rewritten_when_stale_in_queue_mode_or_for_a_waiting_command(
+    backend: Backend,
+) {
+    use flownexus::server::db;
+    let app = TestApp::new(backend).await;
+    let post = || post_temperature(&app, "dev", "20.5");
+    let pool = &app.state.db.pool;
+    let set_last_seen = |at: i64| async move {
+        sqlx::query("UPDATE endpoint SET last_seen_at = $1 WHERE name = 'dev'")
+            .bind(at)
+            .execute(pool)
+            .await
+            .unwrap();
+    };
+    let last_seen = || async {
+        let at: i64 = sqlx::query_scalar("SELECT last_seen_at FROM endpoint WHERE name = 'dev'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        at
+    };
+    post().await;
+    let now = flownexus::server::store::now_ms;
+
+    // Heard again at once: the row stays (the stored time is moved back
+    // a little, far less than the resolution).
+    let kept = now() - 10;
+    set_last_seen(kept).await;
+    post().await;
+    assert_eq!(last_seen().await, kept);
+    assert_eq!(app.count("resource").await, 2);
+
+    // Posted now, the stored time moves to at least now.
+    let moves = || async {
+        let before = now();
+        post().await;
+        assert!(last_seen().await >= before);
+    };
+    let set_queue_mode = |on: bool| async move {
+        sqlx::query("UPDATE endpoint SET queue_mode = ($1 = 1) WHERE name = 'dev'")
+            .bind(i64::from(on))
+            .execute(pool)
+            .await
+            .unwrap();
+    };
+
+    // Heard well past the resolution: the row moves.
+    set_last_seen(now() - 5 * db::endpoint::LAST_SEEN_RESOLUTION_MS).await;
+    moves().await;
+
+    // In queue mode the row always moves: whether the device is awake is
+    // reckoned from it.
+    set_last_seen(now() - 10).await;
+    set_queue_mode(true).await;
+    moves().await;
+    set_queue_mode(false).await;
+
+    // A command waits for the device to wake: its next report writes the
+    // time at once, so that the command can go.
+    let recent = now() - 10;
+    set_last_seen(recent).await;
+    sqlx::query(
+        "INSERT INTO endpoint_operation (endpoint_id, path, operation_type, status, \
+         created_at, updated_at, wake_after) \
+         SELECT id, '/3/0/4', 'execute', 'queued', $1, $1, $1 FROM endpoint WHERE name = 'dev'",
+    )
+    .bind(recent)
+    .execute(pool)
+    .await
+    .unwrap();
+    moves().await;
+}
+
+/// Posts one 3303/0/5700 value of `endpoint` through the router.
+async fn post_temperature(app: &TestApp, endpoint: &str, value: &str) {
+    let body = json!({"ep": endpoint, "obj_id": 3303, "val": {"kind": "instance", "id": 0,
+        "resources": [{"kind": "singleResource", "id": 5700, "type": "FLOAT", "value": value}]}});
+    let (status, body) = app
+        .ingest("/leshan_api/resource/single", body.to_string())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }

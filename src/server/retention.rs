@@ -15,7 +15,7 @@ pub async fn prune_once(db: &Db, retention_days: u32) -> Result<u64, sqlx::Error
     // Few rows (one per series and minute at most), found by index: one
     // statement per table rather than batches.
     super::db::rollup::delete_older_than(&db.pool, cutoff).await?;
-    super::db::resource::delete_older_than(&db.pool, cutoff, BATCH).await
+    super::db::resource::delete_older_than(&db.pool, db.backend, cutoff, BATCH).await
 }
 
 /// Runs pruning every hour (draining the backlog batch by batch).

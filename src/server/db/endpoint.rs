@@ -18,21 +18,47 @@ pub struct SeenEndpoint<'a> {
     pub lifetime_s: Option<i64>,
 }
 
+/// How stale `last_seen_at` may be left for an endpoint that is not in
+/// queue mode: one heard again within this long of its stored time keeps
+/// its row as it is. A fleet reports in no order, so rewriting every
+/// reporting endpoint's row put one more page in SQLite's log per value.
+/// Such an endpoint's presence follows its registration, not this time;
+/// the dashboard shows it as "seconds ago". A queue-mode endpoint's row is
+/// always rewritten: whether it is awake (`QUEUE_AWAKE_WINDOW_MS`) is
+/// reckoned from it.
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 5_000;
+
 /// Creates endpoints on first contact, marks them seen and records binding
 /// and lifetime when reported, in one upsert (`rows::push_rows`; one
 /// row per endpoint: PostgreSQL refuses to update a row twice in one
-/// statement). Returns rows of (name, id), read with `seen_id`.
+/// statement). An endpoint's row is rewritten only when something in it
+/// changes that matters: a binding or lifetime reported, queue mode,
+/// `last_seen_at` `LAST_SEEN_RESOLUTION_MS` or more behind (or ahead of
+/// this time), or a queued command waiting for the device to wake, which
+/// goes out once `last_seen_at` passes its `wake_after`. On PostgreSQL
+/// every row is locked all the same, so that an endpoint cannot be
+/// deleted under the batch's values, and retention takes the rows in this
+/// order (names, byte order: the caller sorts them). Then
+/// `select_ids_many` reads every id.
 pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoint<'q>]) {
-    rows::push_rows(
-        script,
-        "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s)",
+    let tail = format!(
         "ON CONFLICT (name) DO UPDATE SET \
          last_seen_at = excluded.last_seen_at, \
          binding = COALESCE(excluded.binding, endpoint.binding), \
          queue_mode = CASE WHEN excluded.binding IS NULL THEN endpoint.queue_mode \
                            ELSE excluded.queue_mode END, \
          lifetime_s = COALESCE(excluded.lifetime_s, endpoint.lifetime_s) \
-         RETURNING name, id",
+         WHERE excluded.binding IS NOT NULL OR excluded.lifetime_s IS NOT NULL \
+         OR endpoint.queue_mode OR endpoint.last_seen_at IS NULL \
+         OR excluded.last_seen_at < endpoint.last_seen_at \
+         OR excluded.last_seen_at >= endpoint.last_seen_at + {LAST_SEEN_RESOLUTION_MS} \
+         OR EXISTS (SELECT 1 FROM endpoint_operation o WHERE o.status = 'queued' \
+                    AND o.endpoint_id = endpoint.id AND o.wake_after IS NOT NULL)"
+    );
+    rows::push_rows(
+        script,
+        "INSERT INTO endpoint (name, created_at, last_seen_at, binding, queue_mode, lifetime_s)",
+        &tail,
         6,
         endpoints,
         |row, e| {
@@ -42,6 +68,21 @@ pub fn upsert_seen_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoin
                 .text(e.binding)
                 .boolean(e.binding.is_some_and(|b| b.contains('Q')))
                 .int(e.lifetime_s);
+        },
+    );
+}
+
+/// The ids of the endpoints `upsert_seen_many` wrote, as rows of (name,
+/// id), read with `seen_id`.
+pub fn select_ids_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoint<'q>]) {
+    rows::push_rows(
+        script,
+        "SELECT name, id FROM endpoint WHERE name IN (",
+        ")",
+        1,
+        endpoints,
+        |row, e| {
+            row.text(Some(e.name));
         },
     );
 }

@@ -1,9 +1,9 @@
 //! SQL for `resource` (stored values), `resource_series` (the list of
 //! series) and the view `resource_latest` (each series' newest value).
 use crate::model::{DataType, LatestValue, ResourcePath, Value};
-use crate::server::store;
 use crate::server::store::rows;
 use crate::server::store::script::Script;
+use crate::server::store::{self, Backend};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -217,6 +217,7 @@ pub fn add_series_many<'q>(script: &mut Script<'q>, series: &'q [SeriesRow]) {
 /// value left go from `resource_series` in the same transaction.
 pub async fn delete_older_than(
     pool: &store::Pool,
+    backend: Backend,
     cutoff: i64,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
@@ -233,6 +234,25 @@ pub async fn delete_older_than(
     let deleted = endpoints.len() as u64;
     endpoints.sort_unstable();
     endpoints.dedup();
+    if backend == Backend::Postgres && !endpoints.is_empty() {
+        // A value the ingest writer has stored but not yet committed is not
+        // in the snapshot of the NOT EXISTS below, while the writer's
+        // `add_series_many` saw the series row and left it: without a lock
+        // the series would lose its row. The writer holds its endpoints'
+        // rows (its upsert) until it commits, so taking them here first
+        // waits for it, and each delete then sees its values. Locked in the
+        // writer's order (names, byte order) so the two never deadlock.
+        // SQLite's write lock already keeps the two apart.
+        let sql = format!(
+            "SELECT id FROM endpoint WHERE id IN ({}) ORDER BY name COLLATE \"C\" FOR UPDATE",
+            store::placeholder_list(backend, endpoints.len())
+        );
+        let mut lock = sqlx::query(&sql);
+        for id in &endpoints {
+            lock = lock.bind(*id);
+        }
+        lock.fetch_all(&mut *tx).await?;
+    }
     for endpoint_id in endpoints {
         // Two statements, one per spelling of the resource instance, so
         // that each probe is an index lookup on both databases.

@@ -409,6 +409,7 @@ impl WriterTask {
         store::push_begin_write(&mut open);
         IdSource::push_query(&mut open);
         db::endpoint::upsert_seen_many(&mut open, &seen);
+        db::endpoint::select_ids_many(&mut open, &seen);
         let mut opened = open.fetch_all(conn).await?.into_iter();
         let ids = IdSource::read(backend, &mut opened)?;
         let endpoint_ids: HashMap<String, i64> = opened
