@@ -87,7 +87,7 @@ pub fn select_ids_many<'q>(script: &mut Script<'q>, endpoints: &'q [SeenEndpoint
     );
 }
 
-/// (name, id) of a row that `upsert_seen_many` returned.
+/// (name, id) of a row that `select_ids_many` returned.
 pub fn seen_id(row: &AnyRow) -> Result<(String, i64), sqlx::Error> {
     Ok((row.try_get("name")?, row.try_get("id")?))
 }
