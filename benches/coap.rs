@@ -11,6 +11,10 @@
 //! - `send`: an LwM2M Send of temperature and humidity (POST /dp,
 //!   acknowledged 2.04 after its commit).
 //!
+//! `--non` makes the notifications non-confirmable: nothing acknowledges
+//! them, so the bench counts the ones stored against the ones sent instead
+//! of timing them.
+//!
 //! Phases:
 //! 1. registration: N devices register (at `--rate` per second) and are
 //!    onboarded (a Read of /3 and an Observe each) while their sensors are
@@ -55,6 +59,8 @@ struct Args {
     kind: Kind,
     /// Print each second of the load phases: where in a phase its tail is.
     timeline: bool,
+    /// Non-confirmable notifications.
+    non: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -110,6 +116,7 @@ fn args() -> Res<Args> {
         backend: "sqlite".into(),
         kind: Kind::Single,
         timeline: false,
+        non: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -133,13 +140,15 @@ fn args() -> Res<Args> {
                 }
             }
             "--timeline" => a.timeline = true,
+            "--non" => a.non = true,
             "--bench" => {}
             "--help" | "-h" => {
                 println!(
                     "coap bench: --devices N (10000) --rate R/s (2000) --notify-ms MS (1000) \
                      --duration S (10) --half-duration S (= --duration) --server PATH (target/release/flownexus) \
                      --backend sqlite|postgres (sqlite; postgres uses FLOWNEXUS_TEST_PG_URL) \
-                     --kind single|composite|send (single) --timeline (each second's figures)"
+                     --kind single|composite|send (single) --timeline (each second's figures) \
+                     --non (non-confirmable notifications: stored counted against sent)"
                 );
                 std::process::exit(0);
             }
@@ -148,6 +157,9 @@ fn args() -> Res<Args> {
     }
     if a.half_duration == 0 {
         a.half_duration = a.duration;
+    }
+    if a.non && a.kind == Kind::Send {
+        return Err("--non is for notifications: --kind single or composite".into());
     }
     Ok(a)
 }
@@ -275,6 +287,25 @@ impl Server {
             .collect())
     }
 
+    /// The server's histogram of notifications from arrival to
+    /// acknowledgement: (upper bound in seconds, cumulative count).
+    fn commit_latency(&self) -> Res<Vec<(f64, f64)>> {
+        const BUCKET: &str = "flownexus_lwm2m_notification_commit_seconds_bucket{le=\"";
+        Ok(self
+            .metrics()?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let le = k.strip_prefix(BUCKET)?.strip_suffix("\"}")?;
+                let bound = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((bound, v))
+            })
+            .collect())
+    }
+
     fn metric(&self, name: &str) -> Res<f64> {
         Ok(self
             .metrics()?
@@ -385,6 +416,47 @@ fn quantile_ms(q: Option<Duration>) -> String {
     }
 }
 
+/// "p50 x ms, p99 y ms (n)" of the notifications a server histogram
+/// counted between two readings of it: the bound of the bucket a quantile
+/// falls in, interpolated within it as Prometheus's `histogram_quantile`
+/// does.
+fn bucket_quantiles(before: &[(f64, f64)], after: &[(f64, f64)]) -> String {
+    let window: Vec<(f64, f64)> = after
+        .iter()
+        .map(|&(bound, n)| {
+            let then = before
+                .iter()
+                .find(|(b, _)| *b == bound)
+                .map_or(0.0, |p| p.1);
+            (bound, n - then)
+        })
+        .collect();
+    let total = window.last().map_or(0.0, |p| p.1);
+    let at = |q: f64| -> String {
+        if total == 0.0 {
+            return "-".into();
+        }
+        let rank = q * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for &(bound, n) in &window {
+            if n >= rank {
+                if bound.is_infinite() {
+                    return format!("> {:.0}", lower * 1000.0);
+                }
+                let within = if n > below {
+                    (rank - below) / (n - below)
+                } else {
+                    1.0
+                };
+                return format!("{:.2}", (lower + (bound - lower) * within) * 1000.0);
+            }
+            (lower, below) = (bound, n);
+        }
+        "-".into()
+    };
+    format!("p50 {} ms, p99 {} ms ({total:.0})", at(0.5), at(0.99))
+}
+
 /// "p50 x ms, p99 y ms, n samples" of a histogram.
 fn quantiles(h: &Histogram) -> String {
     let ms = |q: f64| quantile_ms(h.quantile(q));
@@ -453,6 +525,7 @@ async fn main() -> Res<()> {
 
     // 2. Full load, from other devices.
     let rows_before = rows_of(&server, a.kind.marker()).await?;
+    let stored_before = server.metric(a.kind.metric())?;
     let period = Duration::from_millis(a.notify_ms);
     // Other names and seeds: a device on a port that one of the first ones
     // had must not send the same message ids within the server's exchange
@@ -481,7 +554,16 @@ async fn main() -> Res<()> {
     report.sends_acked += half.report.sends_acked;
     report.deregistered += half.report.deregistered;
 
-    // 4. Every acknowledged report must be stored.
+    // 4. Every acknowledged report must be stored; non-confirmable ones
+    // are counted against those sent (the writer may still hold the last).
+    if a.non {
+        let stored = settled_metric(&server, a.kind.metric()).await? - stored_before;
+        println!(
+            "  non-confirmable notifications stored: {stored:.0} of {} sent ({:.3}%)",
+            report.notifications_sent,
+            stored * 100.0 / (report.notifications_sent as f64).max(1.0)
+        );
+    }
     let counter = |name: &str| server.metric(&format!("flownexus_lwm2m_{name}_total"));
     println!(
         "  server: {} notifications older than one received, {} client errors, {} server errors, {} dropped at a bound, {} duplicates, {} malformed",
@@ -525,6 +607,20 @@ async fn main() -> Res<()> {
     Ok(())
 }
 
+/// A counter of the server's once it has stopped moving.
+async fn settled_metric(server: &Server, name: &str) -> Res<f64> {
+    let mut last = server.metric(name)?;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = server.metric(name)?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
 /// What one load phase measured.
 struct Phase {
     stored_per_s: f64,
@@ -554,18 +650,26 @@ async fn load(
         send_every: (a.kind == Kind::Send).then_some(period),
         first_index: set * a.devices,
         seed: 1 + (set * a.devices) as u64,
+        non_notifications: a.non,
         ..quiet.clone()
     };
     let simulator = tokio::spawn(run_counted(opts, counters.clone(), async {
         let _ = stop_rx.await;
     }));
-    onboard(server, a.devices, observed).await?;
+    let (registered, onboarded) = onboard(server, a.devices, observed).await?;
+    println!(
+        "  {label}: {} devices registered after {:.2} s, all observed after {:.2} s",
+        a.devices,
+        registered.as_secs_f64(),
+        onboarded.as_secs_f64()
+    );
     counters.ack_latency.reset();
     counters.send_latency.reset();
     counters.send_lag.reset();
     let n0 = server.metric(a.kind.metric())?;
     let v0 = server.metric("flownexus_lwm2m_values_total")?;
     let c0 = server.metric("flownexus_ingest_commits_total")?;
+    let sent0 = counters.snapshot().notifications_sent;
     let (server_cpu0, own_cpu0) = (cpu_time(&server.child.id().to_string()), cpu_time("self"));
     let t0 = Instant::now();
     let mut rss = Vec::new();
@@ -575,6 +679,8 @@ async fn load(
     };
     let mut timeline = Vec::new();
     let (mut counts, mut lags) = (latency.counts(), counters.send_lag.counts());
+    let server_latency0 = server.commit_latency()?;
+    let mut server_latency_then = server_latency0.clone();
     let (mut commits_then, mut cpu_then) = (c0, server_cpu0);
     for second in 1..=duration {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -584,19 +690,22 @@ async fn load(
             let window: Vec<u64> = now.iter().zip(&counts).map(|(n, t)| n - t).collect();
             let lag: Vec<u64> = lags_now.iter().zip(&lags).map(|(n, t)| n - t).collect();
             let commits = server.metric("flownexus_ingest_commits_total")?;
+            let server_latency = server.commit_latency()?;
             let cpu = cpu_time(&server.child.id().to_string());
             let ms = |counts: &[u64], q: f64| quantile_ms(Histogram::quantile_of(counts, q));
             timeline.push(format!(
-                "      second {second}: {} acknowledged, p50 {} ms, p99 {} ms, max {} ms; simulator lag p99 {} ms; {:.0} commits, server CPU {:.0}%",
+                "      second {second}: {} acknowledged, p50 {} ms, p99 {} ms, max {} ms; server {}; simulator lag p99 {} ms; {:.0} commits, server CPU {:.0}%",
                 window.iter().sum::<u64>(),
                 ms(&window, 0.5),
                 ms(&window, 0.99),
                 ms(&window, 1.0),
+                bucket_quantiles(&server_latency_then, &server_latency),
                 ms(&lag, 0.99),
                 commits - commits_then,
                 (cpu - cpu_then).as_secs_f64() * 100.0
             ));
             (counts, lags, commits_then, cpu_then) = (now, lags_now, commits, cpu);
+            server_latency_then = server_latency;
         }
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -607,6 +716,8 @@ async fn load(
     let stored = server.metric(a.kind.metric())? - n0;
     let values = server.metric("flownexus_lwm2m_values_total")? - v0;
     let commits = server.metric("flownexus_ingest_commits_total")? - c0;
+    let server_latency = bucket_quantiles(&server_latency0, &server.commit_latency()?);
+    let sent = counters.snapshot().notifications_sent - sent0;
     let stored_per_s = stored / secs;
     println!(
         "  {label}: {:.0} {} offered/s (every {:.0} ms per device): {stored_per_s:.0} stored/s, {:.0} values/s, over {secs:.1} s, {:.1} per commit",
@@ -622,7 +733,22 @@ async fn load(
         server_cpu.as_secs_f64() * 1e6 / stored.max(1.0),
         own_cpu.as_secs_f64() / secs * 100.0
     );
-    println!("    report to acknowledgement: {}", quantiles(latency));
+    if a.non {
+        println!(
+            "    non-confirmable: {:.0} sent/s, {:.0} stored/s ({:.2}% of those sent in the window)",
+            sent as f64 / secs,
+            stored_per_s,
+            stored * 100.0 / (sent as f64).max(1.0)
+        );
+    } else {
+        println!(
+            "    report to acknowledgement, at the simulator: {}",
+            quantiles(latency)
+        );
+    }
+    println!(
+        "    arrival to acknowledgement, at the server (kernel receive time to ACK sent; non-confirmable: to commit): {server_latency}"
+    );
     println!("    simulator lag: {}", quantiles(&counters.send_lag));
     for line in timeline {
         println!("{line}");

@@ -401,6 +401,16 @@ async fn simulated_devices_are_onboarded_and_their_notifications_stored(backend:
         report.notifications_acked, counters.notifications,
         "every acknowledged notification was stored ({report})"
     );
+    // Each was timed from its arrival to its acknowledgement.
+    let mut histogram = String::new();
+    lwm2m
+        .stats
+        .commit_latency
+        .write_prometheus(&mut histogram, "t", "");
+    assert!(
+        histogram.contains(&format!("\nt_count {}\n", counters.notifications)),
+        "{histogram}"
+    );
     for device in ["sim-0", "sim-1", "sim-2"] {
         let temperatures: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM resource r JOIN endpoint e ON e.id = r.endpoint_id \

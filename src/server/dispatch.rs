@@ -430,9 +430,18 @@ impl Dispatcher {
             tracing::warn!(operation = id, "recovering a command left in sending");
             self.record(id, &answer, attempts, now).await?;
         }
-        for (id, endpoint_id) in ops::expire(&self.db.pool, now).await? {
-            tracing::warn!(operation = id, "command expired before it could be sent");
-            self.after_settle(id, endpoint_id).await;
+        // An UPDATE takes SQLite's write lock even when it changes nothing,
+        // and a pooled connection's wait for it sleeps the ingest writer
+        // in SQLite's busy handler when the two meet: so the expiry is
+        // looked for first, and written at the write gate.
+        if ops::any_expired(&self.db.pool, now).await? {
+            let mut tx = self.db.begin_gated().await?;
+            let expired = ops::expire(&mut tx.conn(), now).await?;
+            tx.commit().await?;
+            for (id, endpoint_id) in expired {
+                tracing::warn!(operation = id, "command expired before it could be sent");
+                self.after_settle(id, endpoint_id).await;
+            }
         }
         let timed_out = super::commands::time_out_updates(
             &self.db,

@@ -611,6 +611,23 @@ pub async fn stale_sending<'e, E: Executor<'e, Database = Any>>(
         .collect()
 }
 
+/// Whether a queued command's expiry has passed: a read, which on SQLite
+/// never waits for the write lock, so that the dispatcher takes the lock
+/// only when `expire` has something to do.
+pub async fn any_expired<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let first: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM endpoint_operation \
+         WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(executor)
+    .await?;
+    Ok(first.is_some())
+}
+
 /// Fails queued commands whose expiry passed. Returns (id, endpoint id).
 pub async fn expire<'e, E: Executor<'e, Database = Any>>(
     executor: E,

@@ -10,7 +10,7 @@ use super::coap::block::{
 use super::coap::dedup::{Check, Kind};
 use super::coap::outbound::{Event, Handle, Outbound, TimerOutput, Transmit};
 use super::format::LwPath;
-use super::observe::NotificationCommit;
+use super::observe::{NotificationAck, NotificationCommit};
 use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
 use super::udp;
@@ -19,7 +19,7 @@ use rand::RngCore;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
 /// How often the retransmission timers are looked at. The RFC's timeouts
@@ -391,6 +391,7 @@ impl Server {
         self: &Arc<Self>,
         packet: Packet,
         peer: SocketAddr,
+        arrived: SystemTime,
     ) -> Option<NotificationCommit> {
         let now = Instant::now();
         let kind = match packet.header.get_type() {
@@ -474,7 +475,15 @@ impl Server {
                 if let Some(o) = observation {
                     // A confirmable notification is acknowledged once its
                     // values are committed, never before.
-                    return self.notification(o, packet, fresh, peer, kind, received.reply);
+                    let ack = NotificationAck {
+                        observation: o,
+                        peer,
+                        mid,
+                        kind,
+                        reply: received.reply,
+                        arrived,
+                    };
+                    return self.notification(ack, packet, fresh);
                 }
                 // An observation the engine still knew but this server had
                 // let go of: rejected (which cancels it on the device),

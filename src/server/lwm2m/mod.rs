@@ -9,12 +9,14 @@
 //! and parameters), `format` (the LwM2M content formats) and `registry`
 //! (registrations in memory). `server` is the thin socket task that drives
 //! them (`udp`: its datagrams in batches); `send` turns a Send into the
-//! writer's neutral values.
+//! writer's neutral values; `latency` times notifications from arrival to
+//! acknowledgement.
 pub mod coap;
 pub mod command;
 pub mod downlink;
 pub mod firmware;
 pub mod format;
+pub mod latency;
 pub mod link_format;
 pub mod manage;
 pub mod observe;

@@ -18,6 +18,7 @@ use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// The Device object, read after each registration.
 const DEVICE_OBJECT: u16 = 3;
@@ -255,27 +256,16 @@ impl Server {
     /// task of its own, then queued and acknowledged the same way.
     pub(super) fn notification(
         self: &Arc<Self>,
-        observation: Arc<Observation>,
+        ack: NotificationAck,
         packet: Packet,
         fresh: bool,
-        peer: SocketAddr,
-        kind: Option<Kind>,
-        reply: Option<Transmit>,
     ) -> Option<NotificationCommit> {
-        let mid = packet.header.message_id;
         if !fresh {
             // Older than one already stored (RFC 7641 §3.4): still a value
             // the device measured, so it is stored like the others (an
             // acknowledged value is never dropped), and counted.
             Lwm2mStats::bump(&self.stats.stale_notifications);
         }
-        let ack = NotificationAck {
-            observation,
-            peer,
-            mid,
-            kind,
-            reply,
-        };
         if packet.get_option(CoapOption::Block2).is_some() {
             self.blockwise_notification(ack, packet);
             return None;
@@ -333,6 +323,11 @@ impl Server {
                 self.stats.values.fetch_add(count as u64, Ordering::Relaxed);
                 Lwm2mStats::bump(&self.stats.notifications);
                 self.settle_into(ack.peer, ack.mid, ack.kind, ack.reply, out);
+                // A clock set back meanwhile counts as no time at all.
+                let waited = SystemTime::now()
+                    .duration_since(ack.arrived)
+                    .unwrap_or_default();
+                self.stats.commit_latency.record(waited);
             }
             Err(e) if e.status_code() < 500 => {
                 self.notification_refused(StoreError::Bad(e.to_string()), ack, out)
@@ -408,11 +403,13 @@ fn uplink_of(endpoint: &str, records: Vec<format::Record>) -> Uplink {
 /// Who a notification's acknowledgement goes to, once its values are
 /// committed.
 pub(super) struct NotificationAck {
-    observation: Arc<Observation>,
-    peer: SocketAddr,
-    mid: u16,
-    kind: Option<Kind>,
-    reply: Option<Transmit>,
+    pub(super) observation: Arc<Observation>,
+    pub(super) peer: SocketAddr,
+    pub(super) mid: u16,
+    pub(super) kind: Option<Kind>,
+    pub(super) reply: Option<Transmit>,
+    /// When the kernel received the notification.
+    pub(super) arrived: SystemTime,
 }
 
 /// A notification queued to the writer, until its commit.

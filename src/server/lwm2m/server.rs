@@ -39,7 +39,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -127,6 +127,9 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
         Ok(granted) => tracing::debug!(granted_kib = granted / 1024, "LwM2M socket receive buffer"),
         Err(e) => tracing::warn!(error = %e, "cannot set the LwM2M socket's receive buffer"),
     }
+    if let Err(e) = super::udp::enable_timestamps(&socket) {
+        tracing::warn!(error = %e, "no receive times from the kernel: notification latency counts from when a datagram is read");
+    }
     let settings = &state.settings;
     let registry = Arc::new(Mutex::new(Registry::new(
         settings.lwm2m_max_registrations_per_ip as usize,
@@ -170,9 +173,9 @@ impl Server {
                 tracing::debug!(error = %e, "LwM2M socket receive error");
                 continue;
             }
-            for (bytes, peer) in batch.datagrams() {
+            for (bytes, peer, arrived) in batch.datagrams() {
                 Lwm2mStats::bump(&self.stats.datagrams);
-                if let Some(commit) = self.datagram(bytes, peer) {
+                if let Some(commit) = self.datagram(bytes, peer, arrived) {
                     let _ = commits.send(commit);
                 }
             }
@@ -210,13 +213,20 @@ impl Server {
         }
     }
 
-    fn datagram(self: &Arc<Self>, bytes: &[u8], peer: SocketAddr) -> Option<NotificationCommit> {
+    fn datagram(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        peer: SocketAddr,
+        arrived: SystemTime,
+    ) -> Option<NotificationCommit> {
         match msg::classify(bytes) {
             Inbound::Request(packet) => {
                 self.request(packet, peer);
                 None
             }
-            Inbound::Response(packet) | Inbound::Empty(packet) => self.device_message(packet, peer),
+            Inbound::Response(packet) | Inbound::Empty(packet) => {
+                self.device_message(packet, peer, arrived)
+            }
             Inbound::Rejected { reason, reply } => {
                 if reason != DropReason::Ping {
                     Lwm2mStats::bump(&self.stats.malformed);

@@ -42,6 +42,8 @@ pub struct Lwm2mStats {
     pub block_errors: AtomicU64,
     /// Firmware blocks served over CoAP (`GET /fw/<file>`).
     pub firmware_blocks: AtomicU64,
+    /// Stored notifications, from arrival to acknowledgement.
+    pub commit_latency: super::latency::CommitLatency,
 }
 
 /// A snapshot of the counters, as `/api/v1/metrics` reports them.

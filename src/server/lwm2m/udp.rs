@@ -5,9 +5,14 @@
 //! largest costs per report, and the acknowledgements of one commit go out
 //! together. Elsewhere the same API falls back to one call per datagram.
 //!
+//! Each datagram comes with the time the kernel received it
+//! (`SO_TIMESTAMPNS`), so that the time from a notification's arrival to
+//! its commit counts the wait in the socket's buffer too.
+//!
 //! Only the socket I/O lives here; what the datagrams mean is `server`'s.
 use std::io;
 use std::net::SocketAddr;
+use std::time::SystemTime;
 use tokio::net::UdpSocket;
 
 /// Datagrams read by one `recvmmsg` at most.
@@ -23,6 +28,9 @@ pub struct RecvBatch {
     max_datagram: usize,
     lens: [usize; RECV_BATCH],
     peers: [Option<SocketAddr>; RECV_BATCH],
+    /// When the kernel received each datagram; when it gave no time, when
+    /// the call returned.
+    arrived: [SystemTime; RECV_BATCH],
     count: usize,
     #[cfg(target_os = "linux")]
     headers: MmsgHeaders,
@@ -38,6 +46,7 @@ impl RecvBatch {
             max_datagram,
             lens: [0; RECV_BATCH],
             peers: [None; RECV_BATCH],
+            arrived: [SystemTime::UNIX_EPOCH; RECV_BATCH],
             count: 0,
             #[cfg(target_os = "linux")]
             headers,
@@ -62,18 +71,24 @@ impl RecvBatch {
                 .await?;
             self.lens[0] = n;
             self.peers[0] = Some(peer);
+            self.arrived[0] = SystemTime::now();
             self.count = 1;
         }
         Ok(self.count)
     }
 
-    /// The datagrams of the last `recv`, with their senders. A datagram
-    /// from an address that is neither IPv4 nor IPv6 is skipped.
-    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
+    /// The datagrams of the last `recv`, with their senders and arrival
+    /// times. A datagram from an address that is neither IPv4 nor IPv6 is
+    /// skipped.
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr, SystemTime)> + '_ {
         (0..self.count).filter_map(move |i| {
             let start = i * self.max_datagram;
             let peer = self.peers[i]?;
-            Some((&self.bufs[start..start + self.lens[i]], peer))
+            Some((
+                &self.bufs[start..start + self.lens[i]],
+                peer,
+                self.arrived[i],
+            ))
         })
     }
 
@@ -82,12 +97,14 @@ impl RecvBatch {
         use std::os::fd::AsRawFd;
         let h = &mut self.headers;
         for msg in h.msgs.iter_mut() {
-            // The kernel wrote the last call's address lengths here.
+            // The kernel wrote the last call's address and ancillary data
+            // lengths here.
             msg.msg_hdr.msg_namelen = SOCKADDR_STORAGE_LEN;
+            msg.msg_hdr.msg_controllen = CONTROL_LEN as _;
         }
-        // SAFETY: every pointer in `msgs` points into `names`, `iovs` or
-        // `bufs`, heap blocks this struct owns and never reallocates; the
-        // lengths are theirs.
+        // SAFETY: every pointer in `msgs` points into `names`, `iovs`,
+        // `controls` or `bufs`, heap blocks this struct owns and never
+        // reallocates; the lengths are theirs.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -101,27 +118,95 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         let n = n as usize;
+        let returned = SystemTime::now();
         for i in 0..n {
             self.lens[i] = h.msgs[i].msg_len as usize;
             self.peers[i] = from_sockaddr(&h.names[i]);
+            // SAFETY: the header's control pointer and length are those the
+            // kernel just filled in, within `controls[i]`.
+            self.arrived[i] = unsafe { kernel_timestamp(&h.msgs[i].msg_hdr) }.unwrap_or(returned);
         }
         Ok(n)
     }
+}
+
+/// Asks the kernel to stamp each datagram with the time it received it
+/// (`SO_TIMESTAMPNS`, read back by `RecvBatch`). Where that is not
+/// available the datagrams carry the time they were read.
+pub fn enable_timestamps(socket: &UdpSocket) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+    Ok(())
+}
+
+/// Bytes of ancillary data each datagram has room for: one `timespec`
+/// (`SCM_TIMESTAMPNS`), with room to spare for what else the kernel adds.
+#[cfg(target_os = "linux")]
+const CONTROL_LEN: usize = 64;
+
+/// Ancillary data of one datagram, aligned as `cmsghdr` must be.
+#[cfg(target_os = "linux")]
+#[repr(C, align(8))]
+struct Control([u8; CONTROL_LEN]);
+
+/// The `SCM_TIMESTAMPNS` time among a received message's ancillary data.
+///
+/// # Safety
+/// `hdr.msg_control` and `hdr.msg_controllen` describe ancillary data the
+/// kernel wrote (or a length of 0).
+#[cfg(target_os = "linux")]
+unsafe fn kernel_timestamp(hdr: &libc::msghdr) -> Option<SystemTime> {
+    let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+    while !cmsg.is_null() {
+        let c = &*cmsg;
+        if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
+            let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+            let since = std::time::Duration::new(
+                u64::try_from(ts.tv_sec).ok()?,
+                u32::try_from(ts.tv_nsec).ok()?,
+            );
+            return SystemTime::UNIX_EPOCH.checked_add(since);
+        }
+        cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+    }
+    None
 }
 
 #[cfg(target_os = "linux")]
 const SOCKADDR_STORAGE_LEN: libc::socklen_t =
     std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
 
-/// `recvmmsg`'s headers, each pointing at its address slot and, through
-/// its iovec, at its slice of `RecvBatch::bufs`. Boxed, so that moving
-/// the `RecvBatch` moves none of what the pointers point at.
+/// `recvmmsg`'s headers, each pointing at its address slot, its ancillary
+/// data slot and, through its iovec, at its slice of `RecvBatch::bufs`.
+/// Boxed, so that moving the `RecvBatch` moves none of what the pointers
+/// point at.
 #[cfg(target_os = "linux")]
 struct MmsgHeaders {
     names: Box<[libc::sockaddr_storage; RECV_BATCH]>,
-    // Only read through the pointers in `msgs`.
+    // `iovs` and `controls` are only reached through the pointers in
+    // `msgs`.
     #[allow(dead_code)]
     iovs: Box<[libc::iovec; RECV_BATCH]>,
+    #[allow(dead_code)]
+    controls: Box<[Control; RECV_BATCH]>,
     msgs: Box<[libc::mmsghdr; RECV_BATCH]>,
 }
 
@@ -138,6 +223,8 @@ impl MmsgHeaders {
             Box::new(unsafe { std::mem::zeroed() });
         let mut iovs: Box<[libc::iovec; RECV_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
         let mut msgs: Box<[libc::mmsghdr; RECV_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
+        let mut controls: Box<[Control; RECV_BATCH]> =
+            Box::new(std::array::from_fn(|_| Control([0; CONTROL_LEN])));
         for (i, slot) in bufs.chunks_exact_mut(max_datagram).enumerate() {
             iovs[i] = libc::iovec {
                 iov_base: slot.as_mut_ptr().cast(),
@@ -148,8 +235,15 @@ impl MmsgHeaders {
             hdr.msg_namelen = SOCKADDR_STORAGE_LEN;
             hdr.msg_iov = &mut iovs[i];
             hdr.msg_iovlen = 1;
+            hdr.msg_control = controls[i].0.as_mut_ptr().cast();
+            hdr.msg_controllen = CONTROL_LEN as _;
         }
-        MmsgHeaders { names, iovs, msgs }
+        MmsgHeaders {
+            names,
+            iovs,
+            controls,
+            msgs,
+        }
     }
 }
 
@@ -384,10 +478,12 @@ mod tests {
     }
 
     /// Real sockets: a burst sent in one batch arrives whole, in order,
-    /// with its sender, and one receive takes all of it.
+    /// with its sender and the time the kernel received it, and one
+    /// receive takes all of it.
     #[tokio::test]
     async fn a_burst_goes_out_and_comes_in_as_batches() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        enable_timestamps(&server).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let to = server.local_addr().unwrap();
         let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 1 + i as usize]).collect();
@@ -395,7 +491,9 @@ mod tests {
         // Sends never wait: a socket the reactor has not seen writable yet
         // takes nothing.
         client.writable().await.unwrap();
+        let before = SystemTime::now();
         assert_eq!(send_batch(&client, &batch), 100);
+        let sent = SystemTime::now();
         // Loopback delivers within the send; the pause only makes sure
         // that every datagram is queued before the first receive.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -406,9 +504,17 @@ mod tests {
         while got.len() < 100 {
             recv.recv(&server).await.unwrap();
             calls += 1;
-            for (bytes, peer) in recv.datagrams() {
+            for (bytes, peer, arrived) in recv.datagrams() {
                 assert_eq!(peer, client.local_addr().unwrap());
                 got.push(bytes.to_vec());
+                if cfg!(target_os = "linux") {
+                    // Stamped on arrival, within the send, not 100 ms
+                    // later when read.
+                    assert!(
+                        arrived >= before && arrived <= sent,
+                        "arrived {arrived:?}, sent between {before:?} and {sent:?}"
+                    );
+                }
             }
         }
         assert_eq!(got, payloads);

@@ -182,6 +182,11 @@ pub async fn metrics(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
+        lwm2m.stats.commit_latency.write_prometheus(
+            &mut out,
+            "flownexus_lwm2m_notification_commit_seconds",
+            "Stored notifications: from the kernel's receipt of the datagram to its acknowledgement (or, non-confirmable, to the end of the commit that holds its values).",
+        );
     }
     let name = "flownexus_rejected_requests_total";
     let _ = writeln!(
