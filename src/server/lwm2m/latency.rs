@@ -81,6 +81,6 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert!((sum - 20.030_101).abs() < 1e-9, "{sum}");
+        assert!((sum - 20.030_601).abs() < 1e-9, "{sum}");
     }
 }
