@@ -422,24 +422,47 @@ async fn simulated_devices_are_onboarded_and_their_notifications_stored(backend:
         .await
         .unwrap();
         assert!(temperatures >= 3, "{device}: {temperatures} temperatures");
-        let manufacturer: Option<String> = sqlx::query_scalar(
-            "SELECT r.text_value FROM resource r JOIN endpoint e ON e.id = r.endpoint_id \
-             JOIN resource_type t ON t.id = r.resource_type_id \
-             WHERE e.name = $1 AND t.object_id = 3 AND t.resource_id = 0",
-        )
-        .bind(device)
-        .fetch_optional(&app.state.db.pool)
-        .await
-        .unwrap();
+        let manufacturer = text_value(&app, device, 3, 0).await;
         assert!(
             manufacturer.is_some(),
             "{device}: /3/0/0 was read and stored"
+        );
+        // The Device object says the client supports queue mode (3/0/16
+        // "UQ"); it registered with b=U and no Q, so it is not in it.
+        let supported = text_value(&app, device, 3, 16).await;
+        assert_eq!(supported.as_deref(), Some("UQ"), "{device}: 3/0/16");
+        let (binding, queue_mode): (Option<String>, i64) = sqlx::query_as(
+            "SELECT binding, CASE WHEN queue_mode THEN 1 ELSE 0 END FROM endpoint WHERE name = $1",
+        )
+        .bind(device)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (binding.as_deref(), queue_mode),
+            (Some("U"), 0),
+            "{device}: the binding it registered with"
         );
         let events = events_of(&app, device).await;
         assert_eq!(events.first().map(String::as_str), Some("registered"));
         assert!(events.contains(&"device".to_string()), "{events:?}");
         assert_eq!(events.last().map(String::as_str), Some("deregistered"));
     }
+}
+
+/// A text value of `device` at `/object/x/resource`, if one was stored.
+async fn text_value(app: &TestApp, device: &str, object: i64, resource: i64) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT r.text_value FROM resource r JOIN endpoint e ON e.id = r.endpoint_id \
+         JOIN resource_type t ON t.id = r.resource_type_id \
+         WHERE e.name = $1 AND t.object_id = $2 AND t.resource_id = $3 LIMIT 1",
+    )
+    .bind(device)
+    .bind(object)
+    .bind(resource)
+    .fetch_optional(&app.state.db.pool)
+    .await
+    .unwrap()
 }
 
 /// Commands for a natively registered device go out over CoAP: a write,

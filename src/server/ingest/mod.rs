@@ -19,7 +19,8 @@ use std::sync::{Arc, RwLock};
 pub use writer::IngestWriter;
 
 pub use crate::model::REGISTRATION_OBJECT;
-/// 3/x/16: the device's binding mode, e.g. "U" or "UQ" (queue mode).
+/// 3/x/16: the device's binding mode as Leshan forwards it, e.g. "U" or
+/// "UQ" (queue mode).
 const DEVICE_BINDING: TypeKey = (3, 16);
 /// LwM2M Server object 1, resource 1: the registration lifetime in seconds.
 const SERVER_OBJECT: i64 = 1;
@@ -174,10 +175,23 @@ pub struct Uplink {
     pub endpoint: String,
     pub kind: UplinkKind,
     pub values: Vec<DecodedValue>,
-    /// How the device is connected, when the source knows it apart from
-    /// the values (the native LwM2M server's registrations); the Leshan
-    /// JSON reports it as values (3/x/16, 1/x/1).
-    pub session: Option<Session>,
+    /// Which part of the server the uplink came through, and so where the
+    /// device's binding and lifetime come from.
+    pub connection: Connection,
+}
+
+/// Where an uplink's binding and lifetime come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Forwarded by a Leshan server, whose JSON reports them as values:
+    /// 3/x/16 and 1/x/1.
+    Forwarded,
+    /// The native LwM2M server: the registration says how the device is
+    /// connected (`Some` for a registration or an update), never its
+    /// values. 3/x/16 is the bindings and modes a device *supports*: a
+    /// client that can sleep says "UQ" there while it registered with
+    /// `b=U` and stays awake.
+    Native(Option<Session>),
 }
 
 /// A registration's binding and lifetime, as the endpoint row keeps them.

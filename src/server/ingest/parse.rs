@@ -2,7 +2,7 @@
 //! uplinks in front of the writer, turning a request body into the neutral
 //! [`Uplink`] of typed values. Pure: no I/O, so it is unit-tested and fuzzed
 //! directly. Every rejection names the JSON path of the offending field.
-use super::{DecodedValue, Uplink, UplinkKind};
+use super::{Connection, DecodedValue, Uplink, UplinkKind};
 use crate::error::{AppError, FieldError};
 use crate::model::{DataType, ResourcePath, Value};
 use serde_json::{Map, Value as Json};
@@ -151,7 +151,7 @@ fn finish(
             endpoint,
             kind,
             values,
-            session: None,
+            connection: Connection::Forwarded,
         }),
         None => Err(AppError::invalid_field("ep", "missing")),
     }

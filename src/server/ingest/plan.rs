@@ -11,8 +11,8 @@
 //! the rest of the batch goes on.
 use super::firmware;
 use super::{
-    object_event_type, registration_change, KnownType, TypeKey, Uplink, UplinkKind, DEVICE_BINDING,
-    REGISTRATION_OBJECT, SERVER_LIFETIME, SERVER_OBJECT,
+    object_event_type, registration_change, Connection, KnownType, TypeKey, Uplink, UplinkKind,
+    DEVICE_BINDING, REGISTRATION_OBJECT, SERVER_LIFETIME, SERVER_OBJECT,
 };
 use crate::error::AppError;
 use crate::model::{DataType, Value};
@@ -127,17 +127,22 @@ pub fn seen_endpoints<'a>(requests: &[Request<'a>]) -> Vec<SeenEndpoint<'a>> {
             lifetime_s: None,
         });
         entry.seen_at = entry.seen_at.max(r.received_at);
-        if let Some(session) = &up.session {
-            entry.binding = Some(&session.binding);
-            entry.lifetime_s = Some(session.lifetime_s);
-        }
-        for v in &up.values {
-            match ((v.path.object_id, v.path.resource_id), &v.value) {
-                (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
-                ((SERVER_OBJECT, SERVER_LIFETIME), Value::Integer(l)) => {
-                    entry.lifetime_s = Some(*l)
+        match &up.connection {
+            Connection::Native(Some(session)) => {
+                entry.binding = Some(&session.binding);
+                entry.lifetime_s = Some(session.lifetime_s);
+            }
+            Connection::Native(None) => {}
+            Connection::Forwarded => {
+                for v in &up.values {
+                    match ((v.path.object_id, v.path.resource_id), &v.value) {
+                        (DEVICE_BINDING, Value::String(b)) => entry.binding = Some(b),
+                        ((SERVER_OBJECT, SERVER_LIFETIME), Value::Integer(l)) => {
+                            entry.lifetime_s = Some(*l)
+                        }
+                        _ => {}
+                    }
                 }
-                _ => {}
             }
         }
     }
@@ -497,7 +502,7 @@ mod tests {
             endpoint: endpoint.into(),
             kind,
             values,
-            session: None,
+            connection: Connection::Forwarded,
         }
     }
 
@@ -1117,10 +1122,10 @@ mod tests {
                 "register",
             )],
         );
-        registered.session = Some(crate::server::ingest::Session {
+        registered.connection = Connection::Native(Some(crate::server::ingest::Session {
             binding: "UQ".into(),
             lifetime_s: 86_400,
-        });
+        }));
         let batch = Batch::new(vec![registered]);
         let requests = batch.requests();
         let seen: Vec<(&str, Option<&str>, Option<i64>)> = seen_endpoints(&requests)
@@ -1128,6 +1133,30 @@ mod tests {
             .map(|s| (s.name, s.binding, s.lifetime_s))
             .collect();
         assert_eq!(seen, vec![("native", Some("UQ"), Some(86_400))]);
+    }
+
+    /// A native device's /3 answer holds 3/0/16, the bindings and modes it
+    /// supports ("UQ" for one that can sleep), and its /1 answer 1/0/1:
+    /// neither is how it registered, so neither touches the endpoint row,
+    /// which would otherwise put an awake device in queue mode.
+    #[test]
+    fn a_native_devices_values_leave_its_binding_and_lifetime_alone() {
+        let mut read = uplink(
+            "native",
+            UplinkKind::Composite,
+            vec![
+                value("/3/0/16", Value::String("UQ".into())),
+                value("/1/0/1", Value::Integer(300)),
+            ],
+        );
+        read.connection = Connection::Native(None);
+        let batch = Batch::new(vec![read]);
+        let requests = batch.requests();
+        let seen: Vec<(&str, Option<&str>, Option<i64>)> = seen_endpoints(&requests)
+            .into_iter()
+            .map(|s| (s.name, s.binding, s.lifetime_s))
+            .collect();
+        assert_eq!(seen, vec![("native", None, None)]);
     }
 
     #[test]

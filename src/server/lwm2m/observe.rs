@@ -12,7 +12,7 @@ use super::server::{lock, Server};
 use super::stats::Lwm2mStats;
 use crate::error::AppError;
 use crate::server::ingest::writer::Queued;
-use crate::server::ingest::{Uplink, UplinkKind};
+use crate::server::ingest::{Connection, Uplink, UplinkKind};
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType, ResponseType};
 use std::net::SocketAddr;
@@ -396,7 +396,7 @@ fn uplink_of(endpoint: &str, records: Vec<format::Record>) -> Uplink {
             UplinkKind::Single
         },
         values: format::decoded_values(records),
-        session: None,
+        connection: Connection::Native(None),
     }
 }
 

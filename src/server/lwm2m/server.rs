@@ -31,7 +31,7 @@ use crate::server::config::NosecPolicy;
 use crate::server::db;
 use crate::server::db::device_credential::SecurityMode;
 use crate::server::db::endpoint::RegistrationChange;
-use crate::server::ingest::{DecodedValue, Session, Uplink, UplinkKind};
+use crate::server::ingest::{Connection, DecodedValue, Session, Uplink, UplinkKind};
 use crate::server::state::AppState;
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
@@ -667,10 +667,12 @@ impl Server {
             endpoint: registration.endpoint.clone(),
             kind: UplinkKind::Single,
             values: vec![DecodedValue::registration(change, now, field)],
-            session: (change != RegistrationChange::Deregistered).then(|| Session {
-                binding: session_binding(registration),
-                lifetime_s: registration.lifetime_s,
-            }),
+            connection: Connection::Native((change != RegistrationChange::Deregistered).then(
+                || Session {
+                    binding: session_binding(registration),
+                    lifetime_s: registration.lifetime_s,
+                },
+            )),
         };
         self.state.writer.submit(uplink).await?;
         let db = &self.state.db;
@@ -739,7 +741,7 @@ impl Server {
             endpoint,
             kind: UplinkKind::Composite,
             values,
-            session: None,
+            connection: Connection::Native(None),
         };
         match self.state.writer.submit(uplink).await {
             Ok(_) => {
