@@ -36,9 +36,9 @@
 //! the task catches up, the task takes the gate at once ([`Limits::hurry`],
 //! counted and warned about: the limit is too small for the write rate, and
 //! each such restart holds the writer for a whole copy and its syncs);
-//! and every connection runs with `journal_size_limit` at the half
+//! and every connection runs with `journal_size_limit` at the limit
 //! ([`truncate_to`]), so that the commit that starts the log over cuts a
-//! file that grew past it back. Only what commits during the task's last
+//! file that grew past it back, and leaves one that did not alone. Only what commits during the task's last
 //! round can take the file past the limit. A reader that holds an old
 //! snapshot keeps the log from starting over, and the file grows until it
 //! lets go; the next restart cuts it back.
@@ -107,10 +107,15 @@ impl Limits {
 }
 
 /// The `journal_size_limit` for a log file kept under `limit_bytes`: the
-/// size of the log when it starts over, so that the file is cut back only
-/// when it grew past that, and is not grown again from nothing each time.
+/// limit itself, so that the commit that starts the log over cuts the file
+/// back only when it grew past the limit (a long read held an old
+/// snapshot), never in the steady state. A log of a few restart marks'
+/// worth would otherwise lose its tail at every restart and grow it again
+/// from nothing: block allocation on every cycle, and, on a filesystem
+/// mounted with `discard` (common on virtual machines), a synchronous
+/// TRIM of the freed blocks inside the committing writer's `ftruncate`.
 pub fn truncate_to(limit_bytes: u64) -> u64 {
-    limit_bytes / 2
+    limit_bytes
 }
 
 /// Frames committed during one catch-up round at most before the task
@@ -401,7 +406,7 @@ mod tests {
         assert_eq!(limits.restart, (32 << 20) / 4120 / 4);
         assert_eq!(limits.hurry, (32 << 20) / 4120 * 3 / 4);
         assert!(limits.restart * 4120 <= 8 << 20);
-        assert_eq!(truncate_to(32 << 20), 16 << 20);
+        assert_eq!(truncate_to(32 << 20), 32 << 20);
         // Absurdly small limits still restart at some point.
         assert_eq!(
             Limits::new(0, 4096),
