@@ -38,10 +38,11 @@
 //! each such restart holds the writer for a whole copy and its syncs);
 //! and every connection runs with `journal_size_limit` at the limit
 //! ([`truncate_to`]), so that the commit that starts the log over cuts a
-//! file that grew past it back, and leaves one that did not alone. Only what commits during the task's last
-//! round can take the file past the limit. A reader that holds an old
-//! snapshot keeps the log from starting over, and the file grows until it
-//! lets go; the next restart cuts it back.
+//! file that grew past it back, and leaves one that did not alone. Only
+//! what commits during the task's last round can take the file past the
+//! limit. A reader that holds an old snapshot keeps the log from starting
+//! over, and the file grows until it lets go; the next restart cuts it
+//! back.
 use super::file_sync::FileSync;
 use crate::server::store::Pool;
 use sqlx::{Any, Executor, Row};
