@@ -35,10 +35,11 @@ use crate::server::ingest::{Connection, DecodedValue, Session, Uplink, UplinkKin
 use crate::server::state::AppState;
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
-use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Semaphore};
@@ -187,29 +188,48 @@ impl Server {
     /// notification costs no task of its own and a commit of many wakes
     /// this task once. The channel holds no more than the writer's queue
     /// does: each commit in it is a request the writer has taken.
+    ///
+    /// The writer ends its requests in the order it took them, so the task
+    /// waits on the oldest one only, and takes the ones behind it that
+    /// ended with it without waiting. (A set of futures woken one by one,
+    /// thousands per commit at full load, cost a tenth of the runtime's
+    /// time.) A request the writer refuses before its batch commits waits
+    /// for the commit of the ones before it, one commit at most.
     async fn acknowledge_notifications(
         self: Arc<Self>,
         mut queued: mpsc::UnboundedReceiver<NotificationCommit>,
     ) {
-        let mut commits = FuturesUnordered::new();
+        let mut pending: VecDeque<NotificationCommit> = VecDeque::new();
+        let mut open = true;
         loop {
-            tokio::select! {
-                biased;
-                Some((stored, ack)) = commits.next(), if !commits.is_empty() => {
-                    // One commit ends many notifications: their
-                    // acknowledgements go out together.
-                    let mut acks = Vec::new();
-                    self.notification_committed(stored, ack, &mut acks);
-                    while let Some(Some((stored, ack))) = commits.next().now_or_never() {
-                        self.notification_committed(stored, ack, &mut acks);
+            let oldest = std::future::poll_fn(|cx| {
+                while open {
+                    match queued.poll_recv(cx) {
+                        Poll::Ready(Some(commit)) => pending.push_back(commit),
+                        Poll::Ready(None) => open = false,
+                        Poll::Pending => break,
                     }
-                    self.send_all(acks);
                 }
-                next = queued.recv() => match next {
-                    Some(commit) => commits.push(commit),
-                    None => break,
-                },
+                match pending.front_mut() {
+                    Some(front) => front.poll_unpin(cx).map(Some),
+                    None if open => Poll::Pending,
+                    None => Poll::Ready(None),
+                }
+            })
+            .await;
+            let Some((stored, ack)) = oldest else {
+                break;
+            };
+            pending.pop_front();
+            // One commit ends many notifications: their acknowledgements
+            // go out together.
+            let mut acks = Vec::new();
+            self.notification_committed(stored, ack, &mut acks);
+            while let Some(Some((stored, ack))) = pending.front_mut().map(FutureExt::now_or_never) {
+                pending.pop_front();
+                self.notification_committed(stored, ack, &mut acks);
             }
+            self.send_all(acks);
         }
     }
 

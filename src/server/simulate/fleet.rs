@@ -274,6 +274,23 @@ pub async fn run_device(
     let mut buf = vec![0u8; 1536];
     let mut stop_by: Option<Instant> = None;
     let mut job: Option<JoinHandle<Job>> = None;
+    // The clock and the stop signal are made once and kept across turns of
+    // the loop: a device turns it twice per notification (the tick, then
+    // the acknowledgement), and a sleep or a `changed()` made anew each
+    // turn put an entry into the runtime's timer wheel and the watch's
+    // waiter list and took it out again, each under a lock that all of the
+    // fleet's devices share. The clock is reset only when the deadline
+    // moves, once per notification.
+    let clock = tokio::time::sleep_until(dev.next_deadline().into());
+    tokio::pin!(clock);
+    // An elapsed sleep stays elapsed until it is reset, even to the same
+    // deadline.
+    let mut clock_fired = false;
+    let stop_signal = async move {
+        // An error is the sender gone: the fleet is over.
+        while stop.changed().await.is_ok() && !*stop.borrow() {}
+    };
+    tokio::pin!(stop_signal);
     loop {
         if dev.take_drain() {
             // What arrived while the device slept is lost, as on a radio
@@ -312,6 +329,11 @@ pub async fn run_device(
         if let Some(t) = stop_by {
             deadline = deadline.min(t);
         }
+        let deadline = tokio::time::Instant::from(deadline);
+        if clock_fired || clock.deadline() != deadline {
+            clock.as_mut().reset(deadline);
+            clock_fired = false;
+        }
         let stopping = stop_by.is_some();
         tokio::select! {
             r = socket.recv_from(&mut buf), if !dev.is_asleep() => {
@@ -319,13 +341,14 @@ pub async fn run_device(
                     dev.on_datagram(from, &buf[..n], Instant::now());
                 }
             }
-            _ = tokio::time::sleep_until(deadline.into()) => dev.on_timer(Instant::now()),
-            r = stop.changed(), if !stopping => {
-                if r.is_err() || *stop.borrow() {
-                    let now = Instant::now();
-                    stop_by = Some(now + deregister_timeout);
-                    dev.shutdown(now);
-                }
+            _ = &mut clock => {
+                clock_fired = true;
+                dev.on_timer(Instant::now());
+            }
+            _ = &mut stop_signal, if !stopping => {
+                let now = Instant::now();
+                stop_by = Some(now + deregister_timeout);
+                dev.shutdown(now);
             }
             r = async { job.as_mut().expect("guarded").await }, if job.is_some() => {
                 job = None;
