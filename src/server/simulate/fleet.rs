@@ -336,7 +336,15 @@ pub async fn run_device(
         }
         let stopping = stop_by.is_some();
         tokio::select! {
-            r = socket.recv_from(&mut buf), if !dev.is_asleep() => {
+            // `poll_recv_from` leaves the task's waker in the socket's one
+            // reader slot; the `recv_from` future joined a waiter list that
+            // it had to leave again each time the clock won the race.
+            r = std::future::poll_fn(|cx| {
+                let mut rb = tokio::io::ReadBuf::new(&mut buf);
+                socket
+                    .poll_recv_from(cx, &mut rb)
+                    .map_ok(|from| (rb.filled().len(), from))
+            }), if !dev.is_asleep() => {
                 if let Ok((n, from)) = r {
                     dev.on_datagram(from, &buf[..n], Instant::now());
                 }

@@ -71,6 +71,24 @@ pub(crate) fn must_understand(index: usize, key: &str) -> FormatError {
     )
 }
 
+/// Where in a payload a value is, for its errors: written out only when
+/// there is one, not for every record decoded.
+struct FieldAt<'a> {
+    record: usize,
+    path: &'a LwPath,
+    field: &'static str,
+}
+
+impl std::fmt::Display for FieldAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "record {} ({}): field '{}'",
+            self.record, self.path, self.field
+        )
+    }
+}
+
 /// Resolves base fields and maps values onto declared types.
 pub(crate) fn resolve(
     records: Vec<RawRecord>,
@@ -102,7 +120,13 @@ pub(crate) fn resolve(
             continue;
         };
         super::check_record_count(&out)?;
-        let name = format!("{base_name}{}", r.n.as_deref().unwrap_or(""));
+        // bn + n, made only when both are there.
+        let n = r.n.as_deref().unwrap_or("");
+        let name: std::borrow::Cow<str> = match (base_name.is_empty(), n.is_empty()) {
+            (true, _) => n.into(),
+            (false, true) => base_name.as_str().into(),
+            (false, false) => format!("{base_name}{n}").into(),
+        };
         let path = LwPath::parse(&name)
             .filter(|p| p.len() >= 3)
             .ok_or_else(|| {
@@ -114,7 +138,11 @@ pub(crate) fn resolve(
         let resource = path
             .to_resource_path()
             .ok_or_else(|| malformed(format!("record {i}"), "not a resource path"))?;
-        let at = format!("record {i} ({path}): field '{field}'");
+        let at = FieldAt {
+            record: i,
+            path: &path,
+            field,
+        };
         let at: &dyn std::fmt::Display = &at;
         let ty = ctx.type_of(&path);
         let value = match raw {
