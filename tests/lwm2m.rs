@@ -372,6 +372,123 @@ async fn a_retransmitted_send_is_answered_again_and_stored_once(backend: Backend
     assert_eq!(lwm2m.stats.snapshot(0).duplicates, 1);
 }
 
+/// A device that restarts on the same address and port can draw a message
+/// id its former self used within EXCHANGE_LIFETIME. Its request has
+/// another token, so it is a new request, not a retransmission: it is
+/// answered with its own answer (not the former one's, which its token
+/// does not match), and a retransmission of it gets that answer again.
+async fn a_reused_message_id_with_a_new_token_is_a_new_request(backend: Backend) {
+    let (app, lwm2m) = app(backend, NosecPolicy::Open).await;
+    let client = Client::new(lwm2m.local_addr).await;
+    let mut first = client.packet(
+        RequestType::Post,
+        &["rd"],
+        &["ep=restarted"],
+        Some(40),
+        b"</3303/0>",
+    );
+    first.header.message_id = 4242;
+    first.set_token(vec![1, 1, 1, 1]);
+    assert_eq!(
+        code(&client.exchange(first.clone()).await),
+        ResponseType::Created
+    );
+    let before = lwm2m.registration("restarted").unwrap();
+
+    // The restarted device: the same socket, the same message id, a new
+    // token, a Send of its own.
+    let mut send = client.packet(
+        RequestType::Post,
+        &["dp"],
+        &[],
+        Some(110),
+        br#"[{"n":"/3303/0/5700","v":21.5}]"#,
+    );
+    send.header.message_id = 4242;
+    send.set_token(vec![2, 2, 2, 2]);
+    let rows = app.count("resource").await;
+    let answer = client.exchange(send.clone()).await;
+    assert_eq!(code(&answer), ResponseType::Changed);
+    assert_eq!(app.count("resource").await, rows + 1);
+    // Its retransmission: the same answer, stored once.
+    let again = client.exchange(send).await;
+    assert_eq!(again.to_bytes().unwrap(), answer.to_bytes().unwrap());
+    assert_eq!(app.count("resource").await, rows + 1);
+    assert_eq!(lwm2m.registration("restarted").unwrap().id, before.id);
+}
+
+/// Past `lwm2m_max_requests_in_progress`, a request is answered 5.03
+/// Service Unavailable with a Max-Age to retry after (RFC 7252 §5.9.3.4),
+/// not dropped: a retransmission gets the same answer, a retry after it is
+/// served, and each refusal is counted.
+async fn a_busy_server_answers_5_03_with_a_max_age(backend: Backend) {
+    let (_app, lwm2m) = common::coap::app_with(backend, |s| {
+        s.lwm2m_nosec = NosecPolicy::Open;
+        s.lwm2m_max_requests_in_progress = 1;
+    })
+    .await;
+    let mut clients = Vec::new();
+    for _ in 0..64 {
+        clients.push(Client::new(lwm2m.local_addr).await);
+    }
+    let registers: Vec<Packet> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let ep = format!("ep=busy-{i}");
+            c.packet(RequestType::Post, &["rd"], &[&ep], Some(40), b"</3303/0>")
+        })
+        .collect();
+    // All sent before any answer is read, so that they arrive together and
+    // the first one's registration (a database commit) is still in
+    // progress when the others are read.
+    for (c, p) in clients.iter().zip(&registers) {
+        c.socket.send(&p.to_bytes().unwrap()).await.unwrap();
+    }
+    let mut refused = Vec::new();
+    for (i, c) in clients.iter().enumerate() {
+        let answer = c.answer_to(&registers[i]).await;
+        match code(&answer) {
+            ResponseType::Created => {}
+            ResponseType::ServiceUnavailable => {
+                let max_age = answer
+                    .get_first_option(CoapOption::MaxAge)
+                    .map(|v| v.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)));
+                assert!(
+                    matches!(max_age, Some(1..=4)),
+                    "Max-Age {max_age:?} on {answer:?}"
+                );
+                let said = String::from_utf8_lossy(&answer.payload).into_owned();
+                assert!(said.contains("in progress"), "{said:?}");
+                refused.push(i);
+            }
+            other => panic!("client {i}: {other:?}"),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "64 Registers sent at once with room for one in progress: none refused"
+    );
+    assert_eq!(lwm2m.stats.snapshot(0).limited, refused.len() as u64);
+
+    // A retransmission (the same message id) is answered the same, from
+    // the kept answer, and not counted again.
+    let first = refused[0];
+    let again = clients[first].exchange(registers[first].clone()).await;
+    assert_eq!(code(&again), ResponseType::ServiceUnavailable);
+    assert_eq!(lwm2m.stats.snapshot(0).limited, refused.len() as u64);
+
+    // Each refused client tries again, one after the other: all served.
+    for &i in &refused {
+        let ep = format!("ep=busy-{i}");
+        let answer = clients[i]
+            .request(RequestType::Post, &["rd"], &[&ep], Some(40), b"</3303/0>")
+            .await;
+        assert_eq!(code(&answer), ResponseType::Created, "client {i}");
+    }
+    assert_eq!(lwm2m.registered(), 64);
+}
+
 /// Simulated devices (`flownexus simulate`) register, are read and
 /// observed, and their notifications are stored; they De-register at the
 /// end.
@@ -973,6 +1090,8 @@ both_databases!(
     an_unprovisioned_endpoint_is_refused,
     bad_input_gets_the_right_code_and_stores_nothing,
     a_retransmitted_send_is_answered_again_and_stored_once,
+    a_busy_server_answers_5_03_with_a_max_age,
+    a_reused_message_id_with_a_new_token_is_a_new_request,
 );
 
 fn code(p: &Packet) -> ResponseType {
@@ -1048,6 +1167,11 @@ impl Client {
             .send(&request.to_bytes().unwrap())
             .await
             .unwrap();
+        self.answer_to(&request).await
+    }
+
+    /// The piggybacked answer to `request`, sent already.
+    async fn answer_to(&self, request: &Packet) -> Packet {
         // The server's own requests (it reads and observes a client after
         // it registers) are not answers: this client leaves them unanswered.
         let answer = loop {

@@ -85,6 +85,10 @@ pub struct Settings {
     pub lwm2m_max_registrations_per_ip: u32,
     /// Registrations the server holds at most.
     pub lwm2m_max_registrations: u32,
+    /// Requests (registrations, updates, Sends, downloads) handled at once
+    /// at most; past it a request is answered 5.03 with a Max-Age to retry
+    /// after.
+    pub lwm2m_max_requests_in_progress: u32,
     /// What the server observes on every client after it registers (the
     /// paths of objects the client has).
     pub lwm2m_observe: Vec<crate::server::lwm2m::format::LwPath>,
@@ -121,6 +125,7 @@ struct FileSettings {
     lwm2m_public_coap_url: Option<String>,
     lwm2m_max_registrations_per_ip: Option<u32>,
     lwm2m_max_registrations: Option<u32>,
+    lwm2m_max_requests_in_progress: Option<u32>,
     lwm2m_observe: Option<String>,
 }
 
@@ -180,6 +185,11 @@ pub const DEFAULT_LWM2M_OBSERVE: &str = "/3303/0/5700,/3304/0/5700,/5/0/3,/5/0/5
 
 /// `lwm2m_max_registrations` unless configured.
 pub const DEFAULT_LWM2M_MAX_REGISTRATIONS: u64 = 100_000;
+
+/// `lwm2m_max_requests_in_progress` unless configured: a task and a
+/// request's bytes each, a few MiB in all, and well above what a fleet's
+/// registration burst keeps waiting on the database at once.
+pub const DEFAULT_LWM2M_MAX_REQUESTS_IN_PROGRESS: u64 = 4_096;
 
 /// Lowers the calling thread's scheduling priority to `nice`, if it is
 /// not that low already (Linux: the nice value is per thread). The HTTP
@@ -534,6 +544,12 @@ impl Settings {
             DEFAULT_LWM2M_MAX_REGISTRATIONS,
             1..=10_000_000,
         )?;
+        let lwm2m_max_requests_in_progress = bounded(
+            "lwm2m_max_requests_in_progress",
+            f.lwm2m_max_requests_in_progress.map(u64::from),
+            DEFAULT_LWM2M_MAX_REQUESTS_IN_PROGRESS,
+            1..=1_000_000,
+        )?;
         let lwm2m_observe = match pick("LWM2M_OBSERVE", f.lwm2m_observe)
             .unwrap_or_else(|| DEFAULT_LWM2M_OBSERVE.into())
             .trim()
@@ -593,6 +609,7 @@ impl Settings {
             lwm2m_public_coap_url,
             lwm2m_max_registrations_per_ip: lwm2m_max_registrations_per_ip as u32,
             lwm2m_max_registrations: lwm2m_max_registrations as u32,
+            lwm2m_max_requests_in_progress: lwm2m_max_requests_in_progress as u32,
             lwm2m_observe,
         })
     }

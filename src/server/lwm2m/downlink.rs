@@ -7,7 +7,7 @@ use super::coap::block::{
     Block1Upload, Block2Download, BlockError, BlockOpt, DownloadStep, UploadError, UploadStep,
     UPLOAD_SZX,
 };
-use super::coap::dedup::{Check, Kind};
+use super::coap::dedup::{Check, Kind, Sameness};
 use super::coap::outbound::{Event, Handle, Outbound, TimerOutput, Transmit};
 use super::format::LwPath;
 use super::observe::{NotificationAck, NotificationCommit};
@@ -401,7 +401,7 @@ impl Server {
         };
         let mid = packet.header.message_id;
         if let Some(kind) = kind {
-            match lock(&self.dedup).check(peer, mid, kind, now) {
+            match lock(&self.dedup).check(peer, mid, kind, Sameness::of(&packet), now) {
                 Check::New => {}
                 Check::Resend(bytes) => {
                     Lwm2mStats::bump(&self.stats.duplicates);

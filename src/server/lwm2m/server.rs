@@ -1,6 +1,7 @@
 //! The native LwM2M server's socket task: one UDP socket, read in a loop
 //! that never waits on the database. Each request is handled on a task of
-//! its own (at most `MAX_REQUESTS_IN_PROGRESS` at a time); a notification,
+//! its own (at most `lwm2m_max_requests_in_progress` at a time, past which
+//! a request is answered 5.03 with a time to retry after); a notification,
 //! the bulk of the traffic, is decoded in the loop and queued to the
 //! writer, and one task acknowledges notifications as their commits end.
 //! An answer
@@ -15,7 +16,7 @@
 //! [`Uplink`]. A request sent block-wise (RFC 7959 Block1) is reassembled
 //! first and handled once, as one request.
 use super::coap::block::{finish_block1, Block1Assembler, Block1Config, Block1Outcome, BlockOpt};
-use super::coap::dedup::{Check, Dedup, DedupConfig, Kind};
+use super::coap::dedup::{Check, Dedup, DedupConfig, Kind, Sameness};
 use super::coap::message::{self as msg, DropReason, Inbound};
 use super::coap::outbound::{Outbound, OutboundConfig};
 use super::downlink::Downlink;
@@ -36,6 +37,7 @@ use crate::server::state::AppState;
 use crate::server::store::now_ms;
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
 use futures::FutureExt;
+use rand::Rng;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -44,9 +46,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Semaphore};
 
-/// Requests handled at the same time at most; past it, new requests are
-/// dropped (and counted) and their clients retransmit later.
-const MAX_REQUESTS_IN_PROGRESS: usize = 4096;
+/// The Max-Age of a 5.03 answered while `lwm2m_max_requests_in_progress`
+/// requests are in progress: the seconds after which the client may retry
+/// (RFC 7252 §5.9.3.4), drawn from this range so that a burst refused
+/// together does not come back together.
+const BUSY_RETRY_SECS: std::ops::RangeInclusive<u32> = 1..=4;
 /// The largest datagram read. CoAP over UDP keeps messages under the path
 /// MTU (RFC 7252 §4.6); larger ones are truncated by the kernel and then
 /// fail to parse.
@@ -146,7 +150,9 @@ pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Lwm2mHa
         block1: Mutex::new(Block1Assembler::new(block1_config())),
         firmware_cache: Mutex::new(super::firmware::ImageCache::default()),
         stats: stats.clone(),
-        in_progress: Arc::new(Semaphore::new(MAX_REQUESTS_IN_PROGRESS)),
+        in_progress: Arc::new(Semaphore::new(
+            settings.lwm2m_max_requests_in_progress as usize,
+        )),
         next_mid: std::sync::atomic::AtomicU16::new(rand::random()),
         warned: Mutex::new(None),
     });
@@ -269,7 +275,7 @@ impl Server {
             MessageType::Confirmable => Kind::Confirmable,
             _ => Kind::NonConfirmable,
         };
-        match lock(&self.dedup).check(peer, mid, kind, Instant::now()) {
+        match lock(&self.dedup).check(peer, mid, kind, Sameness::of(&packet), Instant::now()) {
             Check::New => {}
             Check::Resend(bytes) => {
                 Lwm2mStats::bump(&self.stats.duplicates);
@@ -282,9 +288,7 @@ impl Server {
             }
         }
         let Ok(permit) = self.in_progress.clone().try_acquire_owned() else {
-            Lwm2mStats::bump(&self.stats.limited);
-            lock(&self.dedup).forget(peer, mid);
-            self.warn(peer, "dropped a request: too many in progress");
+            self.busy(&packet, peer);
             return;
         };
         let block1 = match self.reassemble(&mut packet, peer) {
@@ -294,17 +298,42 @@ impl Server {
         let server = self.clone();
         tokio::spawn(async move {
             let (mut answer, registered) = server.handle(&packet, method, peer).await;
+            // Free before the answer goes: a client that sends its next
+            // request as soon as it has the answer must find room.
+            drop(permit);
             if let Some(block1) = block1 {
                 finish_block1(&mut answer, block1);
             }
             server.answer(&packet, answer, peer);
-            drop(permit);
             // Only once the client has its 2.01: asked before, it could not
             // tell our requests from a server it is not registered with.
             if let Some(registration) = registered {
                 server.onboard(registration).await;
             }
         });
+    }
+
+    /// Answers a request that finds `lwm2m_max_requests_in_progress` in
+    /// progress: 5.03 with a Max-Age to retry after. Dropping it instead
+    /// would leave its client to retransmit on CoAP's backoff (2, 4, 8, 16
+    /// and 32 s and more), and a registration burst would take a minute
+    /// or two to settle after the server caught up; with the answer the
+    /// client neither retransmits nor waits longer than it must. The
+    /// answer is kept, so that a retransmission is answered the same.
+    fn busy(&self, request: &Packet, peer: SocketAddr) {
+        Lwm2mStats::bump(&self.stats.limited);
+        self.warn(
+            peer,
+            "answered 5.03: lwm2m_max_requests_in_progress requests are in progress",
+        );
+        let retry = rand::thread_rng().gen_range(BUSY_RETRY_SECS);
+        let mut answer = error_response(
+            request,
+            ResponseType::ServiceUnavailable,
+            "too many requests in progress; retry after Max-Age seconds",
+        );
+        answer.add_option(CoapOption::MaxAge, msg::encode_uint(retry));
+        self.answer(request, answer, peer);
     }
 
     /// Block1 (RFC 7959 §2.3): an intermediate block is stored and

@@ -22,7 +22,7 @@ use crate::server::lwm2m::coap::block::{
     block2_response, etag_for, finish_block1, Block1Assembler, Block1Config, Block1Outcome,
     Block2Download, BlockOpt, DownloadStep, MAX_SZX,
 };
-use crate::server::lwm2m::coap::dedup::{Check, Dedup, DedupConfig, Kind};
+use crate::server::lwm2m::coap::dedup::{Check, Dedup, DedupConfig, Kind, Sameness};
 use crate::server::lwm2m::coap::message::{
     classify, empty_ack, encode_uint, response_for, response_with_payload, set_content_format,
     uint_option, uri_path, Inbound,
@@ -493,6 +493,20 @@ impl Device {
         };
     }
 
+    /// Registers again `after` (with jitter), keeping the failure backoff
+    /// where it was.
+    fn register_later(&mut self, now: Instant, after: Duration) {
+        let backoff = match self.reg {
+            Reg::Registering { backoff } => backoff,
+            _ => self.cfg.register_retry,
+        };
+        Counters::inc(&self.counters.register_busy);
+        self.reg = Reg::Unregistered {
+            retry_at: now + after.mul_f64(self.rng.gen_range(1.0..1.5)),
+            backoff,
+        };
+    }
+
     fn registered(&mut self, resp: &Packet, now: Instant) {
         let location: Vec<String> = resp
             .get_option(CoapOption::LocationPath)
@@ -728,7 +742,10 @@ impl Device {
                     } else {
                         Kind::NonConfirmable
                     };
-                    match self.dedup.check(from, p.header.message_id, kind, now) {
+                    match self
+                        .dedup
+                        .check(from, p.header.message_id, kind, Sameness::of(&p), now)
+                    {
                         Check::New => {}
                         Check::Resend(b) => return self.transmit(from, b),
                         _ => return,
@@ -788,6 +805,15 @@ impl Device {
         match purpose {
             Purpose::Register => match (code, &outcome) {
                 (Some(ResponseType::Created), Outcome::Response(p)) => self.registered(p, now),
+                (Some(ResponseType::ServiceUnavailable), Outcome::Response(p))
+                    if p.get_first_option(CoapOption::MaxAge).is_some() =>
+                {
+                    // A busy server's 5.03 says when to come back (RFC
+                    // 7252 §5.9.3.4): its Max-Age, not the failure backoff.
+                    let max_age = uint_option(p, CoapOption::MaxAge).unwrap_or(60);
+                    tracing::debug!(endpoint = %self.endpoint, max_age, "register: server busy");
+                    self.register_later(now, Duration::from_secs(max_age.into()));
+                }
                 _ => {
                     tracing::debug!(endpoint = %self.endpoint, ?code, "register failed");
                     self.registration_failed(now);
@@ -864,7 +890,10 @@ impl Device {
         } else {
             Kind::NonConfirmable
         };
-        match self.dedup.check(from, req.header.message_id, kind, now) {
+        match self
+            .dedup
+            .check(from, req.header.message_id, kind, Sameness::of(&req), now)
+        {
             Check::New => {}
             Check::Resend(bytes) => {
                 Counters::inc(&self.counters.duplicates);

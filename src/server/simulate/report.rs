@@ -54,6 +54,9 @@ counters! {
     registered,
     /// Register attempts that failed (error code or no answer).
     register_failures,
+    /// Register attempts answered 5.03 with a Max-Age (the server was
+    /// busy): tried again after it.
+    register_busy,
     /// Successful Updates (2.04).
     updates,
     /// Updates answered 4.04 (the device registers again).

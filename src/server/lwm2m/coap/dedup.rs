@@ -7,12 +7,23 @@
 //! double registration, no Send stored twice). A NON is remembered for
 //! NON_LIFETIME and its duplicates are dropped.
 //!
+//! A retransmission is the same message again (RFC 7252 §4.2), so an
+//! entry also keeps the message's code and token: a message with a known
+//! MID but another code or token is not a duplicate but a new message from
+//! a peer that reused the MID, a device that restarted on the same address
+//! and port within EXCHANGE_LIFETIME and drew a first MID that its former
+//! self had used. Taken for a duplicate, it would be answered with the
+//! former exchange's answer (which its token does not match) or dropped,
+//! every time it is retransmitted, and the device would give up on the
+//! request after MAX_TRANSMIT_WAIT (93 s).
+//!
 //! Memory is bounded overall and per peer. When a bound is hit the oldest
 //! entry (globally, or of that peer) is evicted: it is the one least likely
 //! to see another retransmission (a peer stops retransmitting after
 //! MAX_TRANSMIT_SPAN, 45 s), and refusing new messages instead would turn a
 //! full cache into an outage. Evictions are counted in [`DedupStats`].
 
+use coap_lite::Packet;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -71,6 +82,9 @@ pub struct DedupStats {
     pub duplicates: u64,
     pub evicted_full: u64,
     pub evicted_per_peer: u64,
+    /// Messages with the MID of an earlier one from the same peer but
+    /// another code or token: processed as new.
+    pub mid_reused: u64,
 }
 
 #[derive(Debug)]
@@ -85,8 +99,33 @@ enum State {
     Silent,
 }
 
+/// What a retransmission repeats of the message it copies: its code and
+/// token (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sameness {
+    code: u8,
+    token_len: u8,
+    token: [u8; 8],
+}
+
+impl Sameness {
+    pub fn of(message: &Packet) -> Sameness {
+        let mut token = [0; 8];
+        // A token is 0 to 8 bytes (RFC 7252 §3); the codec refuses longer.
+        let bytes = message.get_token();
+        let len = bytes.len().min(8);
+        token[..len].copy_from_slice(&bytes[..len]);
+        Sameness {
+            code: u8::from(message.header.code),
+            token_len: len as u8,
+            token,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
+    same: Sameness,
     state: State,
     seq: u64,
     expires: Instant,
@@ -128,15 +167,29 @@ impl Dedup {
     }
 
     /// Looks up an inbound CON/NON and, if new, records it as pending.
-    pub fn check(&mut self, peer: SocketAddr, mid: u16, kind: Kind, now: Instant) -> Check {
+    pub fn check(
+        &mut self,
+        peer: SocketAddr,
+        mid: u16,
+        kind: Kind,
+        same: Sameness,
+        now: Instant,
+    ) -> Check {
         self.expire(now);
         if let Some(e) = self.map.get(&(peer, mid)) {
-            self.stats.duplicates += 1;
-            return match &e.state {
-                State::Pending => Check::InFlight,
-                State::EmptyAcked(b) | State::Answered(b) => Check::Resend(b.clone()),
-                State::Silent => Check::Drop,
-            };
+            if e.same == same {
+                self.stats.duplicates += 1;
+                return match &e.state {
+                    State::Pending => Check::InFlight,
+                    State::EmptyAcked(b) | State::Answered(b) => Check::Resend(b.clone()),
+                    State::Silent => Check::Drop,
+                };
+            }
+            // A reused MID: the former message's entry goes (its items in
+            // the order queues are skipped as stale, by their seq).
+            let former = self.map.remove(&(peer, mid)).expect("present");
+            self.bytes -= state_bytes(&former.state);
+            self.stats.mid_reused += 1;
         }
         let lifetime = match kind {
             Kind::Confirmable => self.cfg.exchange_lifetime,
@@ -147,6 +200,7 @@ impl Dedup {
         self.map.insert(
             (peer, mid),
             Entry {
+                same,
                 state: State::Pending,
                 seq,
                 expires: now + lifetime,
@@ -283,6 +337,12 @@ fn state_bytes(s: &State) -> usize {
 mod tests {
     use super::*;
 
+    const SAME: Sameness = Sameness {
+        code: 2,
+        token_len: 2,
+        token: [0xab, 0xcd, 0, 0, 0, 0, 0, 0],
+    };
+
     fn peer(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -291,31 +351,50 @@ mod tests {
     fn con_duplicate_answered_from_cache_until_exchange_lifetime() {
         let t0 = Instant::now();
         let mut d = Dedup::new(DedupConfig::default());
-        assert_eq!(d.check(peer(1), 7, Kind::Confirmable, t0), Check::New);
+        assert_eq!(d.check(peer(1), 7, Kind::Confirmable, SAME, t0), Check::New);
         // Retransmission while still processing.
         assert_eq!(
-            d.check(peer(1), 7, Kind::Confirmable, t0 + Duration::from_secs(2)),
+            d.check(
+                peer(1),
+                7,
+                Kind::Confirmable,
+                SAME,
+                t0 + Duration::from_secs(2)
+            ),
             Check::InFlight
         );
         d.complete(peer(1), 7, vec![0x60, 0x41, 0, 7]);
         assert_eq!(
-            d.check(peer(1), 7, Kind::Confirmable, t0 + Duration::from_secs(45)),
+            d.check(
+                peer(1),
+                7,
+                Kind::Confirmable,
+                SAME,
+                t0 + Duration::from_secs(45)
+            ),
             Check::Resend(vec![0x60, 0x41, 0, 7])
         );
         // Same MID from another peer is a different message.
-        assert_eq!(d.check(peer(2), 7, Kind::Confirmable, t0), Check::New);
+        assert_eq!(d.check(peer(2), 7, Kind::Confirmable, SAME, t0), Check::New);
         // Still cached just before 247 s, gone at 247 s.
         assert!(matches!(
             d.check(
                 peer(1),
                 7,
                 Kind::Confirmable,
+                SAME,
                 t0 + Duration::from_millis(246_999)
             ),
             Check::Resend(_)
         ));
         assert_eq!(
-            d.check(peer(1), 7, Kind::Confirmable, t0 + Duration::from_secs(247)),
+            d.check(
+                peer(1),
+                7,
+                Kind::Confirmable,
+                SAME,
+                t0 + Duration::from_secs(247)
+            ),
             Check::New
         );
         assert_eq!(d.stats().duplicates, 3);
@@ -325,13 +404,17 @@ mod tests {
     fn non_duplicate_dropped_until_non_lifetime() {
         let t0 = Instant::now();
         let mut d = Dedup::new(DedupConfig::default());
-        assert_eq!(d.check(peer(1), 9, Kind::NonConfirmable, t0), Check::New);
+        assert_eq!(
+            d.check(peer(1), 9, Kind::NonConfirmable, SAME, t0),
+            Check::New
+        );
         d.complete_silent(peer(1), 9);
         assert_eq!(
             d.check(
                 peer(1),
                 9,
                 Kind::NonConfirmable,
+                SAME,
                 t0 + Duration::from_secs(100)
             ),
             Check::Drop
@@ -341,6 +424,7 @@ mod tests {
                 peer(1),
                 9,
                 Kind::NonConfirmable,
+                SAME,
                 t0 + Duration::from_secs(145)
             ),
             Check::New
@@ -351,10 +435,10 @@ mod tests {
     fn empty_ack_resent_for_separate_response() {
         let t0 = Instant::now();
         let mut d = Dedup::new(DedupConfig::default());
-        assert_eq!(d.check(peer(1), 1, Kind::Confirmable, t0), Check::New);
+        assert_eq!(d.check(peer(1), 1, Kind::Confirmable, SAME, t0), Check::New);
         d.ack_sent(peer(1), 1, vec![0x60, 0, 0, 1]);
         assert_eq!(
-            d.check(peer(1), 1, Kind::Confirmable, t0),
+            d.check(peer(1), 1, Kind::Confirmable, SAME, t0),
             Check::Resend(vec![0x60, 0, 0, 1])
         );
     }
@@ -367,16 +451,22 @@ mod tests {
             ..DedupConfig::default()
         });
         for mid in 0..3 {
-            d.check(peer(1), mid, Kind::Confirmable, t0);
+            d.check(peer(1), mid, Kind::Confirmable, SAME, t0);
         }
-        d.check(peer(2), 0, Kind::Confirmable, t0);
-        d.check(peer(1), 3, Kind::Confirmable, t0);
+        d.check(peer(2), 0, Kind::Confirmable, SAME, t0);
+        d.check(peer(1), 3, Kind::Confirmable, SAME, t0);
         assert_eq!(d.len(), 4);
         assert_eq!(d.stats().evicted_per_peer, 1);
         // Peer 1's MID 0 is forgotten; peer 2's is not.
-        assert_eq!(d.check(peer(2), 0, Kind::Confirmable, t0), Check::InFlight);
-        assert_eq!(d.check(peer(1), 1, Kind::Confirmable, t0), Check::InFlight);
-        assert_eq!(d.check(peer(1), 0, Kind::Confirmable, t0), Check::New);
+        assert_eq!(
+            d.check(peer(2), 0, Kind::Confirmable, SAME, t0),
+            Check::InFlight
+        );
+        assert_eq!(
+            d.check(peer(1), 1, Kind::Confirmable, SAME, t0),
+            Check::InFlight
+        );
+        assert_eq!(d.check(peer(1), 0, Kind::Confirmable, SAME, t0), Check::New);
     }
 
     #[test]
@@ -388,11 +478,14 @@ mod tests {
             ..DedupConfig::default()
         });
         for p in 0..20u16 {
-            d.check(peer(p), 1, Kind::Confirmable, t0);
+            d.check(peer(p), 1, Kind::Confirmable, SAME, t0);
         }
         assert_eq!(d.len(), 10);
         assert_eq!(d.stats().evicted_full, 10);
-        assert_eq!(d.check(peer(19), 1, Kind::Confirmable, t0), Check::InFlight);
+        assert_eq!(
+            d.check(peer(19), 1, Kind::Confirmable, SAME, t0),
+            Check::InFlight
+        );
         // Byte bound: two 60-byte answers do not fit in 100.
         d.complete(peer(18), 1, vec![0; 60]);
         d.complete(peer(19), 1, vec![0; 60]);
@@ -409,7 +502,7 @@ mod tests {
         });
         for i in 0..10_000u32 {
             let p = peer((i % 7) as u16);
-            d.check(p, i as u16, Kind::Confirmable, t0);
+            d.check(p, i as u16, Kind::Confirmable, SAME, t0);
             if i % 3 == 0 {
                 d.forget(p, i as u16);
             }
@@ -421,5 +514,42 @@ mod tests {
         d.expire(t0 + EXCHANGE_LIFETIME);
         assert!(d.is_empty());
         assert!(d.order.is_empty());
+    }
+
+    /// A message with a known MID but another token or code is a new
+    /// message (a device that restarted on the same port and drew a MID its
+    /// former self had used), not a retransmission: processed, and its own
+    /// retransmissions are answered with its own answer.
+    #[test]
+    fn a_reused_mid_with_another_token_or_code_is_a_new_message() {
+        let mut d = Dedup::new(DedupConfig::default());
+        let t0 = Instant::now();
+        let mut register = Packet::new();
+        register.header.code = coap_lite::MessageClass::Request(coap_lite::RequestType::Post);
+        register.set_token(vec![1, 2, 3, 4]);
+        let mut again = register.clone();
+        again.set_token(vec![9, 9, 9, 9]);
+        // The first message, then one with its MID and another token: each
+        // is new, and each one's retransmission gets its own answer.
+        for (message, answer) in [(&register, "old answer"), (&again, "new answer")] {
+            let same = Sameness::of(message);
+            let check = |d: &mut Dedup| d.check(peer(1), 7, Kind::Confirmable, same, t0);
+            assert_eq!(check(&mut d), Check::New);
+            d.complete(peer(1), 7, answer.as_bytes().to_vec());
+            assert_eq!(check(&mut d), Check::Resend(answer.as_bytes().to_vec()));
+        }
+
+        let mut delete = again.clone();
+        delete.header.code = coap_lite::MessageClass::Request(coap_lite::RequestType::Delete);
+        assert_eq!(
+            d.check(peer(1), 7, Kind::Confirmable, Sameness::of(&delete), t0),
+            Check::New
+        );
+        let stats = d.stats();
+        assert_eq!((stats.mid_reused, stats.duplicates), (2, 2));
+        assert_eq!(d.len(), 1);
+        // The replaced entries' queue items are stale and expire harmlessly.
+        d.expire(t0 + EXCHANGE_LIFETIME);
+        assert!(d.is_empty());
     }
 }

@@ -39,7 +39,7 @@ mod flow_tests {
     use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
     use rand::SeedableRng;
 
-    use super::dedup::{Check, Dedup, DedupConfig, Kind};
+    use super::dedup::{Check, Dedup, DedupConfig, Kind, Sameness};
     use super::message::{classify, uri_path, Inbound};
     use super::outbound::{Event, Outbound, OutboundConfig};
     use crate::server::lwm2m::{link_format, registration};
@@ -74,7 +74,13 @@ mod flow_tests {
             let Inbound::Request(req) = classify(&register_bytes(0x1000)) else {
                 panic!("request expected")
             };
-            match dedup.check(dev, req.header.message_id, Kind::Confirmable, now) {
+            match dedup.check(
+                dev,
+                req.header.message_id,
+                Kind::Confirmable,
+                Sameness::of(&req),
+                now,
+            ) {
                 Check::New => {
                     assert_eq!(i, 0);
                     let params =
@@ -152,7 +158,13 @@ mod flow_tests {
             let Inbound::Response(p) = classify(&bytes) else {
                 panic!()
             };
-            match dedup.check(dev, p.header.message_id, Kind::Confirmable, t0) {
+            match dedup.check(
+                dev,
+                p.header.message_id,
+                Kind::Confirmable,
+                Sameness::of(&p),
+                t0,
+            ) {
                 Check::New => {
                     let r = ob.on_message(dev, &p, t0, &mut rng);
                     assert!(
