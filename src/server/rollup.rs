@@ -17,7 +17,7 @@ use super::db;
 use super::db::resource::NewResource;
 use super::db::rollup::{GroupKey, MinuteGroup, MINUTE_MS};
 use super::store::Db;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,11 @@ pub const BATCH_IDS: i64 = 500_000;
 /// stays bounded if the worker cannot write. A 10 s run at 40,000 values/s
 /// over 11,000 series is 11,000-22,000 groups.
 pub const FEED_MAX_GROUPS: usize = 250_000;
+/// Groups at which the feed wakes the worker before its interval is up, so
+/// that a burst (a fleet registering at once, each device's first values a
+/// new series) is written from memory instead of read back after the feed
+/// gave up.
+pub const FEED_WAKE_GROUPS: usize = FEED_MAX_GROUPS / 2;
 
 /// A group's values: min, max and sum of the numeric ones, and how many
 /// values there are of any type.
@@ -62,12 +67,37 @@ impl GroupSums {
     }
 }
 
-/// Committed values as groups, with the ids they cover.
+/// A run's values as the worker writes them: the groups of the numeric
+/// series, which go to the tiers, and the count of every value per minute,
+/// which goes to `ingest_minute`.
+#[derive(Debug, Default, PartialEq)]
+pub struct RunValues {
+    pub groups: Vec<MinuteGroup>,
+    pub minutes: Vec<(i64, i64)>,
+}
+
+impl RunValues {
+    /// What `db::rollup::aggregate` read: a group without numeric values is
+    /// only counted.
+    pub fn from_groups(mut groups: Vec<MinuteGroup>) -> Self {
+        let minutes = db::rollup::minute_counts(&groups);
+        groups.retain(|g| g.numeric.is_some());
+        Self { groups, minutes }
+    }
+}
+
+/// Committed values, with the ids they cover: those of numeric types as
+/// groups, the others as counts per minute.
 #[derive(Debug, Default)]
 pub struct Fed {
     /// Inclusive id ranges, ascending and disjoint; adjacent ones merged.
     ranges: Vec<(i64, i64)>,
     groups: HashMap<GroupKey, GroupSums>,
+    /// Values of the other types per minute. They are only counted, so
+    /// they are not kept per series: a device's onboarding is a dozen
+    /// text resources, and ten thousand devices registering at once would
+    /// otherwise fill the feed past its bound with groups no tier takes.
+    counted: BTreeMap<i64, i64>,
 }
 
 impl Fed {
@@ -77,16 +107,19 @@ impl Fed {
         let mut ids = Vec::new();
         for (row, numeric) in values {
             ids.push(row.id);
-            let value = numeric
-                .then(|| (row.columns.float_value).or(row.columns.int_value.map(|i| i as f64)))
-                .flatten();
+            // Integer division, as the SQL of `db::rollup::aggregate`.
+            let minute = row.measured_at / MINUTE_MS * MINUTE_MS;
+            if !numeric {
+                *self.counted.entry(minute).or_default() += 1;
+                continue;
+            }
+            let value = (row.columns.float_value).or(row.columns.int_value.map(|i| i as f64));
             let key = (
                 row.endpoint_id,
                 row.resource_type_id,
                 row.object_instance_id,
                 row.resource_instance_id.unwrap_or(-1),
-                // Integer division, as the SQL of `db::rollup::aggregate`.
-                row.measured_at / MINUTE_MS * MINUTE_MS,
+                minute,
             );
             self.groups
                 .entry(key)
@@ -140,10 +173,18 @@ impl Fed {
         }
     }
 
-    pub fn into_groups(self) -> Vec<MinuteGroup> {
-        self.groups
-            .into_iter()
-            .map(|((e, t, i, rik, minute), sums)| MinuteGroup {
+    /// The groups of numeric values and every value's count per minute,
+    /// as [`RunValues::from_groups`] makes them of what the database holds.
+    pub fn into_run_values(self) -> RunValues {
+        let mut counted = self.counted;
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for ((e, t, i, rik, minute), sums) in self.groups {
+            *counted.entry(minute).or_default() += sums.count;
+            // A numeric series whose values in the minute are all empty.
+            if sums.numeric.is_none() {
+                continue;
+            }
+            groups.push(MinuteGroup {
                 endpoint_id: e,
                 resource_type_id: t,
                 object_instance_id: i,
@@ -151,8 +192,12 @@ impl Fed {
                 bucket_start: minute,
                 numeric: sums.numeric,
                 value_count: sums.count,
-            })
-            .collect()
+            });
+        }
+        RunValues {
+            groups,
+            minutes: counted.into_iter().collect(),
+        }
     }
 }
 
@@ -162,6 +207,9 @@ impl Fed {
 #[derive(Default)]
 pub struct Feed {
     state: Mutex<FeedState>,
+    /// Notified when the feed reaches [`FEED_WAKE_GROUPS`] (a permit is
+    /// kept if the worker is busy, so it runs again when done).
+    wake: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -204,10 +252,29 @@ impl Feed {
         }
         let floor = state.floor;
         let fresh = values.into_iter().filter(|(row, _)| row.id > floor);
-        if !state.fed.add_batch(fresh) || state.fed.groups.len() > FEED_MAX_GROUPS {
+        let before = state.fed.groups.len();
+        let in_order = state.fed.add_batch(fresh);
+        let groups = state.fed.groups.len();
+        if before < FEED_WAKE_GROUPS && groups >= FEED_WAKE_GROUPS {
+            self.wake.notify_one();
+        }
+        if !in_order || groups > FEED_MAX_GROUPS {
             state.given_up = true;
             state.fed = Fed::default();
+            // Not an error: the worker reads these values back instead, a
+            // long read that the write-ahead log cannot start over during.
+            tracing::info!(
+                groups,
+                in_order,
+                "the rollup feed gave up until the worker next reads back from the database"
+            );
         }
+    }
+
+    /// Waits until the feed has [`FEED_WAKE_GROUPS`] groups (at once if it
+    /// reached them since the last wait ended).
+    pub async fn filling(&self) {
+        self.wake.notified().await;
     }
 
     /// Everything recorded since the last take, if the feed is usable.
@@ -244,7 +311,8 @@ pub async fn run_batch(db: &Db, batch: i64, until: i64) -> Result<Option<u64>, s
     // `db::rollup`), so the groups are still right when they are written.
     let started = Instant::now();
     let groups = db::rollup::aggregate(&db.pool, after, upto).await?;
-    write(db, after, upto, groups, started, "database").await
+    let values = RunValues::from_groups(groups);
+    write(db, after, upto, values, started, "database").await
 }
 
 /// Rolls up what the writer fed, and before it anything stored that the
@@ -266,8 +334,8 @@ async fn run_fed(db: &Db, mut fed: Fed) -> Result<Option<u64>, sqlx::Error> {
         fed.add_groups(db::rollup::aggregate(&db.pool, gap_after, gap_upto).await?);
     }
     let upto = fed.last_id();
-    let groups = fed.into_groups();
-    Ok(write(db, after, upto, groups, started, "feed")
+    let values = fed.into_run_values();
+    Ok(write(db, after, upto, values, started, "feed")
         .await?
         .map(|rows| total + rows))
 }
@@ -281,19 +349,20 @@ async fn resume(db: &Db) -> Result<u64, sqlx::Error> {
     };
     let started = Instant::now();
     let groups = db::rollup::aggregate(&db.pool, state.watermark, upto).await?;
+    let values = RunValues::from_groups(groups);
     let (after, done) = (state.watermark, state.done_endpoint_id);
-    let written = write_pending(db, after, upto, done, groups, started, "resumed").await?;
+    let written = write_pending(db, after, upto, done, values, started, "resumed").await?;
     Ok(written.unwrap_or(0))
 }
 
-/// Rolls up `groups`, the values in (after, upto]: claims the range, then
+/// Rolls up `values`, those in (after, upto]: claims the range, then
 /// writes it (`write_pending`). The values rolled up, or None when the
 /// watermark was no longer at `after` or another run was pending.
 async fn write(
     db: &Db,
     after: i64,
     upto: i64,
-    groups: Vec<MinuteGroup>,
+    values: RunValues,
     started: Instant,
     source: &'static str,
 ) -> Result<Option<u64>, sqlx::Error> {
@@ -303,7 +372,7 @@ async fn write(
         return Ok(None);
     }
     tx.commit().await?;
-    write_pending(db, after, upto, -1, groups, started, source).await
+    write_pending(db, after, upto, -1, values, started, source).await
 }
 
 /// Groups per write transaction of a run, in whole endpoints (so one may
@@ -315,7 +384,7 @@ async fn write(
 pub const CHUNK_GROUPS: usize = 100;
 
 /// Writes the pending run over (after, upto] whose endpoints up to `done`
-/// are written: the rest of `groups` a few endpoints per transaction
+/// are written: the rest of the groups a few endpoints per transaction
 /// (`db::rollup::advance`), then `ingest_minute` with the watermark's move
 /// (`db::rollup::finish`). None when another worker moved the state.
 async fn write_pending(
@@ -323,12 +392,15 @@ async fn write_pending(
     after: i64,
     upto: i64,
     mut done: i64,
-    mut groups: Vec<MinuteGroup>,
+    values: RunValues,
     started: Instant,
     source: &'static str,
 ) -> Result<Option<u64>, sqlx::Error> {
     // The minute counts go in with the watermark, for all of the range.
-    let minutes = db::rollup::minute_counts(&groups);
+    let RunValues {
+        mut groups,
+        minutes,
+    } = values;
     groups.retain(|g| g.endpoint_id > done);
     groups.sort_unstable_by_key(MinuteGroup::key);
     let aggregated = started.elapsed();
@@ -406,8 +478,9 @@ pub async fn run_once(db: &Db, feed: &Feed) -> Result<u64, sqlx::Error> {
     Ok(total)
 }
 
-/// Runs [`run_once`] every [`INTERVAL`] for as long as the server runs,
-/// on a thread of its own: on SQLite its transactions run on the ingest
+/// Runs [`run_once`] every [`INTERVAL`], and sooner when the feed fills
+/// ([`Feed::filling`]), for as long as the server runs, on a thread of its
+/// own: on SQLite its transactions run on the ingest
 /// writer's connection, which does its work on the calling thread
 /// (`store::sqlite::InlineSqlite`), a few milliseconds per transaction and longer if
 /// it must wait for SQLite's lock. On one of the runtime's threads that
@@ -421,7 +494,10 @@ pub fn spawn(db: Db, feed: Arc<Feed>) {
                 let mut tick = tokio::time::interval(INTERVAL);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = feed.filling() => tick.reset(),
+                    }
                     match run_once(&db, &feed).await {
                         Ok(0) => {}
                         Ok(rows) => tracing::debug!(rows, "rolled up values"),
@@ -522,28 +598,30 @@ mod tests {
     }
 
     #[test]
-    fn values_become_one_group_per_series_and_minute() {
+    fn numeric_values_become_one_group_per_series_and_minute_the_others_counts() {
         let feed = Feed::default();
         let batch = [
             value(1, 1, 5, float(2.5)),
             value(2, 1, 59_999, int(4)),
             value(3, 1, MINUTE_MS, float(-1.0)),
             value(4, 2, 10, int(1)),
+            value(5, 3, MINUTE_MS + 1, int(1)),
         ];
-        // Endpoint 2's value is of a type that is not charted (a boolean,
-        // say): counted, not summed.
+        // Endpoints 2 and 3 have values of a type that is not charted (a
+        // boolean, say): counted per minute, not grouped.
         feed.record(batch.iter().map(|v| (v, v.endpoint_id == 1)));
         let fed = feed.take().expect("a usable feed");
-        assert_eq!((fed.first_id(), fed.last_id()), (1, 4));
+        assert_eq!((fed.first_id(), fed.last_id()), (1, 5));
         assert!(fed.gaps().is_empty());
+        let values = fed.into_run_values();
         assert_eq!(
-            sorted(fed.into_groups()),
+            sorted(values.groups),
             vec![
                 group(1, 0, Some((2.5, 4.0, 6.5)), 2),
                 group(1, 1, Some((-1.0, -1.0, -1.0)), 1),
-                group(2, 0, None, 1),
             ]
         );
+        assert_eq!(values.minutes, vec![(0, 3), (MINUTE_MS, 2)]);
         assert!(feed.take().is_none(), "taking empties the feed");
     }
 
@@ -559,18 +637,15 @@ mod tests {
         let mut fed = feed.take().unwrap();
         assert_eq!(fed.ranges, vec![(10, 12), (15, 15), (20, 20)]);
         assert_eq!(fed.gaps(), vec![(12, 14), (15, 19)]);
-        // What the database holds for a gap is merged in.
+        // What the database holds for a gap is merged in; a group without
+        // numeric values only counts.
         fed.add_groups(vec![
             group(1, 0, Some((-3.0, 0.5, -2.5)), 2),
             group(3, 0, None, 4),
         ]);
-        assert_eq!(
-            sorted(fed.into_groups()),
-            vec![
-                group(1, 0, Some((-3.0, 5.0, 12.5)), 7),
-                group(3, 0, None, 4),
-            ]
-        );
+        let values = fed.into_run_values();
+        assert_eq!(values.groups, vec![group(1, 0, Some((-3.0, 5.0, 12.5)), 7)]);
+        assert_eq!(values.minutes, vec![(0, 11)]);
     }
 
     #[test]
@@ -584,9 +659,38 @@ mod tests {
         let fed = feed.take().unwrap();
         assert_eq!(fed.ranges, vec![(6, 6)]);
         assert_eq!(
-            fed.into_groups(),
-            vec![group(1, 0, Some((2.0, 2.0, 2.0)), 1)]
+            fed.into_run_values(),
+            RunValues {
+                groups: vec![group(1, 0, Some((2.0, 2.0, 2.0)), 1)],
+                minutes: vec![(0, 1)],
+            }
         );
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_fills_wakes_the_worker_once_per_filling() {
+        let feed = Feed::default();
+        let waits = |feed: &Feed| {
+            // The notification is stored synchronously: no waiting needed
+            // when it was given.
+            futures::FutureExt::now_or_never(feed.filling()).is_none()
+        };
+        let many: Vec<NewResource> = (1..=2 * FEED_WAKE_GROUPS as i64)
+            .map(|id| value(id, id, 0, int(1)))
+            .collect();
+        let (below, rest) = many.split_at(FEED_WAKE_GROUPS - 1);
+        feed.record(below.iter().map(|v| (v, true)));
+        assert!(waits(&feed), "below {FEED_WAKE_GROUPS} groups");
+        feed.record(rest[..1].iter().map(|v| (v, true)));
+        assert!(!waits(&feed), "at {FEED_WAKE_GROUPS} groups");
+        feed.record(rest[1..].iter().map(|v| (v, true)));
+        assert!(waits(&feed), "once per filling");
+        assert!(feed.take().is_some());
+        let again: Vec<NewResource> = (1..=FEED_WAKE_GROUPS as i64)
+            .map(|id| value(id + many.len() as i64, id, 0, int(1)))
+            .collect();
+        feed.record(again.iter().map(|v| (v, true)));
+        assert!(!waits(&feed), "a feed taken and filled again");
     }
 
     #[test]
@@ -604,6 +708,11 @@ mod tests {
         let many: Vec<NewResource> = (1..=FEED_MAX_GROUPS as i64 + 1)
             .map(|id| value(id, id, 0, int(1)))
             .collect();
+        // Values that are only counted take no room.
+        feed.record(many.iter().map(|v| (v, false)));
+        let fed = feed.take().expect("counted values keep the feed");
+        assert!(fed.groups.is_empty());
+        assert_eq!(fed.counted.values().sum::<i64>(), many.len() as i64);
         feed.record(many[..FEED_MAX_GROUPS].iter().map(|v| (v, true)));
         feed.record(many[FEED_MAX_GROUPS..].iter().map(|v| (v, true)));
         assert!(feed.take().is_none(), "over {FEED_MAX_GROUPS} groups");
